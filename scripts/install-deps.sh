@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what boxmine needs to build and test on Debian 12, and nothing that is already
+# there. Idempotent; run as root. BM_WITH_BENCH=1 also installs the comparison tools
+# (PyTorch, darknet, hyperfine) used by bench/.
+set -euo pipefail
+packages=(build-essential cmake pkg-config libopenblas-dev libjpeg-dev libpng-dev libxml2-dev
+          zlib1g-dev dataset-fashion-mnist)
+if [ "${BM_WITH_BENCH:-0}" = 1 ]; then
+  packages+=(python3-torch python3-numpy darknet hyperfine)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
