@@ -68,6 +68,14 @@ int bm_dataset_class_index(const bm_dataset *ds, const char *name);
 /* Index of an image id, or -1 (linear scan; callers that need many look-ups build a map). */
 int bm_dataset_image_index(const bm_dataset *ds, const char *id);
 
+/* Writes one VOC annotation file atomically. Class ids of objects index class_names.
+ * object_extra_xml: NULL, or per object an XML fragment (or NULL) written inside that
+ * <object> element after the standard fields (used for provenance of mined boxes). */
+int bm_voc_write_xml(const char *path, const char *folder, const char *filename, int width,
+                     int height, int depth, const bm_object *objects, int n_objects,
+                     char *const *class_names, const char *const *object_extra_xml,
+                     bm_error *err);
+
 /* An 8-bit interleaved image (RGB when channels == 3). */
 typedef struct bm_image {
   int width, height, channels;
