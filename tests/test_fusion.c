@@ -230,6 +230,18 @@ static void test_equal_scores_keep_input_order(void) {
   bm_fusion_result_free(&r);
 }
 
+static void test_equal_iou_claims_first_gt(void) {
+  /* Two identical GT objects c0 (1,1,100,100) and one identical machine box: IoU 1 with
+   * both; the tie goes to the first in gt order, the second stays an AL box. */
+  bm_detection dets[] = {det(0, 0.9f, 1, 1, 100, 100)};
+  bm_object gt[] = {obj(0, 1, 1, 100, 100, 0), obj(0, 1, 1, 100, 100, 0)};
+  bm_fusion_result r;
+  if (!fuse(dets, 1, gt, 2, &r)) return;
+  CHECK(r.boxes[0].gt_index == 0);
+  CHECK(r.sa[0].source == BM_SOURCE_MACHINE && r.sa[1].source == BM_SOURCE_HUMAN);
+  bm_fusion_result_free(&r);
+}
+
 static void test_difficult_carried_over(void) {
   /* GT g0 c0 (1,1,100,100) difficult, g1 c0 (201,1,300,100). m1 c0 0.95 exactly on g0:
    * difficult objects are never claimed -> rejected. m2 c0 0.9 exactly on g1 -> accepted.
@@ -422,6 +434,7 @@ int main(void) {
   test_oracle_claimed_gt_rejects_second_box();
   test_oracle_gt_iou_threshold_and_class();
   test_equal_scores_keep_input_order();
+  test_equal_iou_claims_first_gt();
   test_difficult_carried_over();
   test_worked_example_scores();
   test_n_zero_rules();

@@ -251,8 +251,8 @@ void bm_ledger_json(const bm_ledger *ledger, bm_buf *out) {
                    "\"actions\":[\"image\",\"verify\",\"draw\"],\"entries\":[");
   for (long i = 0; i < ledger->n_entries; i++) {
     const bm_ledger_entry *e = &ledger->entries[i];
-    bm_buf_printf(out, "%s[%d,%d,%d,%d,%d]", i ? "," : "", e->round, e->image, e->class_id,
-                  e->action, e->accepted);
+    bm_buf_printf(out, "%s[%d,%d,%d,%d,%d]", i ? "," : "", e->round, e->image, e->action,
+                  e->class_id, e->accepted);
   }
   bm_buf_puts(out, "]}");
 }
