@@ -10,7 +10,7 @@
  *   records   one rounds.jsonl line per round, read back by the report
  *
  * Nothing here trains or runs a detector: a loop calls these functions around its own
- * training and detection (see "How a loop drives a round" at the end of this header).
+ * training and detection (docs/MINING.md, "How a loop drives a round").
  *
  * Box coordinates are VOC pixel coordinates (bm_data.h). IoU uses the VOC devkit's
  * pixel-inclusive convention: width = x2 - x1 + 1, height = y2 - y1 + 1.

@@ -115,6 +115,7 @@ static int push(bm_index_list *list, int image, bm_error *err) {
 
 /* Removes the first n items of a list, keeping the order of the rest. */
 static void drop_front(bm_index_list *list, int n) {
+  if (n == 0) return; /* the list may have no storage yet */
   memmove(list->items, list->items + n, (size_t)(list->n - n) * sizeof *list->items);
   list->n -= n;
 }
