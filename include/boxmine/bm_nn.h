@@ -12,8 +12,10 @@
  *    of one prediction (tx, ty, tw, th, objectness, class 0 .. classes-1) is contiguous:
  *      pred = out + ((b * h + y) * w + x) * out_c + a * (5 + classes)       (a < n_mask)
  *    bm_nhwc_to_nchw() converts for comparison with PyTorch or darknet.
- *  - Parameters use darknet's (= PyTorch's) layouts: conv weight [filters][c/groups][k][k],
- *    bias / bn scale / bn bias [filters]. They live in ONE float array (bm_net_params), the
+ *  - Parameters: conv weight [filters][k][k][c/groups] (channels last, like activations: it is
+ *    darknet's / PyTorch's [filters][c/groups][k][k] permuted, i.e. torch_w.permute(0,2,3,1);
+ *    .weights files are converted on load and save), bias / bn scale / bn bias [filters].
+ *    They live in ONE float array (bm_net_params), the
  *    gradients in another of the same size (bm_net_grads), in the order of
  *    bm_net_param_groups. Batch-norm running mean and variance live in a separate "state"
  *    array (bm_net_state), which the optimiser never touches.
@@ -149,7 +151,7 @@ typedef struct bm_layer_info {
 
 /* Kinds of entries in the parameter and state arrays. */
 typedef enum bm_param_kind {
-  BM_PARAM_CONV_WEIGHT = 0,                 /* [filters][c/groups][k][k] */
+  BM_PARAM_CONV_WEIGHT = 0,                 /* [filters][k][k][c/groups] (see top) */
   BM_PARAM_CONV_BIAS,                       /* [filters], only without batch norm */
   BM_PARAM_BN_SCALE,                        /* [filters] gamma */
   BM_PARAM_BN_BIAS,                         /* [filters] beta */
