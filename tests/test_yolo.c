@@ -14,15 +14,16 @@ static float logistic(float z) { return 1.0f / (1.0f + expf(-z)); }
 /* Channels that go through the logistic: x, y, objectness, classes (not w, h). */
 static int is_logistic_channel(int c) { return c != 2 && c != 3; }
 
-/* out = activation(z) for a [batch][n_anchors][5 + C][h][w] tensor */
+/* out = activation(z) for a [batch][h][w][n_anchors][5 + C] tensor */
 static void activate(const bm_yolo_head *head, int batch, const float *z, float *out) {
-  int entries = 5 + head->n_classes, plane = head->w * head->h;
-  for (int b = 0; b < batch * head->n_anchors; b++)
-    for (int c = 0; c < entries; c++)
-      for (int k = 0; k < plane; k++) {
-        size_t at = ((size_t)b * entries + c) * plane + k;
-        out[at] = is_logistic_channel(c) ? logistic(z[at]) : z[at];
-      }
+  int entries = 5 + head->n_classes;
+  size_t n = (size_t)batch * head->h * head->w * head->n_anchors * entries;
+  for (size_t k = 0; k < n; k++) out[k] = is_logistic_channel((int)(k % entries)) ? logistic(z[k]) : z[k];
+}
+
+/* offset of channel c of anchor a at cell (i, j) of image b */
+static size_t at(const bm_yolo_head *head, int b, int i, int j, int a, int c) {
+  return ((((size_t)b * head->h + j) * head->w + i) * head->n_anchors + a) * (5 + head->n_classes) + c;
 }
 
 static double loss_of(const bm_yolo_head *head, int batch, const float *z, float *out,
@@ -51,9 +52,11 @@ static void small_head(bm_yolo_head *head, bm_iou_loss kind) {
 }
 
 /* Finite differences of the loss against the analytic gradient, for every input. */
-static void check_gradient(bm_iou_loss kind, unsigned seed) {
+static void check_gradient(bm_iou_loss kind, float scale_x_y, unsigned seed) {
   bm_yolo_head head;
   small_head(&head, kind);
+  head.scale_x_y = scale_x_y;
+  head.iou_normalizer = 0.75f;
   const int batch = 2;
   size_t n = (size_t)batch * head.n_anchors * (5 + head.n_classes) * head.w * head.h;
   float *z = malloc(n * sizeof *z), *out = malloc(n * sizeof *out);
@@ -75,12 +78,12 @@ static void check_gradient(bm_iou_loss kind, unsigned seed) {
   loss_of(&head, batch, z, out, grad, truths, start, &parts);
   CHECK(parts.n_pos == 3); /* truths 0, 1 and 4; not the difficult one, not anchor 3 */
   CHECK(parts.n_truths == 4);
-  int entries = 5 + head.n_classes, plane = head.w * head.h;
+  int entries = 5 + head.n_classes;
   const double eps = 1e-2;
   int checked = 0, skipped = 0;
   double worst = 0;
   for (size_t k = 0; k < n; k++) {
-    int channel = (int)((k / plane) % entries);
+    int channel = (int)(k % entries);
     /* analytic gradient on the pre-activation: chain through the logistic */
     double analytic = grad[k];
     if (is_logistic_channel(channel)) analytic *= out[k] * (1.0 - out[k]);
@@ -104,8 +107,8 @@ static void check_gradient(bm_iou_loss kind, unsigned seed) {
   }
   CHECK(skipped < (int)n / 20);
   CHECK(checked > 0);
-  printf("gradient check (iou_loss %d): %d inputs, %d skipped, worst abs error %.2e\n", (int)kind,
-         checked, skipped, worst);
+  printf("gradient check (iou_loss %d, scale_x_y %.2f): %d inputs, %d skipped, worst abs error %.2e\n", (int)kind,
+         scale_x_y, checked, skipped, worst);
   free(z);
   free(out);
   free(grad);
@@ -194,17 +197,17 @@ static void test_iou_loss_values(void) {
 static void test_assignment_rules(void) {
   bm_yolo_head head;
   small_head(&head, BM_IOU_LOSS_MSE);
-  int entries = 5 + head.n_classes, plane = head.w * head.h;
-  size_t n = (size_t)head.n_anchors * entries * plane;
+  size_t n = (size_t)head.n_anchors * (5 + head.n_classes) * head.w * head.h;
   float *out = calloc(n, sizeof *out), *grad = calloc(n, sizeof *grad);
   /* every prediction: centred in its cell, raw w/h 0 (anchor size), objectness 0.3 */
-  for (int a = 0; a < head.n_anchors; a++)
-    for (int k = 0; k < plane; k++) {
-      out[(a * entries + 0) * plane + k] = 0.5f;
-      out[(a * entries + 1) * plane + k] = 0.5f;
-      out[(a * entries + 4) * plane + k] = 0.3f;
-      for (int c = 0; c < head.n_classes; c++) out[(a * entries + 5 + c) * plane + k] = 0.5f;
-    }
+  for (int j = 0; j < head.h; j++)
+    for (int i = 0; i < head.w; i++)
+      for (int a = 0; a < head.n_anchors; a++) {
+        out[at(&head, 0, i, j, a, 0)] = 0.5f;
+        out[at(&head, 0, i, j, a, 1)] = 0.5f;
+        out[at(&head, 0, i, j, a, 4)] = 0.3f;
+        for (int c = 0; c < head.n_classes; c++) out[at(&head, 0, i, j, a, 5 + c)] = 0.5f;
+      }
   /* A truth of anchor 2's exact shape (37 x 58) with centre in cell column 2, row 1:
    * anchor 2 is mask entry 1. */
   bm_yolo_truth truths[3] = {{(2 + 0.5f) / 4, (1 + 0.5f) / 3, 37.0f / 128, 58.0f / 96, 2, 0}};
@@ -212,15 +215,14 @@ static void test_assignment_rules(void) {
   bm_yolo_loss_parts parts;
   bm_yolo_loss(&head, out, 1, truths, start, grad, &parts);
   CHECK(parts.n_pos == 1);
-  int cell = 1 * head.w + 2;
-  size_t obj_pos = (size_t)(1 * entries + 4) * plane + cell;
+  size_t obj_pos = at(&head, 0, 2, 1, 1, 4);
   CHECK_NEAR(grad[obj_pos] * 0.3 * 0.7, 0.3 - 1, 1e-5);
   /* the prediction at the same cell with anchor 1 (23 x 27) overlaps the truth with IoU
    * 23*27 / (37*58) = 0.289 < 0.5: a negative */
-  size_t obj_other = (size_t)(0 * entries + 4) * plane + cell;
+  size_t obj_other = at(&head, 0, 2, 1, 0, 4);
   CHECK_NEAR(grad[obj_other] * 0.3 * 0.7, 0.3, 1e-5);
   /* the positive's exact box matches: x, y, w, h gradients are 0 */
-  for (int c = 0; c < 4; c++) CHECK_NEAR(grad[(size_t)(1 * entries + c) * plane + cell], 0, 1e-5);
+  for (int c = 0; c < 4; c++) CHECK_NEAR(grad[at(&head, 0, 2, 1, 1, c)], 0, 1e-5);
 
   /* The same truth at anchor 0's shape (10 x 14): anchor 0 is not in the mask -> no
    * positive here. The prediction of anchor 1 at that cell has IoU 140 / 621 = 0.225 with
@@ -260,7 +262,7 @@ static void test_assignment_rules(void) {
   CHECK(parts.n_truths == 0);
   CHECK(grad[obj_pos] == 0.0f);
   CHECK_NEAR(grad[obj_other] * 0.3 * 0.7, 0.3, 1e-5);
-  for (int c = 0; c < 4; c++) CHECK(grad[(size_t)(1 * entries + c) * plane + cell] == 0.0f);
+  for (int c = 0; c < 4; c++) CHECK(grad[at(&head, 0, 2, 1, 1, c)] == 0.0f);
 
   /* truth_thresh below 1: a prediction whose best IoU with a non-difficult truth is above it
    * becomes a positive too. At 0.9 only the exact match qualifies (already the positive);
@@ -280,14 +282,12 @@ static void test_assignment_rules(void) {
 static void test_decode(void) {
   bm_yolo_head head;
   small_head(&head, BM_IOU_LOSS_MSE);
-  int entries = 5 + head.n_classes, plane = head.w * head.h;
-  size_t n = (size_t)head.n_anchors * entries * plane;
+  size_t n = (size_t)head.n_anchors * (5 + head.n_classes) * head.w * head.h;
   float *out = calloc(n, sizeof *out);
   /* one confident prediction: mask entry 1 (anchor 2, 37 x 58), cell column 3 row 2,
    * x 0.25, y 0.75, raw w log 2, raw h 0, objectness 0.9, classes 0.1 0.8 0.02 */
-  int cell = 2 * head.w + 3;
   float values[8] = {0.25f, 0.75f, logf(2.0f), 0.0f, 0.9f, 0.1f, 0.8f, 0.02f};
-  for (int c = 0; c < 8; c++) out[(size_t)(1 * entries + c) * plane + cell] = values[c];
+  for (int c = 0; c < 8; c++) out[at(&head, 0, 3, 2, 1, c)] = values[c];
   bm_detections dets = {0};
   bm_error err;
   CHECK(bm_yolo_decode(&head, out, 0.05f, 7, &dets, &err) == 0);
@@ -311,9 +311,11 @@ static void test_decode(void) {
 }
 
 int main(void) {
-  check_gradient(BM_IOU_LOSS_MSE, 1);
-  check_gradient(BM_IOU_LOSS_GIOU, 2);
-  check_gradient(BM_IOU_LOSS_CIOU, 3);
+  check_gradient(BM_IOU_LOSS_MSE, 1.0f, 1);
+  check_gradient(BM_IOU_LOSS_GIOU, 1.0f, 2);
+  check_gradient(BM_IOU_LOSS_CIOU, 1.0f, 3);
+  check_gradient(BM_IOU_LOSS_MSE, 1.1f, 4);
+  check_gradient(BM_IOU_LOSS_CIOU, 1.05f, 5);
   test_mse_value();
   test_iou_loss_values();
   test_assignment_rules();

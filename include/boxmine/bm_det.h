@@ -1,10 +1,12 @@
 /* boxmine detector: the YOLO head's loss and decoding, non-maximum suppression.
  *
- * A [yolo] layer's output for one image is laid out like darknet's:
- *   [n_anchors (entries of mask)][4 + 1 + n_classes][h][w]
- * channel 0, 1: x, y offsets inside the cell, after the logistic (0..1)
- * channel 2, 3: w, h, raw (box size = anchor * exp(value))
- * channel 4: objectness after the logistic; channels 5..: per-class scores after the logistic.
+ * A [yolo] layer's output uses the engine's NHWC layout (see bm_nn.h):
+ *   [batch][h][w][n_anchors (entries of mask)][4 + 1 + n_classes]
+ * so the vector of one prediction is contiguous:
+ *   pred = out + ((b * h + y) * w + x) * n_anchors * (5 + n_classes) + a * (5 + n_classes)
+ * pred[0], pred[1]: x, y offsets inside the cell, after the logistic (0..1)
+ * pred[2], pred[3]: w, h, raw (box size = anchor * exp(value))
+ * pred[4]: objectness after the logistic; pred[5 + c]: class c's score after the logistic.
  *
  * Boxes given to the loss are in the network input's normalised coordinates: centre x, centre
  * y, width, height, all divided by the network input's width or height (0..1), after the
@@ -40,12 +42,14 @@ typedef struct bm_yolo_head {
   float ignore_thresh;  /* no objectness gradient when best IoU with a truth is above it */
   float truth_thresh;   /* a prediction whose best IoU is above it becomes a positive too */
   bm_iou_loss iou_loss;
-  float iou_normalizer; /* weight of the box term when iou_loss is GIoU or CIoU */
+  float iou_normalizer; /* weight of the box term (any iou_loss) */
   float obj_normalizer; /* weight of the objectness term */
   float cls_normalizer; /* weight of the class term */
+  float scale_x_y;      /* centre = (scale_x_y * x - (scale_x_y - 1) / 2 + cell) / grid */
 } bm_yolo_head;
 
-/* Fills the normalisers with 1 and the loss with MSE; the caller sets the rest. */
+/* Fills the normalisers and scale_x_y with 1, the thresholds with darknet's defaults
+ * (0.5, 1) and the loss with MSE; the caller sets the rest. */
 void bm_yolo_head_defaults(bm_yolo_head *head);
 
 /* One ground-truth box for the loss (normalised network-input coordinates, see above). */
@@ -67,7 +71,7 @@ typedef struct bm_yolo_loss_parts {
 } bm_yolo_loss_parts;
 
 /* The YOLO loss of one head over a batch, with its gradient.
- *   out:   [batch][n_anchors][5 + n_classes][h][w], values as described at the top
+ *   out:   [batch][h][w][n_anchors][5 + n_classes], values as described at the top
  *   grad:  same shape; dLoss/d(out) is ADDED into it (the layer's backward then multiplies
  *          the logistic channels by the logistic's derivative)
  *   truths of image b: truths[truth_start[b] .. truth_start[b + 1])
@@ -83,7 +87,7 @@ double bm_yolo_loss(const bm_yolo_head *head, const float *out, int batch,
                     const bm_yolo_truth *truths, const int *truth_start, float *grad,
                     bm_yolo_loss_parts *parts);
 
-/* Decodes one image's head output ([n_anchors][5 + n_classes][h][w]) into candidate
+/* Decodes one image's head output ([h][w][n_anchors][5 + n_classes]) into candidate
  * detections with score = objectness * class probability >= thresh, one per (prediction,
  * class). Boxes are in network-input pixels (0-based, continuous). Appends to dets with
  * det.image = image. Returns 0, or -1 when out of memory. */

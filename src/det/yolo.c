@@ -6,7 +6,7 @@
  *   box (MSE):  0.5 * (2 - w*h) * [(x - tx)^2 + (y - ty)^2 + (tw' - tw)^2 + (th' - th)^2]
  *               x, y after the logistic; tw', th' raw; tx = truth cx * grid w - cell column,
  *               tw = log(truth w * net_w / anchor w)
- *   box (GIoU / CIoU): iou_normalizer * (1 - GIoU) or (1 - CIoU)
+ *   box (GIoU / CIoU): 1 - GIoU or 1 - CIoU; either box term is weighted by iou_normalizer
  *   objectness and classes: binary cross-entropy on the logistic outputs, so after the
  *   layer's logistic derivative the gradient on the pre-activation is (p - target), as in
  *   darknet's deltas.
@@ -24,6 +24,7 @@ void bm_yolo_head_defaults(bm_yolo_head *head) {
   head->iou_normalizer = 1.0f;
   head->obj_normalizer = 1.0f;
   head->cls_normalizer = 1.0f;
+  head->scale_x_y = 1.0f;
 }
 
 /* exp with its argument clamped, so a wild raw w/h cannot overflow a box. Outside the clamp
@@ -136,108 +137,114 @@ static double iou_box_loss(bm_iou_loss kind, const double p[4], const double g[4
   return 1 - iou + rho2 / c2 + alpha_v;
 }
 
-/* Box term of one positive prediction: adds the loss's gradient (times grad_scale) to the
- * four box channels and returns the unscaled loss. at(c) is the offset of channel c. */
-static double box_term(const bm_yolo_head *head, const float *out, float *grad, size_t base,
-                       size_t plane, int i, int j, int anchor, const bm_yolo_truth *t,
-                       float grad_scale, double *iou_out) {
-  float x = out[base], y = out[base + plane], tw = out[base + 2 * plane], th = out[base + 3 * plane];
+/* Box term of one positive prediction pred (5 + classes floats, see bm_det.h) at cell
+ * (i, j) of the given anchor: adds grad_scale * dLoss/dpred to gpred[0..3] and returns the
+ * loss (iou_normalizer included). */
+static double box_term(const bm_yolo_head *head, const float *pred, float *gpred, int i, int j,
+                       int anchor, const bm_yolo_truth *t, float grad_scale, double *iou_out) {
+  const double sxy = head->scale_x_y;
+  double x = sxy * pred[0] - (sxy - 1) / 2, y = sxy * pred[1] - (sxy - 1) / 2;
+  float tw = pred[2], th = pred[3];
   float aw = head->anchors[2 * anchor], ah = head->anchors[2 * anchor + 1];
-  double p[4] = {(i + x) / (double)head->w, (j + y) / (double)head->h,
-                 clamped_exp(tw) * aw / head->net_w, clamped_exp(th) * ah / head->net_h};
+  double p[4] = {(i + x) / head->w, (j + y) / head->h, clamped_exp(tw) * aw / head->net_w,
+                 clamped_exp(th) * ah / head->net_h};
   double g[4] = {t->cx, t->cy, t->w, t->h};
+  float wscale = grad_scale * head->iou_normalizer;
   if (head->iou_loss == BM_IOU_LOSS_MSE) {
     double target_x = t->cx * head->w - i, target_y = t->cy * head->h - j;
     double target_w = log(t->w * head->net_w / aw), target_h = log(t->h * head->net_h / ah);
     double scale = 2.0 - t->w * t->h;
     double ex = x - target_x, ey = y - target_y, ew = tw - target_w, eh = th - target_h;
-    grad[base] += grad_scale * (float)(scale * ex);
-    grad[base + plane] += grad_scale * (float)(scale * ey);
-    grad[base + 2 * plane] += grad_scale * (float)(scale * ew);
-    grad[base + 3 * plane] += grad_scale * (float)(scale * eh);
+    gpred[0] += wscale * (float)(scale * ex * sxy);
+    gpred[1] += wscale * (float)(scale * ey * sxy);
+    gpred[2] += wscale * (float)(scale * ew);
+    gpred[3] += wscale * (float)(scale * eh);
     *iou_out = iou_cxcywh((float)p[0], (float)p[1], (float)p[2], (float)p[3], t->cx, t->cy, t->w, t->h);
-    return 0.5 * scale * (ex * ex + ey * ey + ew * ew + eh * eh);
+    return head->iou_normalizer * 0.5 * scale * (ex * ex + ey * ey + ew * ew + eh * eh);
   }
   double d[4];
   double loss = head->iou_normalizer * iou_box_loss(head->iou_loss, p, g, d, iou_out);
-  float wscale = grad_scale * head->iou_normalizer;
-  /* chain rule: cx = (i + x) / grid_w, w = anchor_w * exp(tw) / net_w */
-  grad[base] += wscale * (float)(d[0] / head->w);
-  grad[base + plane] += wscale * (float)(d[1] / head->h);
-  if (!exp_is_clamped(tw)) grad[base + 2 * plane] += wscale * (float)(d[2] * p[2]);
-  if (!exp_is_clamped(th)) grad[base + 3 * plane] += wscale * (float)(d[3] * p[3]);
+  /* chain rule: cx = (i + sxy * x - (sxy - 1) / 2) / grid_w, w = anchor_w * exp(tw) / net_w */
+  gpred[0] += wscale * (float)(d[0] * sxy / head->w);
+  gpred[1] += wscale * (float)(d[1] * sxy / head->h);
+  if (!exp_is_clamped(tw)) gpred[2] += wscale * (float)(d[2] * p[2]);
+  if (!exp_is_clamped(th)) gpred[3] += wscale * (float)(d[3] * p[3]);
   return loss;
+}
+
+/* Loss of one image (no division by the batch yet); gradients get grad_scale. */
+static void image_loss(const bm_yolo_head *head, const float *out, const bm_yolo_truth *truths,
+                       int n_truths, float *grad, float grad_scale, bm_yolo_loss_parts *sum) {
+  const int n_entries = 5 + head->n_classes;
+  const double sxy = head->scale_x_y;
+  for (int t = 0; t < n_truths; t++)
+    if (!truths[t].difficult && truths[t].w > 0 && truths[t].h > 0) sum->n_truths++;
+  for (int j = 0; j < head->h; j++) {
+    for (int i = 0; i < head->w; i++) {
+      for (int n = 0; n < head->n_anchors; n++) {
+        size_t at = (((size_t)j * head->w + i) * head->n_anchors + n) * n_entries;
+        const float *pred = out + at;
+        float *gpred = grad + at;
+        int anchor = head->mask[n];
+        float aw = head->anchors[2 * anchor], ah = head->anchors[2 * anchor + 1];
+        float cx = (float)((i + sxy * pred[0] - (sxy - 1) / 2) / head->w);
+        float cy = (float)((j + sxy * pred[1] - (sxy - 1) / 2) / head->h);
+        float pw = clamped_exp(pred[2]) * aw / head->net_w;
+        float ph = clamped_exp(pred[3]) * ah / head->net_h;
+        /* best IoU over every truth (difficult ones too), and the positive assignment: a
+         * truth whose centre is in this cell and whose best anchor is this one (the last
+         * such truth wins, as in darknet) */
+        float best_iou = 0;
+        int best_truth = -1, positive = -1;
+        for (int t = 0; t < n_truths; t++) {
+          const bm_yolo_truth *tr = &truths[t];
+          if (!(tr->w > 0 && tr->h > 0)) continue;
+          float iou = iou_cxcywh(cx, cy, pw, ph, tr->cx, tr->cy, tr->w, tr->h);
+          if (iou > best_iou) {
+            best_iou = iou;
+            best_truth = t;
+          }
+          if (!tr->difficult && truth_cell(tr->cx, head->w) == i &&
+              truth_cell(tr->cy, head->h) == j && best_anchor(head, tr) == anchor)
+            positive = t;
+        }
+        if (positive < 0 && best_truth >= 0 && best_iou > head->truth_thresh &&
+            !truths[best_truth].difficult)
+          positive = best_truth;
+        if (positive < 0) {
+          if (best_iou > head->ignore_thresh) { /* neither positive nor negative */
+            sum->n_ignored++;
+            continue;
+          }
+          sum->obj += head->obj_normalizer * bce(pred[4], 0);
+          gpred[4] += grad_scale * head->obj_normalizer * bce_grad(pred[4], 0);
+          continue;
+        }
+        const bm_yolo_truth *tr = &truths[positive];
+        double iou;
+        sum->box += box_term(head, pred, gpred, i, j, anchor, tr, grad_scale, &iou);
+        sum->iou_sum += iou;
+        sum->n_pos++;
+        sum->obj += head->obj_normalizer * bce(pred[4], 1);
+        gpred[4] += grad_scale * head->obj_normalizer * bce_grad(pred[4], 1);
+        for (int c = 0; c < head->n_classes; c++) {
+          float target = c == tr->class_id ? 1.0f : 0.0f;
+          sum->cls += head->cls_normalizer * bce(pred[5 + c], target);
+          gpred[5 + c] += grad_scale * head->cls_normalizer * bce_grad(pred[5 + c], target);
+        }
+      }
+    }
+  }
 }
 
 double bm_yolo_loss(const bm_yolo_head *head, const float *out, int batch,
                     const bm_yolo_truth *truths, const int *truth_start, float *grad,
                     bm_yolo_loss_parts *parts) {
-  const int n_entries = 5 + head->n_classes;
-  const size_t plane = (size_t)head->w * head->h;
-  const float inv_batch = 1.0f / (float)batch;
+  const size_t per_image = (size_t)head->h * head->w * head->n_anchors * (5 + head->n_classes);
   bm_yolo_loss_parts sum = {0};
-  for (int b = 0; b < batch; b++) {
-    const bm_yolo_truth *image_truths = truths + truth_start[b];
-    int n_truths = truth_start[b + 1] - truth_start[b];
-    for (int t = 0; t < n_truths; t++)
-      if (!image_truths[t].difficult && image_truths[t].w > 0 && image_truths[t].h > 0) sum.n_truths++;
-    for (int n = 0; n < head->n_anchors; n++) {
-      int anchor = head->mask[n];
-      float aw = head->anchors[2 * anchor], ah = head->anchors[2 * anchor + 1];
-      for (int j = 0; j < head->h; j++) {
-        for (int i = 0; i < head->w; i++) {
-          /* offset of channel 0 of this prediction; channel c is at base + c * plane */
-          size_t base = ((size_t)b * head->n_anchors + n) * n_entries * plane + (size_t)j * head->w + i;
-          float cx = (i + out[base]) / head->w, cy = (j + out[base + plane]) / head->h;
-          float pw = clamped_exp(out[base + 2 * plane]) * aw / head->net_w;
-          float ph = clamped_exp(out[base + 3 * plane]) * ah / head->net_h;
-          /* best IoU over every truth (difficult ones too), and the positive assignment:
-           * a truth whose centre is in this cell and whose best anchor is this one (the
-           * last such truth wins, as in darknet) */
-          float best_iou = 0;
-          int best_truth = -1, positive = -1;
-          for (int t = 0; t < n_truths; t++) {
-            const bm_yolo_truth *tr = &image_truths[t];
-            if (!(tr->w > 0 && tr->h > 0)) continue;
-            float iou = iou_cxcywh(cx, cy, pw, ph, tr->cx, tr->cy, tr->w, tr->h);
-            if (iou > best_iou) {
-              best_iou = iou;
-              best_truth = t;
-            }
-            if (!tr->difficult && truth_cell(tr->cx, head->w) == i &&
-                truth_cell(tr->cy, head->h) == j && best_anchor(head, tr) == anchor)
-              positive = t;
-          }
-          if (positive < 0 && best_truth >= 0 && best_iou > head->truth_thresh &&
-              !image_truths[best_truth].difficult)
-            positive = best_truth;
-          size_t obj = base + 4 * plane;
-          if (positive < 0) {
-            if (best_iou > head->ignore_thresh) { /* neither positive nor negative */
-              sum.n_ignored++;
-              continue;
-            }
-            sum.obj += head->obj_normalizer * bce(out[obj], 0);
-            grad[obj] += inv_batch * head->obj_normalizer * bce_grad(out[obj], 0);
-            continue;
-          }
-          const bm_yolo_truth *tr = &image_truths[positive];
-          double iou;
-          sum.box += box_term(head, out, grad, base, plane, i, j, anchor, tr, inv_batch, &iou);
-          sum.iou_sum += iou;
-          sum.n_pos++;
-          sum.obj += head->obj_normalizer * bce(out[obj], 1);
-          grad[obj] += inv_batch * head->obj_normalizer * bce_grad(out[obj], 1);
-          for (int c = 0; c < head->n_classes; c++) {
-            size_t at = base + (size_t)(5 + c) * plane;
-            float target = c == tr->class_id ? 1.0f : 0.0f;
-            sum.cls += head->cls_normalizer * bce(out[at], target);
-            grad[at] += inv_batch * head->cls_normalizer * bce_grad(out[at], target);
-          }
-        }
-      }
-    }
-  }
+  for (int b = 0; b < batch; b++)
+    image_loss(head, out + b * per_image, truths + truth_start[b],
+               truth_start[b + 1] - truth_start[b], grad + b * per_image, 1.0f / (float)batch, &sum);
   sum.box /= batch;
   sum.obj /= batch;
   sum.cls /= batch;
@@ -248,21 +255,20 @@ double bm_yolo_loss(const bm_yolo_head *head, const float *out, int batch,
 int bm_yolo_decode(const bm_yolo_head *head, const float *out, float thresh, int image,
                    bm_detections *dets, bm_error *err) {
   const int n_entries = 5 + head->n_classes;
-  const size_t plane = (size_t)head->w * head->h;
-  for (int n = 0; n < head->n_anchors; n++) {
-    int anchor = head->mask[n];
-    float aw = head->anchors[2 * anchor], ah = head->anchors[2 * anchor + 1];
-    for (int j = 0; j < head->h; j++) {
-      for (int i = 0; i < head->w; i++) {
-        size_t base = (size_t)n * n_entries * plane + (size_t)j * head->w + i;
-        float objectness = out[base + 4 * plane];
+  const double sxy = head->scale_x_y;
+  for (int j = 0; j < head->h; j++) {
+    for (int i = 0; i < head->w; i++) {
+      for (int n = 0; n < head->n_anchors; n++) {
+        const float *pred = out + (((size_t)j * head->w + i) * head->n_anchors + n) * n_entries;
+        float objectness = pred[4];
         if (objectness < thresh) continue; /* score = objectness * class <= objectness */
-        float cx = (i + out[base]) / head->w * head->net_w;
-        float cy = (j + out[base + plane]) / head->h * head->net_h;
-        float pw = clamped_exp(out[base + 2 * plane]) * aw;
-        float ph = clamped_exp(out[base + 3 * plane]) * ah;
+        int anchor = head->mask[n];
+        float cx = (float)((i + sxy * pred[0] - (sxy - 1) / 2) / head->w * head->net_w);
+        float cy = (float)((j + sxy * pred[1] - (sxy - 1) / 2) / head->h * head->net_h);
+        float pw = clamped_exp(pred[2]) * head->anchors[2 * anchor];
+        float ph = clamped_exp(pred[3]) * head->anchors[2 * anchor + 1];
         for (int c = 0; c < head->n_classes; c++) {
-          float score = objectness * out[base + (size_t)(5 + c) * plane];
+          float score = objectness * pred[5 + c];
           if (score < thresh) continue;
           bm_detection det = {image, c, score, cx - pw / 2, cy - ph / 2, cx + pw / 2, cy + ph / 2};
           if (bm_detections_push(dets, &det)) return bm_fail(err, "out of memory decoding detections");
