@@ -4,6 +4,7 @@
  *  - gradient clipping by global norm (deterministic reduction order);
  *  - learning-rate schedules (const, steps, cosine) with warm-up;
  *  - the checkpoint container (named, typed sections with a checksum);
+ *  - TensorBoard event files (scalars);
  *
  * Formulas and conventions: docs/TRAINING.md.
  */
@@ -207,6 +208,27 @@ int bm_optim_load(bm_optim *opt, const bm_ckpt_reader *r, const char *prefix, bm
 int bm_schedule_save(const bm_schedule *sched, bm_ckpt_writer *w, const char *prefix);
 int bm_schedule_load(bm_schedule *sched, const bm_ckpt_reader *r, const char *prefix,
                      bm_error *err);
+
+
+/* ---- TensorBoard event files ---------------------------------------------------------- */
+/* Writes events.out.tfevents.<unix seconds>.<hostname> in a directory: TFRecord-framed Event
+ * protocol buffers, flushed after every record so TensorBoard can read the file while
+ * training runs. An existing file is never truncated or appended to: a second writer in the
+ * same second gets a ".1", ".2", ... suffix (TensorBoard reads every *tfevents* file). */
+typedef struct bm_tfevents bm_tfevents;
+
+/* Seconds since the Unix epoch (wall clock), for the wall_time arguments. */
+double bm_wall_time(void);
+/* Creates dir if needed, then the file, and writes the file_version event "brain.Event:2".
+ * Returns NULL with a reason on failure. */
+bm_tfevents *bm_tfevents_open(const char *dir, double wall_time, bm_error *err);
+/* Appends Event{wall_time, step, summary{value{tag, simple_value}}} and flushes. */
+int bm_tfevents_scalar(bm_tfevents *w, const char *tag, int64_t step, float value,
+                       double wall_time, bm_error *err);
+/* The file being written. */
+const char *bm_tfevents_path(const bm_tfevents *w);
+/* Closes the file and frees w (NULL is fine). Fails if the final close reports an error. */
+int bm_tfevents_close(bm_tfevents *w, bm_error *err);
 
 #ifdef __cplusplus
 }
