@@ -33,15 +33,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# Batch normalisation as boxmine's engine does it. Training mode normalises with the batch
-# mean and the biased batch variance over (batch, y, x); the rolling statistics then move
-# towards the batch ones: rolling = (1 - momentum) * rolling + momentum * batch, where the
-# batch variance entering the rolling one is the unbiased one when rolling_var_unbiased.
-# Inference normalises with the rolling statistics. y = gamma * (x - mean) / sqrt(var + eps) + beta.
+# Batch normalisation as boxmine's engine does it (include/boxmine/bm_nn.h, "Batch
+# normalisation"). Training mode normalises with the batch mean and the BIASED batch
+# variance over (batch, y, x): y = gamma * (x - mean) / sqrt(var + eps) + beta. The rolling
+# statistics then move towards the batch ones, rolling = (1 - momentum) * rolling +
+# momentum * batch, the variance entering them being the UNBIASED one (n / (n - 1)).
+# Inference mode normalises with the rolling statistics. These are exactly the semantics of
+# torch's F.batch_norm with momentum 0.01, which the fast path (torch_bench.py) uses.
 BN_CONFIG = {
     "eps": 1e-5,
     "momentum": 0.01,
-    "rolling_var_unbiased": False,
+    "rolling_var_unbiased": True,
 }
 
 ACTIVATIONS = ("linear", "leaky", "relu", "logistic", "mish", "swish")
@@ -144,8 +146,7 @@ class Conv(nn.Module):
     def batch_norm(self, y):
         eps = BN_CONFIG["eps"]
         if self.fast_bn:
-            # Same normalisation; the rolling update differs in detail (torch always feeds
-            # the unbiased variance and momentum follows torch's convention). Speed only.
+            # torch's fused kernel: the same rules when rolling_var_unbiased is set.
             return F.batch_norm(y, self.rolling_mean, self.rolling_variance, self.scales,
                                 self.biases, self.training, BN_CONFIG["momentum"], eps)
         if self.training:
