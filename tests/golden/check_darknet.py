@@ -5,9 +5,10 @@
        -L/usr/lib/darknet -Wl,-rpath,/usr/lib/darknet -ldarknet -o /tmp/darknet_dump
     /usr/bin/python3 tests/golden/check_darknet.py [NET.cfg [NET.weights]] [--width W --height H]
 
-Defaults to tests/golden/golden.cfg with tests/golden/golden.weights. Without a weights
-file, random parameters are written to a temporary one. darknet (2018) has no mish or swish
-and replaces unknown activations by relu, so the PyTorch side does the same for this check.
+Defaults to tests/golden/golden.cfg. Without a weights file, random parameters are written
+to a temporary one. darknet (2018) has no mish or swish and replaces unknown activations by
+relu, so the PyTorch side does the same for this check. It has no route groups either: those
+are dropped from both sides' cfg (and random weights used, as the weight count changes).
 darknet's inference BN divides by sqrt(var) + 1e-6 rather than sqrt(var + eps); with
 rolling variances near 1 that is far below the tolerance used here (1e-4 relative).
 """
@@ -34,13 +35,26 @@ def main():
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--tolerance", type=float, default=1e-4)
     args = ap.parse_args()
-    if args.weights is None and args.cfg == os.path.join(HERE, "golden.cfg"):
-        args.weights = os.path.join(HERE, "golden.weights")
-
     work = tempfile.mkdtemp(prefix="bm-darknet-check-")
-    # The cfg darknet reads, and the one PyTorch reads with darknet's relu fallback.
+    # The cfg darknet reads (no route groups), and the one PyTorch reads with darknet's relu
+    # fallback for activations it does not know.
+    lines, section, dropped = [], "", 0
     with open(args.cfg) as f:
-        text = f.read()
+        for line in f:
+            bare = "".join(line.split())
+            if bare.startswith("["):
+                section = bare
+            if section == "[route]" and bare.startswith(("groups=", "group_id=")):
+                dropped += 1
+                continue
+            lines.append(line)
+    text = "".join(lines)
+    if dropped:
+        print("route groups dropped (darknet has none); using random weights")
+        args.weights = None
+    cfg_darknet = os.path.join(work, "darknet.cfg")
+    with open(cfg_darknet, "w") as f:
+        f.write(text)
     cfg_torch = os.path.join(work, "torch.cfg")
     with open(cfg_torch, "w") as f:
         f.write(text.replace("activation=mish", "activation=relu")
@@ -60,7 +74,7 @@ def main():
     input_path = os.path.join(work, "input.f32")
     x.numpy().tofile(input_path)
     out_path = os.path.join(work, "out.f32")
-    run = subprocess.run([args.dump, args.cfg, weights, input_path, str(args.batch), out_path],
+    run = subprocess.run([args.dump, cfg_darknet, weights, input_path, str(args.batch), out_path],
                          capture_output=True, text=True)
     log = run.stderr
     if run.returncode != 0:
