@@ -3,6 +3,9 @@
  *    parameters and one of gradients, with weight decay restricted by a per-element mask;
  *  - gradient clipping by global norm (deterministic reduction order);
  *  - learning-rate schedules (const, steps, cosine) with warm-up;
+ *  - the checkpoint container (named, typed sections with a checksum);
+ *  - TensorBoard event files (scalars);
+ *  - early stop on the AP shift (mean absolute deviation over a window), with the true best.
  *
  * Formulas and conventions: docs/TRAINING.md.
  */
@@ -124,6 +127,139 @@ float bm_schedule_lr_at(const bm_schedule_config *cfg, int64_t iteration);
 float bm_schedule_lr(const bm_schedule *sched);
 /* Call once after each update. */
 void bm_schedule_advance(bm_schedule *sched);
+
+
+/* ---- checkpoint container ------------------------------------------------------------- */
+/* A file of named, typed sections: "BMCK", version, total size, sections, FNV-1a 64 checksum
+ * of everything before it (layout in docs/TRAINING.md). Written atomically. */
+#define BM_CKPT_VERSION 1
+#define BM_CKPT_MAX_NAME 255
+
+typedef enum bm_ckpt_type {
+  BM_CKPT_F32 = 1,   /* little-endian IEEE float */
+  BM_CKPT_F64 = 2,   /* little-endian IEEE double */
+  BM_CKPT_I64 = 3,   /* little-endian two's complement */
+  BM_CKPT_BYTES = 4, /* raw bytes (strings are stored without a terminating NUL) */
+} bm_ckpt_type;
+
+/* Sections are collected in memory and written by bm_ckpt_save. An add that fails (bad or
+ * duplicate name, out of memory) returns -1 and also makes bm_ckpt_save fail with the first
+ * reason, so callers may check only the save. */
+typedef struct bm_ckpt_writer {
+  bm_buf data;     /* header placeholder + encoded sections */
+  int n_sections;
+  char **names;    /* [n_sections], to refuse duplicates */
+  int failed;
+  bm_error error;  /* first failure */
+} bm_ckpt_writer;
+
+void bm_ckpt_writer_init(bm_ckpt_writer *w);
+void bm_ckpt_writer_free(bm_ckpt_writer *w);
+int bm_ckpt_add_f32(bm_ckpt_writer *w, const char *name, const float *values, size_t count);
+int bm_ckpt_add_f64(bm_ckpt_writer *w, const char *name, const double *values, size_t count);
+int bm_ckpt_add_i64(bm_ckpt_writer *w, const char *name, const int64_t *values, size_t count);
+int bm_ckpt_add_bytes(bm_ckpt_writer *w, const char *name, const void *data, size_t len);
+int bm_ckpt_add_string(bm_ckpt_writer *w, const char *name, const char *text);
+/* Writes the file atomically (a crash leaves the old file or the new one). */
+int bm_ckpt_save(bm_ckpt_writer *w, const char *path, bm_error *err);
+
+typedef struct bm_ckpt_section {
+  char *name;
+  bm_ckpt_type type;
+  size_t size;               /* payload bytes */
+  const unsigned char *data; /* points into the reader's copy of the file */
+} bm_ckpt_section;
+
+typedef struct bm_ckpt_reader {
+  char *path; /* for messages */
+  char *file;
+  size_t file_len;
+  int n_sections;
+  bm_ckpt_section *sections;
+} bm_ckpt_reader;
+
+/* Reads and validates the whole file: magic, version, size, checksum, section bounds. Any
+ * problem fails with a reason naming the file and what is wrong. */
+int bm_ckpt_open(bm_ckpt_reader *r, const char *path, bm_error *err);
+void bm_ckpt_close(bm_ckpt_reader *r);
+/* NULL when there is no such section. */
+const bm_ckpt_section *bm_ckpt_find(const bm_ckpt_reader *r, const char *name);
+/* Number of values (bytes for BM_CKPT_BYTES) in a section of the given type. */
+int bm_ckpt_count(const bm_ckpt_reader *r, const char *name, bm_ckpt_type type, size_t *count,
+                  bm_error *err);
+/* Copy exactly `count` values out; a missing section, another type or another count fails. */
+int bm_ckpt_read_f32(const bm_ckpt_reader *r, const char *name, float *out, size_t count,
+                     bm_error *err);
+int bm_ckpt_read_f64(const bm_ckpt_reader *r, const char *name, double *out, size_t count,
+                     bm_error *err);
+int bm_ckpt_read_i64(const bm_ckpt_reader *r, const char *name, int64_t *out, size_t count,
+                     bm_error *err);
+/* Pointer into the reader (valid until bm_ckpt_close) and length. */
+int bm_ckpt_read_bytes(const bm_ckpt_reader *r, const char *name, const void **data, size_t *len,
+                       bm_error *err);
+/* A NUL-terminated copy (bm_free); fails if the bytes contain a NUL. */
+int bm_ckpt_read_string(const bm_ckpt_reader *r, const char *name, char **text, bm_error *err);
+
+/* Optimiser and schedule state in a checkpoint, under "<prefix>.<field>" section names.
+ * Loading needs an optimiser initialised with the same kind and size; it restores the step,
+ * the moments and the hyper-parameters (the decay mask is the caller's, from the groups).
+ * The schedule is restored whole (config and iteration). */
+int bm_optim_save(const bm_optim *opt, bm_ckpt_writer *w, const char *prefix);
+int bm_optim_load(bm_optim *opt, const bm_ckpt_reader *r, const char *prefix, bm_error *err);
+int bm_schedule_save(const bm_schedule *sched, bm_ckpt_writer *w, const char *prefix);
+int bm_schedule_load(bm_schedule *sched, const bm_ckpt_reader *r, const char *prefix,
+                     bm_error *err);
+
+
+/* ---- TensorBoard event files ---------------------------------------------------------- */
+/* Writes events.out.tfevents.<unix seconds>.<hostname> in a directory: TFRecord-framed Event
+ * protocol buffers, flushed after every record so TensorBoard can read the file while
+ * training runs. An existing file is never truncated or appended to: a second writer in the
+ * same second gets a ".1", ".2", ... suffix (TensorBoard reads every *tfevents* file). */
+typedef struct bm_tfevents bm_tfevents;
+
+/* Seconds since the Unix epoch (wall clock), for the wall_time arguments. */
+double bm_wall_time(void);
+/* Creates dir if needed, then the file, and writes the file_version event "brain.Event:2".
+ * Returns NULL with a reason on failure. */
+bm_tfevents *bm_tfevents_open(const char *dir, double wall_time, bm_error *err);
+/* Appends Event{wall_time, step, summary{value{tag, simple_value}}} and flushes. */
+int bm_tfevents_scalar(bm_tfevents *w, const char *tag, int64_t step, float value,
+                       double wall_time, bm_error *err);
+/* The file being written. */
+const char *bm_tfevents_path(const bm_tfevents *w);
+/* Closes the file and frees w (NULL is fine). Fails if the final close reports an error. */
+int bm_tfevents_close(bm_tfevents *w, bm_error *err);
+
+
+/* ---- early stop on the AP shift (asm-spec section 6) ---------------------------------- */
+#define BM_EARLYSTOP_MAX_WINDOW 64
+
+typedef struct bm_earlystop {
+  int window;       /* N: the shift is taken over the last N values */
+  double ap_thre;   /* stop only once some value has exceeded this (strictly) */
+  double ap_shift;  /* stop when 0 < shift < ap_shift */
+  int64_t n_values; /* values added so far */
+  double recent[BM_EARLYSTOP_MAX_WINDOW]; /* ring: value k is at recent[k % window] */
+  int exceeded;       /* some value > ap_thre */
+  double best_value;  /* the largest value so far (first one on ties) */
+  int64_t best_index; /* its 0-based index in the whole sequence; -1 before any value */
+} bm_earlystop;
+
+/* window in [1, BM_EARLYSTOP_MAX_WINDOW]; ap_shift > 0. */
+int bm_earlystop_init(bm_earlystop *es, int window, double ap_thre, double ap_shift,
+                      bm_error *err);
+/* Adds the next AP. Returns 1 when the phase should stop (a full window, some value above
+ * ap_thre, 0 < shift < ap_shift), 0 to go on, -1 for a NaN or infinite AP (state unchanged). */
+int bm_earlystop_add(bm_earlystop *es, double ap, bm_error *err);
+/* Mean absolute deviation of the last N values, or -1 while fewer than N were added. */
+double bm_earlystop_shift(const bm_earlystop *es);
+/* 1 when the value added last is the best so far (time to keep its checkpoint). */
+int bm_earlystop_latest_is_best(const bm_earlystop *es);
+/* Checkpoint sections "<prefix>.ints" and "<prefix>.reals"; load restores the whole state. */
+int bm_earlystop_save(const bm_earlystop *es, bm_ckpt_writer *w, const char *prefix);
+int bm_earlystop_load(bm_earlystop *es, const bm_ckpt_reader *r, const char *prefix,
+                      bm_error *err);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
  * dampening); the formulas are written out in docs/TRAINING.md. Each update is element-wise,
  * so splitting the loop over threads cannot change any result. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "boxmine/bm_train.h"
@@ -171,4 +172,58 @@ double bm_clip_grad_norm(float *grads, size_t n, double max_norm) {
 #pragma omp parallel for schedule(static) if (count > PARALLEL_MIN)
   for (ptrdiff_t i = 0; i < count; i++) grads[i] *= scale;
   return norm;
+}
+
+/* ---- checkpoint sections: <prefix>.info, <prefix>.hyper, <prefix>.moments ------------- */
+static const char *section_name(char *out, size_t size, const char *prefix, const char *field) {
+  snprintf(out, size, "%s.%s", prefix, field);
+  return out;
+}
+
+static const char *kind_name(int kind) {
+  return kind == BM_OPTIM_SGD ? "SGD" : kind == BM_OPTIM_ADAM ? "Adam"
+       : kind == BM_OPTIM_ADAMW ? "AdamW" : "unknown";
+}
+
+int bm_optim_save(const bm_optim *opt, bm_ckpt_writer *w, const char *prefix) {
+  char name[512];
+  const int64_t info[4] = {opt->cfg.kind, (int64_t)opt->n_params, opt->step, opt->cfg.nesterov};
+  const double hyper[5] = {opt->cfg.weight_decay, opt->cfg.momentum, opt->cfg.beta1,
+                           opt->cfg.beta2, opt->cfg.eps};
+  int status = bm_ckpt_add_i64(w, section_name(name, sizeof name, prefix, "info"), info, 4);
+  status |= bm_ckpt_add_f64(w, section_name(name, sizeof name, prefix, "hyper"), hyper, 5);
+  status |= bm_ckpt_add_f32(w, section_name(name, sizeof name, prefix, "moments"), opt->state,
+                            bm_optim_state_count(opt));
+  return status ? -1 : 0;
+}
+
+int bm_optim_load(bm_optim *opt, const bm_ckpt_reader *r, const char *prefix, bm_error *err) {
+  char name[512];
+  int64_t info[4];
+  double hyper[5];
+  if (bm_ckpt_read_i64(r, section_name(name, sizeof name, prefix, "info"), info, 4, err) != 0 ||
+      bm_ckpt_read_f64(r, section_name(name, sizeof name, prefix, "hyper"), hyper, 5, err) != 0)
+    return -1;
+  if (info[0] != opt->cfg.kind)
+    return bm_fail(err, "%s: the checkpoint holds %s optimiser state, this run uses %s", r->path,
+                   kind_name((int)info[0]), kind_name(opt->cfg.kind));
+  if (info[1] != (int64_t)opt->n_params)
+    return bm_fail(err, "%s: optimiser state for %lld parameters, the model has %zu", r->path,
+                   (long long)info[1], opt->n_params);
+  if (info[2] < 0) return bm_fail(err, "%s: optimiser step %lld < 0", r->path, (long long)info[2]);
+  bm_optim_config cfg = opt->cfg;
+  cfg.nesterov = (int)info[3];
+  cfg.weight_decay = hyper[0];
+  cfg.momentum = hyper[1];
+  cfg.beta1 = hyper[2];
+  cfg.beta2 = hyper[3];
+  cfg.eps = hyper[4];
+  if (check_config(&cfg, err) != 0) return bm_fail_prefix(err, "%s", r->path);
+  /* Last, so that any failure above leaves the optimiser as it was. */
+  if (bm_ckpt_read_f32(r, section_name(name, sizeof name, prefix, "moments"), opt->state,
+                       bm_optim_state_count(opt), err) != 0)
+    return -1;
+  opt->cfg = cfg;
+  opt->step = info[2];
+  return 0;
 }

@@ -2,6 +2,7 @@
  * cosine annealing to a floor, each optionally multiplied by a warm-up ramp. The whole state
  * is the config plus the iteration count, so resuming continues the same curve. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "boxmine/bm_train.h"
@@ -116,4 +117,60 @@ float bm_schedule_lr(const bm_schedule *sched) {
 
 void bm_schedule_advance(bm_schedule *sched) {
   sched->iteration++;
+}
+
+/* ---- checkpoint sections: <prefix>.ints and <prefix>.reals ----------------------------- */
+#define N_INTS (5 + BM_SCHEDULE_MAX_STEPS)
+#define N_REALS (3 + BM_SCHEDULE_MAX_STEPS)
+
+int bm_schedule_save(const bm_schedule *sched, bm_ckpt_writer *w, const char *prefix) {
+  const bm_schedule_config *cfg = &sched->cfg;
+  int64_t ints[N_INTS] = {cfg->policy, cfg->n_steps, cfg->cosine_iters, cfg->warmup_iters,
+                          sched->iteration};
+  double reals[N_REALS] = {cfg->base_lr, cfg->min_lr, cfg->warmup_power};
+  for (int k = 0; k < BM_SCHEDULE_MAX_STEPS; k++) {
+    ints[5 + k] = cfg->steps[k];
+    reals[3 + k] = cfg->scales[k];
+  }
+  char name[512];
+  snprintf(name, sizeof name, "%s.ints", prefix);
+  int status = bm_ckpt_add_i64(w, name, ints, N_INTS);
+  snprintf(name, sizeof name, "%s.reals", prefix);
+  status |= bm_ckpt_add_f64(w, name, reals, N_REALS);
+  return status ? -1 : 0;
+}
+
+int bm_schedule_load(bm_schedule *sched, const bm_ckpt_reader *r, const char *prefix,
+                     bm_error *err) {
+  int64_t ints[N_INTS];
+  double reals[N_REALS];
+  char name[512];
+  snprintf(name, sizeof name, "%s.ints", prefix);
+  if (bm_ckpt_read_i64(r, name, ints, N_INTS, err) != 0) return -1;
+  snprintf(name, sizeof name, "%s.reals", prefix);
+  if (bm_ckpt_read_f64(r, name, reals, N_REALS, err) != 0) return -1;
+  if (ints[1] < 0 || ints[1] > BM_SCHEDULE_MAX_STEPS)
+    return bm_fail(err, "%s: schedule with %lld steps", r->path, (long long)ints[1]);
+  if (ints[1] < 0 || ints[1] > BM_SCHEDULE_MAX_STEPS)
+    return bm_fail(err, "%s: schedule with %lld steps", r->path, (long long)ints[1]);
+  bm_schedule_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.policy = (bm_lr_policy)ints[0];
+  cfg.n_steps = (int)ints[1];
+  cfg.cosine_iters = ints[2];
+  cfg.warmup_iters = ints[3];
+  cfg.base_lr = (float)reals[0];
+  cfg.min_lr = (float)reals[1];
+  cfg.warmup_power = (float)reals[2];
+  for (int k = 0; k < BM_SCHEDULE_MAX_STEPS; k++) {
+    cfg.steps[k] = ints[5 + k];
+    cfg.scales[k] = (float)reals[3 + k];
+  }
+  bm_schedule loaded;
+  if (bm_schedule_init(&loaded, &cfg, err) != 0) return bm_fail_prefix(err, "%s", r->path);
+  if (ints[4] < 0)
+    return bm_fail(err, "%s: schedule iteration %lld < 0", r->path, (long long)ints[4]);
+  loaded.iteration = ints[4];
+  *sched = loaded;
+  return 0;
 }
