@@ -101,9 +101,14 @@ int bm_coco_image_id(const char *voc_id, long long *number) {
 
 /* ---- number formatting -------------------------------------------------------------------- */
 
-/* Shortest %g form that reads back as the same float. */
+/* Shortest %g form that reads back as the same float; whole numbers without an exponent
+ * ("20", not "2e+01"). */
 static void append_float(bm_buf *buf, float value) {
   char text[32];
+  if (value == floorf(value) && fabsf(value) < 1e15f) {
+    bm_buf_printf(buf, "%.0f", (double)value);
+    return;
+  }
   for (int digits = 1; digits <= 9; digits++) {
     snprintf(text, sizeof text, "%.*g", digits, (double)value);
     if (strtof(text, NULL) == value) break;
@@ -111,9 +116,13 @@ static void append_float(bm_buf *buf, float value) {
   bm_buf_puts(buf, text);
 }
 
-/* Shortest %g form that reads back as the same double. */
+/* Shortest %g form that reads back as the same double; whole numbers without an exponent. */
 static void append_double(bm_buf *buf, double value) {
   char text[40];
+  if (value == floor(value) && fabs(value) < 1e15) {
+    bm_buf_printf(buf, "%.0f", value);
+    return;
+  }
   for (int digits = 1; digits <= 17; digits++) {
     snprintf(text, sizeof text, "%.*g", digits, value);
     if (strtod(text, NULL) == value) break;
