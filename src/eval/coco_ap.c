@@ -177,7 +177,7 @@ static void evaluate_image(class_work *w, long d0, int n_d, const bm_object *con
     for (int t = 0; t < BM_COCO_N_IOU; t++) {
       double threshold = iou_threshold(t);
       if (threshold > 1 - 1e-10) threshold = 1 - 1e-10;
-      memset(w->gt_taken, 0, (size_t)n_g);
+      if (n_g > 0) memset(w->gt_taken, 0, (size_t)n_g);
       for (int d = 0; d < n_d; d++) {
         double best = threshold;
         int match = -1;
