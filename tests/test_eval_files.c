@@ -68,7 +68,8 @@ static void test_voc_write(void) {
 
   /* Bad detections are refused before anything is written. */
   f.dets.items[1].class_id = 2;
-  CHECK(bm_write_voc_results(sub, "test", &f.ds, &f.dets, &err) == -1 && strstr(err.msg, "class 2"));
+  CHECK(bm_write_voc_results(sub, "test", &f.ds, &f.dets, &err) == -1 &&
+        strstr(err.msg, "class 2"));
   fixture_free(&f);
 }
 
@@ -102,7 +103,8 @@ static void test_voc_read(void) {
       {"000001 high 1 1 10 10\n", "finite numbers"},
       {"000001 nan 1 1 10 10\n", "finite numbers"},
       {"000001 0.5 1 1 10 1e39\n", "finite numbers"}, /* beyond float range */
-      {"\n000009 0.5 1 1 10 10\n", "comp4_det_val_cat.txt:2: image '000009' is not in the evaluated split"},
+      {"\n000009 0.5 1 1 10 10\n",
+       "comp4_det_val_cat.txt:2: image '000009' is not in the evaluated split"},
       {"000001 0.5 10 1 5 10\n", "x2 < x1 - 1"},
   };
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -125,9 +127,10 @@ static void test_coco_write(void) {
   fixture_det(&f, 0, 0, 0.5f, 1, 2, 3.5f, 4);
   fixture_det(&f, 1, 1, 0.25f, 11, 21, 30, 40);
   CHECK_MSG(bm_write_coco_results(path, &f.ds, &f.dets, &err) == 0, "%s", err.msg);
-  CHECK(file_is(dir, "results.json",
-                "[\n{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 1, 3.5, 3], \"score\": 0.5},\n"
-                "{\"image_id\": 2, \"category_id\": 2, \"bbox\": [10, 20, 20, 20], \"score\": 0.25}\n]\n"));
+  CHECK(file_is(
+      dir, "results.json",
+      "[\n{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 1, 3.5, 3], \"score\": 0.5},\n"
+      "{\"image_id\": 2, \"category_id\": 2, \"bbox\": [10, 20, 20, 20], \"score\": 0.25}\n]\n"));
   fixture_free(&f);
   /* One id that is not a number: every image_id is written as its string. */
   make_pets(&f, "000001", "cat_photo");
@@ -143,8 +146,9 @@ static void test_coco_write(void) {
   CHECK(file_is(dir, "results.json", "[\n]\n"));
   fixture_det(&f, 1, 0, 0.5f, 1, 1, 2, 2);
   CHECK(bm_write_coco_results(path, &f.ds, &f.dets, &err) == 0);
-  CHECK(file_is(dir, "results.json",
-                "[\n{\"image_id\": \"01\", \"category_id\": 1, \"bbox\": [0, 0, 2, 2], \"score\": 0.5}\n]\n"));
+  CHECK(file_is(
+      dir, "results.json",
+      "[\n{\"image_id\": \"01\", \"category_id\": 1, \"bbox\": [0, 0, 2, 2], \"score\": 0.5}\n]\n"));
   fixture_free(&f);
 }
 
@@ -209,11 +213,14 @@ static void test_coco_read(void) {
 
   /* "1" and "01" both spell 1: an integer image_id is ambiguous, strings are not. */
   make_pets(&f, "1", "01");
-  write_text(dir, "r.json", "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1}]");
+  write_text(dir, "r.json",
+             "[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1}]");
   CHECK(bm_read_coco_results(path, &f.ds, &dets, &err) == -1 && strstr(err.msg, "several images"));
   bm_detections_free(&dets);
-  write_text(dir, "r.json", "[{\"image_id\": \"01\", \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1}]");
-  CHECK(bm_read_coco_results(path, &f.ds, &dets, &err) == 0 && dets.n == 1 && dets.items[0].image == 1);
+  write_text(dir, "r.json",
+             "[{\"image_id\": \"01\", \"category_id\": 1, \"bbox\": [0,0,1,1], \"score\": 1}]");
+  CHECK(bm_read_coco_results(path, &f.ds, &dets, &err) == 0 && dets.n == 1 &&
+        dets.items[0].image == 1);
   bm_detections_free(&dets);
   fixture_free(&f);
 }

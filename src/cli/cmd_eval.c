@@ -9,27 +9,28 @@
 #include "cli/cli.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: boxmine eval --data DIR --split NAME (--dets PATH | --weights CKPT)\n"
-          "                    [--metric voc07|voc12|coco|all] [--json FILE] [options]\n\n"
-          "Evaluates detections on a dataset split with the rules of the reference evaluators\n"
-          "(VOC devkit / py-faster-rcnn voc_eval, pycocotools COCOeval); docs/METRICS.md has\n"
-          "the details. Prints per-class and mean AP tables on stdout.\n\n"
-          "  --dets PATH            detections: a folder of VOC devkit results files\n"
-          "                         comp4_det_<split>_<class>.txt (lines: id score x1 y1 x2 y2,\n"
-          "                         VOC pixel coordinates), or a COCO results JSON file\n"
-          "                         ([{image_id, category_id, bbox [x,y,w,h], score}], category_id\n"
-          "                         = class index + 1)\n"
-          "  --weights CKPT         run the detector first (not available until the detector\n"
-          "                         lands)\n"
-          "  --metric WHICH         voc07 (11-point AP), voc12 (area under the precision\n"
-          "                         envelope), coco (AP@[.5:.95], AP50, AP75, sizes, AR), or all\n"
-          "                         (default)\n"
-          "  --json FILE            also write the numbers as JSON (fractions in [0,1]; null where\n"
-          "                         a class has no ground truth)\n"
-          "dataset options:\n%s"
-          "  -h, --help             this help\n",
-          cli_dataset_help);
+  fprintf(
+      out,
+      "usage: boxmine eval --data DIR --split NAME (--dets PATH | --weights CKPT)\n"
+      "                    [--metric voc07|voc12|coco|all] [--json FILE] [options]\n\n"
+      "Evaluates detections on a dataset split with the rules of the reference evaluators\n"
+      "(VOC devkit / py-faster-rcnn voc_eval, pycocotools COCOeval); docs/METRICS.md has\n"
+      "the details. Prints per-class and mean AP tables on stdout.\n\n"
+      "  --dets PATH            detections: a folder of VOC devkit results files\n"
+      "                         comp4_det_<split>_<class>.txt (lines: id score x1 y1 x2 y2,\n"
+      "                         VOC pixel coordinates), or a COCO results JSON file\n"
+      "                         ([{image_id, category_id, bbox [x,y,w,h], score}], category_id\n"
+      "                         = class index + 1)\n"
+      "  --weights CKPT         run the detector first (not available until the detector\n"
+      "                         lands)\n"
+      "  --metric WHICH         voc07 (11-point AP), voc12 (area under the precision\n"
+      "                         envelope), coco (AP@[.5:.95], AP50, AP75, sizes, AR), or all\n"
+      "                         (default)\n"
+      "  --json FILE            also write the numbers as JSON (fractions in [0,1]; null where\n"
+      "                         a class has no ground truth)\n"
+      "dataset options:\n%s"
+      "  -h, --help             this help\n",
+      cli_dataset_help);
 }
 
 /* "test" for --split test, "val" for --split lists/val.txt: the name in comp4_det_<name>_. */
@@ -56,12 +57,13 @@ static int class_name_width(const bm_dataset *ds) {
   return width < 40 ? width : 40;
 }
 
-static void print_voc(const bm_dataset *ds, const char *split, const bm_voc_result *voc,
-                      int show07, int show12) {
+static void print_voc(const bm_dataset *ds, const char *split, const bm_voc_result *voc, int show07,
+                      int show12) {
   int w = class_name_width(ds);
-  printf("\nPASCAL VOC AP (%%) on split '%s': a match needs IoU > 0.5 (@.5) or > 0.75 (@.75);\n"
-         "VOC07 = 11-point interpolation, VOC12 = area under the precision envelope\n",
-         split);
+  printf(
+      "\nPASCAL VOC AP (%%) on split '%s': a match needs IoU > 0.5 (@.5) or > 0.75 (@.75);\n"
+      "VOC07 = 11-point interpolation, VOC12 = area under the precision envelope\n",
+      split);
   printf("%-*s %7s %9s %8s", w, "class", "npos", "difficult", "dets");
   if (show07) printf(" %9s %9s", "VOC07@.5", "VOC07@.75");
   if (show12) printf(" %9s %9s", "VOC12@.5", "VOC12@.75");
@@ -94,9 +96,10 @@ static void print_voc(const bm_dataset *ds, const char *split, const bm_voc_resu
 
 static void print_coco(const bm_dataset *ds, const char *split, const bm_coco_result *coco) {
   const bm_coco_stats *s = &coco->stats;
-  printf("\nCOCO bbox metrics on split '%s' (pycocotools rules; difficult boxes are crowd\n"
-         "regions; -1 = no ground truth in that range):\n",
-         split);
+  printf(
+      "\nCOCO bbox metrics on split '%s' (pycocotools rules; difficult boxes are crowd\n"
+      "regions; -1 = no ground truth in that range):\n",
+      split);
   const struct {
     const char *kind, *iou, *area;
     int max_dets;
@@ -151,8 +154,9 @@ static void json_voc(bm_buf *buf, const bm_dataset *ds, const bm_voc_result *voc
     const double *ap = use07 ? cls->ap07 : cls->ap12;
     bm_buf_puts(buf, c ? ",\n    {\"name\": " : "\n    {\"name\": ");
     bm_buf_json_string(buf, ds->class_names[c]);
-    bm_buf_printf(buf, ", \"npos\": %ld, \"difficult\": %ld, \"detections\": %ld, \"ap50\": ",
-                  cls->npos, cls->n_difficult, cls->n_detections);
+    bm_buf_printf(buf,
+                  ", \"npos\": %ld, \"difficult\": %ld, \"detections\": %ld, \"ap50\": ", cls->npos,
+                  cls->n_difficult, cls->n_detections);
     json_value(buf, ap[0]);
     bm_buf_puts(buf, ", \"ap75\": ");
     json_value(buf, ap[1]);
@@ -216,7 +220,8 @@ static int write_json(const char *path, const char *split, const bm_dataset *ds,
   }
   bm_buf_puts(&buf, "}}\n");
   bm_error err = {{0}};
-  int status = buf.failed ? bm_fail(&err, "out of memory") : bm_write_file_atomic(path, buf.data, buf.len, &err);
+  int status = buf.failed ? bm_fail(&err, "out of memory")
+                          : bm_write_file_atomic(path, buf.data, buf.len, &err);
   bm_buf_free(&buf);
   if (status != 0) return cli_error("--json: %s", err.msg);
   return 0;
@@ -264,8 +269,10 @@ int cmd_eval(int argc, char **argv) {
     cli_error("give the split to evaluate with --split NAME");
     return 2;
   }
-  if (weights) return cli_error("--weights: not available until the detector lands; run the "
-                                "detector separately and pass its output with --dets");
+  if (weights)
+    return cli_error(
+        "--weights: not available until the detector lands; run the "
+        "detector separately and pass its output with --dets");
 
   bm_dataset ds;
   int status = cli_dataset_load(&args, &ds);
