@@ -7,7 +7,8 @@
  *             topk-alratio's store), E_new (eval-update) and the stored annotations
  *   strategy  one round: take a batch from Q then U, and after detection + fusion decide which
  *             images join L, which are trained, re-queued or returned to U, and charge people
- *   records   one rounds.jsonl line per round, read back by the report
+ *   records   one rounds.jsonl line per round, summary.json, read back by the report
+ *   report    the self-contained HTML page comparing runs (boxmine report)
  *
  * Nothing here trains or runs a detector: a loop calls these functions around its own
  * training and detection (docs/MINING.md, "How a loop drives a round").
