@@ -666,7 +666,7 @@ static int start_round(bm_loop *loop, bm_error *err) {
     rc = bm_fail(err, "detections came back in another order than the batch");
   if (rc == 0) rc = bm_mine_apply(&loop->st, &loop->opts.mine, results, &plan, err);
   if (rc == 0) {
-    bm_index_list_clear(&loop->train);
+    bm_index_list_free(&loop->train); /* the call below starts a new list */
     if (bm_round_plan_train_list(&plan, &loop->train)) rc = bm_fail(err, "out of memory");
   }
   if (rc == 0 && loop->train.n == 0)
