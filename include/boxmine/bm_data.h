@@ -16,6 +16,20 @@ extern "C" {
 
 #define BM_MAX_CLASSES 1000
 
+/* A map from strings (copied in) to non-negative ints, open addressing with FNV-1a hashes.
+ * A zeroed struct is an empty map. Used for image ids, class names and file look-ups. */
+typedef struct bm_strmap {
+  int cap;      /* slots, a power of two (0 when empty) */
+  int count;    /* keys stored */
+  char **keys;  /* cap slots, NULL when free */
+  int *values;
+} bm_strmap;
+/* Inserts or replaces; returns 0, or -1 when out of memory. */
+int bm_strmap_put(bm_strmap *map, const char *key, int value);
+/* The value stored for key, or -1. */
+int bm_strmap_get(const bm_strmap *map, const char *key);
+void bm_strmap_free(bm_strmap *map);
+
 /* One annotated object. */
 typedef struct bm_object {
   int class_id;
@@ -45,6 +59,20 @@ typedef struct bm_dataset {
   int n_classes;
   char **class_names;
   int is_voc; /* class list is the 20 PASCAL VOC classes */
+
+  /* Filled by bm_dataset_load (all may be NULL/0 for datasets built by hand). */
+  char *images_dir;      /* folder the images were found in */
+  char *annotations_dir; /* folder of the XML files */
+  char *split;           /* split name (or list file) that was loaded; NULL = every file */
+  char *class_source;    /* where the class list came from, in words */
+  int n_boxes_in_files;  /* <object>s in the loaded images' XML files, before dropping */
+  int n_boxes_dropped;   /* zero-area, outside the image, or unknown class (when skipping) */
+  int n_boxes_clipped;   /* kept but clipped to the image */
+  int n_images_skipped;  /* annotated images dropped (missing/undecodable, skip_bad_images) */
+  int n_sizes_fixed;     /* images whose XML size was 0x0 or wrong; the real size is used */
+  int n_unannotated;     /* images without an XML file (include_unannotated) */
+  int n_from_cache;      /* annotation files taken from the cache instead of parsed */
+  bm_strmap id_index;    /* image id -> index; used by bm_dataset_image_index when filled */
 } bm_dataset;
 
 /* Where a dataset comes from and what to do with imperfect input. */
@@ -59,14 +87,31 @@ typedef struct bm_dataset_opts {
   int skip_unknown_classes;    /* 1: warn and drop objects of unknown classes; 0: error */
   int skip_bad_images;         /* 1: warn and drop images that are missing or undecodable */
   int check_images;            /* 1: read every image header to verify its real size */
+  int include_unannotated;     /* 1: also keep images that have no XML file (ann_path NULL) */
+  /* Optional progress report while parsing annotation files (done of total). */
+  void (*progress)(void *user, long done, long total);
+  void *progress_user;
 } bm_dataset_opts;
 
+/* Loads a dataset; the layouts, class-list rules, cache and checks are described in
+ * docs/DATA.md. On failure *ds is left empty (safe to free). */
 int bm_dataset_load(bm_dataset *ds, const bm_dataset_opts *opts, bm_log *log, bm_error *err);
 void bm_dataset_free(bm_dataset *ds);
 /* Index of a class name, or -1. */
 int bm_dataset_class_index(const bm_dataset *ds, const char *name);
-/* Index of an image id, or -1 (linear scan; callers that need many look-ups build a map). */
+/* Index of an image id, or -1 (hash look-up when ds->id_index is filled, as after
+ * bm_dataset_load; otherwise a linear scan). */
 int bm_dataset_image_index(const bm_dataset *ds, const char *id);
+/* (Re)builds ds->id_index from ds->images; call after adding images by hand. */
+int bm_dataset_build_index(bm_dataset *ds, bm_error *err);
+/* The 20 PASCAL VOC class names in the devkit's order. */
+extern const char *const bm_voc_class_names[20];
+/* Default folder for annotation caches: $XDG_CACHE_HOME/boxmine, else $HOME/.cache/boxmine;
+ * NULL when neither variable is set (bm_free the result). */
+char *bm_dataset_default_cache_dir(void);
+/* Reads a class list: one name per line, surrounding blanks trimmed, empty lines and lines
+ * starting with '#' skipped; duplicates are an error. */
+int bm_read_class_list(const char *path, char ***names, int *n_names, bm_error *err);
 
 /* Writes one VOC annotation file atomically. Class ids of objects index class_names.
  * object_extra_xml: NULL, or per object an XML fragment (or NULL) written inside that

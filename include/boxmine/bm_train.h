@@ -4,6 +4,8 @@
  *  - gradient clipping by global norm (deterministic reduction order);
  *  - learning-rate schedules (const, steps, cosine) with warm-up;
  *  - the checkpoint container (named, typed sections with a checksum);
+ *  - TensorBoard event files (scalars);
+ *  - early stop on the AP shift (mean absolute deviation over a window), with the true best.
  *
  * Formulas and conventions: docs/TRAINING.md.
  */
@@ -207,6 +209,57 @@ int bm_optim_load(bm_optim *opt, const bm_ckpt_reader *r, const char *prefix, bm
 int bm_schedule_save(const bm_schedule *sched, bm_ckpt_writer *w, const char *prefix);
 int bm_schedule_load(bm_schedule *sched, const bm_ckpt_reader *r, const char *prefix,
                      bm_error *err);
+
+
+/* ---- TensorBoard event files ---------------------------------------------------------- */
+/* Writes events.out.tfevents.<unix seconds>.<hostname> in a directory: TFRecord-framed Event
+ * protocol buffers, flushed after every record so TensorBoard can read the file while
+ * training runs. An existing file is never truncated or appended to: a second writer in the
+ * same second gets a ".1", ".2", ... suffix (TensorBoard reads every *tfevents* file). */
+typedef struct bm_tfevents bm_tfevents;
+
+/* Seconds since the Unix epoch (wall clock), for the wall_time arguments. */
+double bm_wall_time(void);
+/* Creates dir if needed, then the file, and writes the file_version event "brain.Event:2".
+ * Returns NULL with a reason on failure. */
+bm_tfevents *bm_tfevents_open(const char *dir, double wall_time, bm_error *err);
+/* Appends Event{wall_time, step, summary{value{tag, simple_value}}} and flushes. */
+int bm_tfevents_scalar(bm_tfevents *w, const char *tag, int64_t step, float value,
+                       double wall_time, bm_error *err);
+/* The file being written. */
+const char *bm_tfevents_path(const bm_tfevents *w);
+/* Closes the file and frees w (NULL is fine). Fails if the final close reports an error. */
+int bm_tfevents_close(bm_tfevents *w, bm_error *err);
+
+
+/* ---- early stop on the AP shift (asm-spec section 6) ---------------------------------- */
+#define BM_EARLYSTOP_MAX_WINDOW 64
+
+typedef struct bm_earlystop {
+  int window;       /* N: the shift is taken over the last N values */
+  double ap_thre;   /* stop only once some value has exceeded this (strictly) */
+  double ap_shift;  /* stop when 0 < shift < ap_shift */
+  int64_t n_values; /* values added so far */
+  double recent[BM_EARLYSTOP_MAX_WINDOW]; /* ring: value k is at recent[k % window] */
+  int exceeded;       /* some value > ap_thre */
+  double best_value;  /* the largest value so far (first one on ties) */
+  int64_t best_index; /* its 0-based index in the whole sequence; -1 before any value */
+} bm_earlystop;
+
+/* window in [1, BM_EARLYSTOP_MAX_WINDOW]; ap_shift > 0. */
+int bm_earlystop_init(bm_earlystop *es, int window, double ap_thre, double ap_shift,
+                      bm_error *err);
+/* Adds the next AP. Returns 1 when the phase should stop (a full window, some value above
+ * ap_thre, 0 < shift < ap_shift), 0 to go on, -1 for a NaN or infinite AP (state unchanged). */
+int bm_earlystop_add(bm_earlystop *es, double ap, bm_error *err);
+/* Mean absolute deviation of the last N values, or -1 while fewer than N were added. */
+double bm_earlystop_shift(const bm_earlystop *es);
+/* 1 when the value added last is the best so far (time to keep its checkpoint). */
+int bm_earlystop_latest_is_best(const bm_earlystop *es);
+/* Checkpoint sections "<prefix>.ints" and "<prefix>.reals"; load restores the whole state. */
+int bm_earlystop_save(const bm_earlystop *es, bm_ckpt_writer *w, const char *prefix);
+int bm_earlystop_load(bm_earlystop *es, const bm_ckpt_reader *r, const char *prefix,
+                      bm_error *err);
 
 #ifdef __cplusplus
 }

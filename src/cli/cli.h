@@ -5,6 +5,7 @@
 #define BM_CLI_H
 
 #include "boxmine/bm_core.h"
+#include "boxmine/bm_data.h"
 
 int cmd_synth(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -38,5 +39,25 @@ void cli_progress_start(cli_progress *p, const char *label, long total);
 /* extra: a short status text shown after the bar (may be NULL) */
 void cli_progress_update(cli_progress *p, long done, const char *extra);
 void cli_progress_finish(cli_progress *p, const char *extra);
+
+/* Dataset options shared by the commands that read a dataset (dataset_args.c):
+ * --data, --split, --images, --annotations, --classes, --cache-dir, --no-cache,
+ * --check-images / --no-check-images, --skip-bad-images, --skip-unknown-classes. */
+typedef struct cli_dataset_args {
+  bm_dataset_opts opts; /* filled as options are parsed; cache_dir defaults at load time */
+  int no_cache;
+  char *default_cache_dir; /* owned */
+} cli_dataset_args;
+/* Sets defaults (check_images as given). */
+void cli_dataset_args_init(cli_dataset_args *args, int check_images);
+/* If argv[*i] is a dataset option, consumes it and its value (advancing *i) and returns 1;
+ * returns 0 for other options, -1 (message printed) for a missing value. */
+int cli_dataset_arg(cli_dataset_args *args, int argc, char **argv, int *i);
+/* Help text for those options (lines starting with two spaces, ending in a newline). */
+extern const char cli_dataset_help[];
+/* Loads the dataset: warnings and a progress bar on stderr. Returns 0; on failure prints
+ * the error and returns 1 (usage problems such as no --data: prints and returns 2). */
+int cli_dataset_load(cli_dataset_args *args, bm_dataset *ds);
+void cli_dataset_args_free(cli_dataset_args *args);
 
 #endif

@@ -1,0 +1,149 @@
+/* The VOC XML parser on hand-written files: every field, integer and decimal coordinates,
+ * empty tags, free child order, attributes on <annotation>, <part> elements that must not
+ * shadow the object's own fields, and the errors (malformed or truncated XML with the line,
+ * missing or non-numeric fields). Then a write -> parse round trip. */
+#include <string.h>
+
+#include "boxmine/bm_data.h"
+#include "data/data_internal.h"
+#include "testlib.h"
+
+static int parse_text(const char *text, bm_voc_file *out, bm_error *err) {
+  return bm_voc_parse_memory("fixture.xml", text, strlen(text), out, err);
+}
+
+static void test_fields(void) {
+  const char *text =
+      "<?xml version=\"1.0\"?>\n"
+      "<annotation verified=\"no\">\n"                                  /* line 2 */
+      "  <size><depth>3</depth><height>240</height><width>320</width></size>\n"
+      "  <object>\n"                                                     /* line 4 */
+      "    <bndbox><ymax>80</ymax><xmin>10.5</xmin><ymin>20</ymin><xmax>100.25</xmax></bndbox>\n"
+      "    <difficult/>\n"
+      "    <name>  dog \n</name>\n"
+      "    <truncated>1</truncated>\n"
+      "    <part><name>head</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>3</xmax>"
+      "<ymax>4</ymax></bndbox></part>\n"
+      "  </object>\n"
+      "  <filename>a b.jpg</filename>\n"
+      "  <object><name>cat</name><pose>Frontal</pose><difficult>1</difficult><truncated>"
+      "</truncated>\n" /* line 13: the dog's name spans two lines */
+      "    <bndbox><xmin>1</xmin><ymin>1</ymin><xmax>320</xmax><ymax>240</ymax></bndbox>"
+      "</object>\n"
+      "</annotation>\n";
+  bm_voc_file f;
+  bm_error err = {{0}};
+  int rc = parse_text(text, &f, &err);
+  CHECK_MSG(rc == 0, "%s", err.msg);
+  if (rc != 0) return;
+  CHECK(f.filename && !strcmp(f.filename, "a b.jpg"));
+  CHECK(f.width == 320 && f.height == 240 && f.depth == 3);
+  CHECK(f.n_objects == 2);
+  if (f.n_objects == 2) {
+    bm_voc_object_raw *dog = &f.objects[0], *cat = &f.objects[1];
+    CHECK(!strcmp(dog->name, "dog")); /* trimmed; the part's "head" is not taken */
+    CHECK(dog->pose[0] == '\0');
+    CHECK(dog->difficult == 0 && dog->truncated == 1);
+    CHECK(dog->x1 == 10.5f && dog->y1 == 20.0f && dog->x2 == 100.25f && dog->y2 == 80.0f);
+    CHECK(dog->line == 4);
+    CHECK(!strcmp(cat->name, "cat") && !strcmp(cat->pose, "Frontal"));
+    CHECK(cat->difficult == 1 && cat->truncated == 0);
+    CHECK(cat->x1 == 1 && cat->y1 == 1 && cat->x2 == 320 && cat->y2 == 240);
+    CHECK(cat->line == 13);
+  }
+  bm_voc_file_free(&f);
+
+  /* No size, no filename, no objects: valid (size unknown, a negative image). */
+  CHECK(parse_text("<annotation><folder>x</folder></annotation>", &f, &err) == 0);
+  CHECK(f.filename == NULL && f.width == 0 && f.height == 0 && f.n_objects == 0);
+  bm_voc_file_free(&f);
+  /* Empty size fields mean 0x0 (unknown). */
+  CHECK(parse_text("<annotation><size><width/><height></height><depth/></size></annotation>", &f,
+                   &err) == 0);
+  CHECK(f.width == 0 && f.height == 0);
+  bm_voc_file_free(&f);
+}
+
+/* Parsing text must fail with a message containing every one of the needles. */
+static void expect_error(const char *text, const char *needle1, const char *needle2) {
+  bm_voc_file f;
+  bm_error err = {{0}};
+  int rc = parse_text(text, &f, &err);
+  CHECK_MSG(rc == -1, "accepted: %s", text);
+  CHECK_MSG(strstr(err.msg, needle1) != NULL, "'%s' lacks '%s'", err.msg, needle1);
+  if (needle2) CHECK_MSG(strstr(err.msg, needle2) != NULL, "'%s' lacks '%s'", err.msg, needle2);
+  CHECK(f.n_objects == 0 && f.objects == NULL && f.filename == NULL);
+}
+
+static void test_errors(void) {
+  /* Mismatched tag on line 3: the message names the file and that line. */
+  expect_error("<annotation>\n<filename>a.jpg</filename>\n<object><name>x</nam></object>\n"
+               "</annotation>\n",
+               "fixture.xml:3:", "malformed");
+  /* Truncated file: ends inside an element. */
+  expect_error("<annotation>\n<object>\n<name>dog</name>\n<bndbox><xmin>1", "fixture.xml:4:",
+               "malformed");
+  expect_error("", "fixture.xml", "malformed");
+  expect_error("<notvoc/>", "fixture.xml:1:", "expected <annotation>");
+  expect_error("<annotation><object><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax>"
+               "<ymax>2</ymax></bndbox></object></annotation>",
+               "fixture.xml:1:", "no <name>");
+  expect_error("<annotation>\n<object><name>cat</name></object></annotation>", "fixture.xml:2:",
+               "no <bndbox>");
+  expect_error("<annotation><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+               "<xmax>2</xmax></bndbox></object></annotation>",
+               "no <ymax>", NULL);
+  expect_error("<annotation><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+               "<xmax>abc</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "'abc', not a number", NULL);
+  expect_error("<annotation><object><name>cat</name><bndbox><xmin/><ymin>1</ymin>"
+               "<xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "<xmin> is empty", NULL);
+  expect_error("<annotation><object><name>cat</name><difficult>maybe</difficult><bndbox>"
+               "<xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object>"
+               "</annotation>",
+               "'maybe', not a number", NULL);
+  expect_error("<annotation><size><width>-3</width></size></annotation>", "not a pixel count",
+               NULL);
+  /* A missing file names the path. */
+  bm_voc_file f;
+  bm_error err = {{0}};
+  CHECK(bm_voc_parse_file("/nonexistent/boxmine/x.xml", &f, &err) == -1);
+  CHECK(strstr(err.msg, "/nonexistent/boxmine/x.xml") != NULL);
+}
+
+static void test_round_trip(void) {
+  char dir[256], path[512];
+  bm_test_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/rt.xml", dir);
+  char *names[] = {"person", "car"};
+  bm_object objs[2] = {{.class_id = 1, .x1 = 3, .y1 = 4, .x2 = 50, .y2 = 60, .truncated = 1},
+                       {.class_id = 0, .x1 = 7.125f, .y1 = 8.3f, .x2 = 99.9f, .y2 = 100,
+                        .difficult = 1}};
+  strcpy(objs[1].pose, "Left");
+  bm_error err = {{0}};
+  CHECK(bm_voc_write_xml(path, "VOC2007", "rt.jpg", 128, 96, 3, objs, 2, names, NULL, &err) == 0);
+  bm_voc_file f;
+  int rc = bm_voc_parse_file(path, &f, &err);
+  CHECK_MSG(rc == 0, "%s", err.msg);
+  if (rc != 0) return;
+  CHECK(!strcmp(f.filename, "rt.jpg") && f.width == 128 && f.height == 96 && f.depth == 3);
+  CHECK(f.n_objects == 2);
+  for (int i = 0; i < 2 && f.n_objects == 2; i++) {
+    CHECK(!strcmp(f.objects[i].name, names[objs[i].class_id]));
+    /* exact float equality: the writer prints enough digits */
+    CHECK(f.objects[i].x1 == objs[i].x1 && f.objects[i].y1 == objs[i].y1);
+    CHECK(f.objects[i].x2 == objs[i].x2 && f.objects[i].y2 == objs[i].y2);
+    CHECK(f.objects[i].difficult == objs[i].difficult);
+    CHECK(f.objects[i].truncated == objs[i].truncated);
+  }
+  CHECK(!strcmp(f.objects[1].pose, "Left") && !strcmp(f.objects[0].pose, "Unspecified"));
+  bm_voc_file_free(&f);
+}
+
+int main(void) {
+  test_fields();
+  test_errors();
+  test_round_trip();
+  return bm_test_finish("test_voc");
+}
