@@ -189,7 +189,7 @@ typedef struct bm_train_sample {
  *   for each round:
  *     bm_trainer_train_epochs(tr, ds, samples, n_samples, 1, NULL, &summary, &err);
  *     bm_trainer_evaluate(tr, ds, test_split, n_test, NULL, &eval, NULL, &err);
- *     bm_trainer_record_ap(tr, eval.ap50, eval.ap75);    // history for the AP shift
+ *     bm_trainer_record_ap(tr, eval.ap50, eval.ap75);    // kept in checkpoints
  *     bm_trainer_save(tr, "round.ckpt", NULL, &err);      // all of the state above
  *
  * Every random choice comes from generators derived from opts.seed and the epoch number, so
@@ -306,10 +306,6 @@ int bm_trainer_record_ap(bm_trainer *tr, double ap50, double ap75);
 int bm_trainer_n_history(const bm_trainer *tr);
 /* Entry k: the epoch count when it was recorded and its APs. */
 void bm_trainer_history(const bm_trainer *tr, int k, int64_t *epoch, double *ap50, double *ap75);
-/* The AP shift of asm-spec section 6 over the last `range` AP50 values: mean absolute
- * deviation from their mean; -1 when fewer than range values were recorded. */
-double bm_trainer_ap_shift(const bm_trainer *tr, int range);
-
 /* Writes the whole state atomically: "boxmine.kind", detector, optimiser, schedule,
  * counters, options, history, and caller-defined extra sections (extra may be NULL; it is
  * called with the writer before saving, e.g. for the run settings). */

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "boxmine/bm_eval.h"
 #include "det/det_internal.h"
 
 bm_fit_opts bm_fit_defaults(void) {
@@ -129,12 +130,15 @@ static void best_from_history(const bm_trainer *tr, bm_fit_result *result) {
   }
 }
 
-static int should_stop_early(const bm_trainer *tr, const bm_fit_opts *opts, double shift) {
-  if (opts->ap_range < 1 || !(shift > 0 && shift < opts->ap_shift)) return 0;
+/* The early-stop state replayed from the trainer's history (so it survives a resume). */
+static int replay_earlystop(const bm_trainer *tr, const bm_fit_opts *opts, bm_earlystop *es,
+                            bm_error *err) {
+  if (opts->ap_range < 1) return 0;
+  if (bm_earlystop_init(es, opts->ap_range, opts->ap_thre, opts->ap_shift, err)) return -1;
   for (int k = 0; k < bm_trainer_n_history(tr); k++) {
     double ap50;
     bm_trainer_history(tr, k, NULL, &ap50, NULL);
-    if (ap50 > opts->ap_thre) return 1;
+    if (isfinite(ap50) && bm_earlystop_add(es, ap50, err) < 0) return -1;
   }
   return 0;
 }
@@ -183,6 +187,8 @@ int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *va
   if (rc == 0 && !(run.events = bm_tfevents_open(opts->run_dir, bm_wall_time(), err))) rc = -1;
   for (int k = 0; samples && k < train->n_images; k++) samples[k].image = k;
   bm_train_hooks train_hooks = {on_update, &run};
+  bm_earlystop es;
+  if (rc == 0) rc = replay_earlystop(tr, opts, &es, err);
   while (rc == 0 && bm_trainer_epoch(tr) < opts->epochs && !run.interrupted) {
     bm_epoch_summary summary;
     int trained = bm_trainer_train_epochs(tr, train, samples, train->n_images, 1, &train_hooks,
@@ -198,7 +204,7 @@ int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *va
     }
     int64_t epoch = bm_trainer_epoch(tr);
     bm_eval_summary eval;
-    int evaluated = 0, is_best = 0;
+    int evaluated = 0, is_best = 0, stop = 0;
     double shift = -1;
     if (val && opts->eval_every > 0 && (epoch % opts->eval_every == 0 || epoch == opts->epochs)) {
       if (evaluate(&run, val, &eval, &is_best, result, err)) {
@@ -206,8 +212,13 @@ int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *va
         break;
       }
       evaluated = 1;
-      if (opts->ap_range > 0) {
-        shift = bm_trainer_ap_shift(tr, opts->ap_range);
+      if (opts->ap_range > 0 && isfinite(eval.ap50)) {
+        stop = bm_earlystop_add(&es, eval.ap50, err);
+        if (stop < 0) {
+          rc = -1;
+          break;
+        }
+        shift = bm_earlystop_shift(&es);
         if (shift >= 0) scalar(&run, "Accuracy/AP_shift", epoch, shift);
       }
     }
@@ -215,7 +226,7 @@ int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *va
     if (rc == 0) rc = bm_detector_export_darknet(bm_trainer_detector(tr), run.last_weights, NULL, err);
     if (rc) break;
     if (hooks && hooks->on_epoch) hooks->on_epoch(hooks->user, &summary, evaluated ? &eval : NULL, shift, is_best);
-    if (evaluated && should_stop_early(tr, opts, shift)) {
+    if (stop) {
       result->stopped_early = 1;
       break;
     }

@@ -359,16 +359,6 @@ void bm_trainer_history(const bm_trainer *tr, int k, int64_t *epoch, double *ap5
   if (ap75) *ap75 = tr->history[k].ap75;
 }
 
-double bm_trainer_ap_shift(const bm_trainer *tr, int range) {
-  if (range < 1 || tr->n_history < range) return -1;
-  const history_entry *last = tr->history + tr->n_history - range;
-  double mean = 0, deviation = 0;
-  for (int k = 0; k < range; k++) mean += last[k].ap50;
-  mean /= range;
-  for (int k = 0; k < range; k++) deviation += fabs(last[k].ap50 - mean);
-  return deviation / range;
-}
-
 /* ---- checkpoints ---------------------------------------------------------------------- */
 
 /* The options as doubles in a fixed order (so the layout is independent of struct padding). */
