@@ -139,10 +139,13 @@ typedef struct bm_layer_info {
   bm_activation activation;                 /* conv and shortcut */
   /* maxpool: size, stride (above) and padding (darknet's total padding) */
   int padding;
-  /* upsample: stride (above) */
-  /* route: absolute indices of the layers concatenated along channels */
+  /* upsample: stride (above) and scale (output = scale * nearest neighbour, default 1) */
+  float scale;
+  /* route: absolute indices of the layers concatenated along channels; with groups > 1 only
+   * channel slice group_id of each input is taken (darknet's route groups/group_id) */
   int n_inputs;
   int inputs[BM_ROUTE_MAX_INPUTS];
+  int group_id;
   /* shortcut: from (absolute index) */
   int from;
   /* yolo */

@@ -1,0 +1,104 @@
+/* Activation functions over whole arrays, alone or after a per-channel affine map (conv bias
+ * or batch norm). Each loop is instantiated once per activation (the `act` argument of the
+ * always-inline helpers is a constant at every call), so the common ones vectorise. */
+#include <string.h>
+
+#include "nn/nn.h"
+
+static inline __attribute__((always_inline)) void affine_act_rows(
+    const float *z, float *out, size_t first, size_t end, int channels, const float *a,
+    const float *b, bm_activation act) {
+  for (size_t r = first; r < end; r++) {
+    const float *zr = z + r * channels;
+    float *outr = out + r * channels;
+    if (a)
+      for (int f = 0; f < channels; f++) outr[f] = nn_act_value(act, a[f] * zr[f] + b[f]);
+    else
+      for (int f = 0; f < channels; f++) outr[f] = nn_act_value(act, zr[f] + b[f]);
+  }
+}
+
+void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels,
+                           const float *a, const float *b, bm_activation act, int threads) {
+  int parts = nn_parts(rows * channels, threads);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int p = 0; p < parts; p++) {
+    size_t first, end;
+    nn_part(rows, parts, p, &first, &end);
+#define CALL(A) affine_act_rows(z, out, first, end, channels, a, b, A)
+    NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+  }
+}
+
+static inline __attribute__((always_inline)) void bias_act_backward_rows(
+    const float *z, float *grad, size_t first, size_t end, int channels, const float *bias,
+    double *sum, bm_activation act) {
+  for (size_t r = first; r < end; r++) {
+    const float *zr = z + r * channels;
+    float *gr = grad + r * channels;
+    for (int f = 0; f < channels; f++) {
+      float g = act == BM_ACT_LINEAR ? gr[f] : gr[f] * nn_act_derivative(act, zr[f] + bias[f]);
+      gr[f] = g;
+      sum[f] += g;
+    }
+  }
+}
+
+void nn_bias_act_backward(const float *z, float *grad, size_t rows, int channels,
+                          const float *bias, bm_activation act, float *dbias, double *reduce,
+                          int threads) {
+  int parts = nn_parts(rows * channels, threads);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int p = 0; p < parts; p++) {
+    double *sum = reduce + (size_t)p * channels;
+    memset(sum, 0, (size_t)channels * sizeof(double));
+    size_t first, end;
+    nn_part(rows, parts, p, &first, &end);
+#define CALL(A) bias_act_backward_rows(z, grad, first, end, channels, bias, sum, A)
+    NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+  }
+  for (int f = 0; f < channels; f++) {
+    double total = 0;
+    for (int p = 0; p < parts; p++) total += reduce[(size_t)p * channels + f];
+    dbias[f] += (float)total;
+  }
+}
+
+static inline __attribute__((always_inline)) void act_range(float *x, size_t first, size_t end,
+                                                            bm_activation act) {
+  for (size_t i = first; i < end; i++) x[i] = nn_act_value(act, x[i]);
+}
+
+void nn_act_forward(float *x, size_t n, bm_activation act, int threads) {
+  if (act == BM_ACT_LINEAR) return;
+  int parts = nn_parts(n, threads);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int p = 0; p < parts; p++) {
+    size_t first, end;
+    nn_part(n, parts, p, &first, &end);
+#define CALL(A) act_range(x, first, end, A)
+    NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+  }
+}
+
+static inline __attribute__((always_inline)) void act_grad_range(const float *u, float *grad,
+                                                                 size_t first, size_t end,
+                                                                 bm_activation act) {
+  for (size_t i = first; i < end; i++) grad[i] *= nn_act_derivative(act, u[i]);
+}
+
+void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, int threads) {
+  if (act == BM_ACT_LINEAR) return;
+  int parts = nn_parts(n, threads);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int p = 0; p < parts; p++) {
+    size_t first, end;
+    nn_part(n, parts, p, &first, &end);
+#define CALL(A) act_grad_range(u, grad, first, end, A)
+    NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+  }
+}

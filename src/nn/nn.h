@@ -1,0 +1,240 @@
+/* Internal declarations of the network engine: the layer and network structs, the cfg
+ * parser, and the per-layer forward/backward functions. Public API: boxmine/bm_nn.h. */
+#ifndef BM_NN_INTERNAL_H
+#define BM_NN_INTERNAL_H
+
+#include "boxmine/bm_nn.h"
+
+#define NN_MAX_THREADS 64
+#define NN_BN_EPS 1e-5f
+#define NN_BN_MOMENTUM 0.01f /* weight of the new batch in the running statistics */
+
+/* ---- cfg text: sections of key=value lines ------------------------------------------- */
+typedef struct nn_kv {
+  char *key;
+  char *value;
+  int line;
+  int used; /* set by the getters; unused keys are warned about */
+} nn_kv;
+
+typedef struct nn_section {
+  char *name; /* without brackets */
+  int line;
+  nn_kv *kv;
+  int n_kv;
+} nn_section;
+
+typedef struct nn_cfg {
+  const char *name; /* file name or label, for messages */
+  nn_section *sections;
+  int n_sections;
+} nn_cfg;
+
+int nn_cfg_parse(nn_cfg *cfg, const char *text, const char *name, bm_log *log, bm_error *err);
+void nn_cfg_free(nn_cfg *cfg);
+/* Getters: leave *out at def when the key is absent; -1 with "name: line N: key: ..." on a bad
+ * value or one outside [lo, hi]. */
+int nn_cfg_int(const nn_cfg *cfg, nn_section *s, const char *key, int def, int lo, int hi,
+               int *out, bm_error *err);
+int nn_cfg_float(const nn_cfg *cfg, nn_section *s, const char *key, float def, float lo,
+                 float hi, float *out, bm_error *err);
+/* Returns the value (NULL when absent); *line receives its line. */
+const char *nn_cfg_str(nn_section *s, const char *key, int *line);
+/* Comma-separated lists; *n = number of values (0 when absent). */
+int nn_cfg_int_list(const nn_cfg *cfg, nn_section *s, const char *key, int *out, int max,
+                    int *n, bm_error *err);
+int nn_cfg_float_list(const nn_cfg *cfg, nn_section *s, const char *key, float *out, int max,
+                      int *n, bm_error *err);
+void nn_cfg_warn_unused(const nn_cfg *cfg, const nn_section *s, bm_log *log);
+int nn_parse_activation(const char *text, bm_activation *act);
+
+/* ---- layers ----------------------------------------------------------------------------- */
+typedef struct nn_layer {
+  bm_layer_info info;
+  /* offsets (floats) fixed by planning; the pointers below are views computed from them */
+  size_t weight_off, bias_off, scale_off, shift_off; /* into params/grads (bias: no bn) */
+  size_t mean_off, var_off;                          /* into state */
+  size_t n_weights;                                  /* filters * k * k * c/groups */
+  size_t out_off, z_off, stat_off;                   /* into activations */
+  /* views */
+  float *out, *dout; /* [batch][out_h][out_w][out_c] */
+  float *z;          /* conv, training: GEMM output before bn/activation (NULL if not kept) */
+  float *batch_mean, *batch_invstd; /* conv with bn: statistics of the last training forward */
+  float *weight, *bias, *scale, *shift, *dweight, *dbias, *dscale, *dshift;
+  float *running_mean, *running_var;
+} nn_layer;
+
+struct bm_network {
+  char *name;
+  bm_net_config cfg;
+  int n_layers;
+  nn_layer *layers;
+  int batch, in_c, in_h, in_w;
+  int training;
+  int threads;
+  uint64_t seen;
+  double flops;
+
+  float *params, *grads; /* n_params each */
+  size_t n_params;
+  float *state; /* n_state: bn running mean and var */
+  size_t n_state;
+  bm_param_group *param_groups, *state_groups;
+  int n_param_groups, n_state_groups;
+
+  float *input;      /* [batch][c][h][w] as the caller fills it */
+  float *input_nhwc; /* [batch][h][w][c], converted at the start of forward */
+  float *acts;       /* every layer's out, z and bn statistics */
+  size_t n_acts;
+  float *act_grads; /* every layer's dout */
+  size_t n_act_grads;
+  float *work; /* shared im2col workspace */
+  size_t n_work;
+  double *reduce; /* (NN_MAX_THREADS + 1) * 2 * max_filters: partial sums, coefficients */
+  size_t n_reduce;
+};
+
+/* What a layer's forward/backward may use besides its own buffers. */
+typedef struct nn_ctx {
+  int batch;
+  int threads;
+  int training;
+  float *work;
+  size_t n_work;
+  double *reduce;
+} nn_ctx;
+
+/* build.c: the layers described by cfg sections (shapes not yet known) */
+int nn_build_layers(nn_cfg *cfg, bm_net_config *net_cfg, nn_layer **layers, int *n_layers,
+                    bm_log *log, bm_error *err);
+
+/* network.c: shapes and memory (also used by set_classes and weights.c) */
+int nn_plan_params(bm_network *net, const float *old_params, const float *old_state,
+                   const nn_layer *old_layers, bm_error *err);
+int nn_infer_shapes(const char *name, nn_layer *layers, int n_layers, int batch, int channels,
+                    int height, int width, bm_error *err);
+int nn_plan_activations(bm_network *net, bm_error *err);
+void nn_init_conv(nn_layer *l, bm_rng *rng);
+nn_ctx nn_context(bm_network *net);
+
+/* gemm.c: C[M][N] = alpha * op(A) * op(B) + beta * C, row-major, split over threads. */
+void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
+             const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void nn_blas_single_threaded(void);
+const char *nn_blas_core(void);
+
+/* im2col.c (NHWC): col[rows][k][k][cg] for output pixels rows of images [b0, b1) */
+void nn_im2col(const float *in, int h, int w, int c, int c0, int cg, int size, int stride,
+               int pad, int out_h, int out_w, int b0, int b1, float *col, int threads);
+void nn_col2im_add(const float *col, int h, int w, int c, int c0, int cg, int size, int stride,
+                   int pad, int out_h, int out_w, int b0, int b1, float *din, int threads);
+
+/* activation.c. Elementwise work below NN_ELEMWISE_SPLIT_MIN elements stays on one thread. */
+#define NN_ELEMWISE_SPLIT_MIN 32768
+static inline int nn_parts(size_t elements, int threads) {
+  return elements >= NN_ELEMWISE_SPLIT_MIN ? threads : 1;
+}
+/* out[r][f] = act(a[f] * z[r][f] + b[f]); a == NULL means a = 1. out may equal z. */
+void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels,
+                           const float *a, const float *b, bm_activation act, int threads);
+/* grad[r][f] *= act'(z[r][f] + bias[f]); dbias[f] += sum over r of the new grad. */
+void nn_bias_act_backward(const float *z, float *grad, size_t rows, int channels,
+                          const float *bias, bm_activation act, float *dbias, double *reduce,
+                          int threads);
+/* Calls CALL(BM_ACT_...) with the constant matching act, so an always-inline helper taking
+ * the activation as an argument is compiled once per activation (and vectorised). */
+#define NN_DISPATCH_ACT(act, CALL)                                   \
+  switch (act) {                                                     \
+  case BM_ACT_LINEAR: CALL(BM_ACT_LINEAR); break;                    \
+  case BM_ACT_LEAKY: CALL(BM_ACT_LEAKY); break;                      \
+  case BM_ACT_RELU: CALL(BM_ACT_RELU); break;                        \
+  case BM_ACT_LOGISTIC: CALL(BM_ACT_LOGISTIC); break;                \
+  case BM_ACT_MISH: CALL(BM_ACT_MISH); break;                        \
+  case BM_ACT_SWISH: CALL(BM_ACT_SWISH); break;                      \
+  }
+/* x = act(x) and grad *= act'(u) elementwise (u: the activation's input). */
+void nn_act_forward(float *x, size_t n, bm_activation act, int threads);
+void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, int threads);
+/* f and f' of one value, for fused loops */
+static inline float nn_act_value(bm_activation act, float u);
+static inline float nn_act_derivative(bm_activation act, float u);
+
+/* per-layer forward / backward. din may be NULL (gradient not wanted). */
+void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
+void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
+void nn_maxpool_forward(nn_ctx *ctx, nn_layer *l, const float *in);
+void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
+void nn_upsample_forward(nn_ctx *ctx, nn_layer *l, const float *in);
+void nn_upsample_backward(nn_ctx *ctx, nn_layer *l, float *din);
+void nn_route_forward(nn_ctx *ctx, nn_layer *l, nn_layer *layers);
+void nn_route_backward(nn_ctx *ctx, nn_layer *l, nn_layer *layers);
+void nn_shortcut_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *from);
+void nn_shortcut_backward(nn_ctx *ctx, nn_layer *l, const float *in, const float *from,
+                          float *din, float *dfrom);
+void nn_yolo_forward(nn_ctx *ctx, nn_layer *l, const float *in);
+void nn_yolo_backward(nn_ctx *ctx, nn_layer *l, float *din);
+
+/* Rows [*first, *end) of part p when `rows` rows are split into `parts` equal ranges. */
+static inline void nn_part(size_t rows, int parts, int p, size_t *first, size_t *end) {
+  *first = rows * (size_t)p / (size_t)parts;
+  *end = rows * (size_t)(p + 1) / (size_t)parts;
+}
+
+/* batchnorm.c: batch norm fused with the activation, over z[rows][channels]. */
+void nn_bn_forward_train(const float *z, float *out, size_t rows, int channels,
+                         const float *scale, const float *shift, float *running_mean,
+                         float *running_var, float *batch_mean, float *batch_invstd,
+                         bm_activation act, double *reduce, int threads);
+void nn_bn_forward_infer(float *x, size_t rows, int channels, const float *scale,
+                         const float *shift, const float *running_mean,
+                         const float *running_var, bm_activation act, double *reduce,
+                         int threads);
+/* grad: dLoss/d(out) on entry, dLoss/dz on return; adds into dscale and dshift. */
+void nn_bn_backward(const float *z, float *grad, size_t rows, int channels, const float *scale,
+                    const float *shift, const float *batch_mean, const float *batch_invstd,
+                    bm_activation act, float *dscale, float *dshift, double *reduce,
+                    int threads);
+
+#include <math.h>
+
+static inline float nn_logistic(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static inline float nn_act_value(bm_activation act, float u) {
+  switch (act) {
+  case BM_ACT_LEAKY: return u > 0 ? u : 0.1f * u;
+  case BM_ACT_RELU: return u > 0 ? u : 0.0f;
+  case BM_ACT_LOGISTIC: return nn_logistic(u);
+  case BM_ACT_MISH: {
+    float softplus = u > 20.0f ? u : log1pf(expf(u));
+    return u * tanhf(softplus);
+  }
+  case BM_ACT_SWISH: return u * nn_logistic(u);
+  case BM_ACT_LINEAR: break;
+  }
+  return u;
+}
+
+static inline float nn_act_derivative(bm_activation act, float u) {
+  switch (act) {
+  case BM_ACT_LEAKY: return u > 0 ? 1.0f : 0.1f;
+  case BM_ACT_RELU: return u > 0 ? 1.0f : 0.0f;
+  case BM_ACT_LOGISTIC: {
+    float s = nn_logistic(u);
+    return s * (1.0f - s);
+  }
+  case BM_ACT_MISH: {
+    /* d/du [u tanh(sp(u))] = tanh(sp) + u (1 - tanh^2(sp)) logistic(u) */
+    float softplus = u > 20.0f ? u : log1pf(expf(u));
+    float t = tanhf(softplus);
+    return t + u * (1.0f - t * t) * nn_logistic(u);
+  }
+  case BM_ACT_SWISH: {
+    float s = nn_logistic(u);
+    return s + u * s * (1.0f - s);
+  }
+  case BM_ACT_LINEAR: break;
+  }
+  return 1.0f;
+}
+
+#endif

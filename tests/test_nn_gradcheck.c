@@ -1,0 +1,426 @@
+/* Gradient checks of every layer type against an independent double-precision reference.
+ *
+ * The reference below re-implements each layer's forward pass naively (direct convolution,
+ * no im2col or GEMM, in double) from the documented layouts and rules in bm_nn.h. For small
+ * networks with a loss L = sum over head outputs of w * out (w random and fixed), the test
+ *  1. compares the engine's forward outputs (training and inference mode) with the reference,
+ *  2. compares every parameter gradient of the engine's backward with central finite
+ *     differences of the reference loss (double, eps 1e-6),
+ *  3. checks the batch-norm running statistics after one training step.
+ * Layers without parameters sit between convolutions, so their backward shows in the
+ * gradients of the conv before them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boxmine/bm_nn.h"
+#include "testlib.h"
+
+/* ---- the reference ------------------------------------------------------------------- */
+typedef struct ref_offsets {
+  long weight, bias, scale, shift, mean, var; /* -1 when absent */
+} ref_offsets;
+
+typedef struct ref_net {
+  const bm_network *net;
+  int batch;
+  ref_offsets *off;
+  double **out; /* per layer, NHWC */
+  int *is_head;
+} ref_net;
+
+static double act_value(bm_activation act, double u) {
+  switch (act) {
+  case BM_ACT_LINEAR: return u;
+  case BM_ACT_LEAKY: return u > 0 ? u : 0.1 * u;
+  case BM_ACT_RELU: return u > 0 ? u : 0;
+  case BM_ACT_LOGISTIC: return 1 / (1 + exp(-u));
+  case BM_ACT_MISH: return u * tanh(log1p(exp(u)));
+  case BM_ACT_SWISH: return u / (1 + exp(-u));
+  }
+  return u;
+}
+
+static void ref_init(ref_net *r, bm_network *net) {
+  int n = bm_net_n_layers(net), n_groups;
+  r->net = net;
+  r->batch = bm_net_batch(net);
+  r->off = calloc((size_t)n, sizeof *r->off);
+  r->out = calloc((size_t)n, sizeof *r->out);
+  r->is_head = calloc((size_t)n, sizeof *r->is_head);
+  for (int i = 0; i < n; i++) {
+    r->off[i] = (ref_offsets){-1, -1, -1, -1, -1, -1};
+    const bm_layer_info *l = bm_net_layer(net, i);
+    r->out[i] = calloc((size_t)r->batch * l->out_h * l->out_w * l->out_c, sizeof(double));
+    r->is_head[i] = 1;
+  }
+  const bm_param_group *g = bm_net_param_groups(net, &n_groups);
+  for (int j = 0; j < n_groups; j++) {
+    ref_offsets *o = &r->off[g[j].layer];
+    if (g[j].kind == BM_PARAM_CONV_WEIGHT) o->weight = (long)g[j].offset;
+    if (g[j].kind == BM_PARAM_CONV_BIAS) o->bias = (long)g[j].offset;
+    if (g[j].kind == BM_PARAM_BN_SCALE) o->scale = (long)g[j].offset;
+    if (g[j].kind == BM_PARAM_BN_BIAS) o->shift = (long)g[j].offset;
+  }
+  g = bm_net_state_groups(net, &n_groups);
+  for (int j = 0; j < n_groups; j++) {
+    ref_offsets *o = &r->off[g[j].layer];
+    if (g[j].kind == BM_STATE_BN_MEAN) o->mean = (long)g[j].offset;
+    if (g[j].kind == BM_STATE_BN_VAR) o->var = (long)g[j].offset;
+  }
+  /* a head is a layer whose output no later layer reads */
+  for (int i = 0; i < n; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    if (i > 0 && l->type != BM_LAYER_ROUTE) r->is_head[i - 1] = 0;
+    if (l->type == BM_LAYER_ROUTE)
+      for (int j = 0; j < l->n_inputs; j++) r->is_head[l->inputs[j]] = 0;
+    if (l->type == BM_LAYER_SHORTCUT) r->is_head[l->from] = 0;
+  }
+}
+
+static void ref_free(ref_net *r) {
+  int n = bm_net_n_layers(r->net);
+  for (int i = 0; i < n; i++) free(r->out[i]);
+  free(r->out);
+  free(r->off);
+  free(r->is_head);
+}
+
+static void ref_conv(const ref_net *r, const bm_layer_info *l, const ref_offsets *o,
+                     const double *in, const double *p, const double *state, int training,
+                     double *out) {
+  int B = r->batch, F = l->filters, cg = l->in_c / l->groups, fg = F / l->groups, k = l->size;
+  size_t n_out = (size_t)B * l->out_h * l->out_w;
+  for (int b = 0; b < B; b++)
+    for (int oy = 0; oy < l->out_h; oy++)
+      for (int ox = 0; ox < l->out_w; ox++)
+        for (int f = 0; f < F; f++) {
+          int g = f / fg;
+          double sum = 0;
+          for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+              int iy = oy * l->stride - l->pad + ky, ix = ox * l->stride - l->pad + kx;
+              if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w) continue;
+              for (int c = 0; c < cg; c++)
+                sum += in[(((size_t)b * l->in_h + iy) * l->in_w + ix) * l->in_c + g * cg + c] *
+                       p[o->weight + (((size_t)f * k + ky) * k + kx) * cg + c];
+            }
+          out[(((size_t)b * l->out_h + oy) * l->out_w + ox) * F + f] = sum;
+        }
+  for (int f = 0; f < F; f++) {
+    double a = 1, shift;
+    if (l->batch_normalize) {
+      double mean = 0, var = 0;
+      if (training) {
+        for (size_t m = 0; m < n_out; m++) mean += out[m * F + f];
+        mean /= (double)n_out;
+        for (size_t m = 0; m < n_out; m++) var += (out[m * F + f] - mean) * (out[m * F + f] - mean);
+        var /= (double)n_out;
+      } else {
+        mean = state[o->mean + f];
+        var = state[o->var + f];
+      }
+      a = p[o->scale + f] / sqrt(var + 1e-5);
+      shift = p[o->shift + f] - a * mean;
+    } else {
+      shift = p[o->bias + f];
+    }
+    for (size_t m = 0; m < n_out; m++)
+      out[m * F + f] = act_value(l->activation, a * out[m * F + f] + shift);
+  }
+}
+
+/* Runs the reference forward on input (NHWC, double); returns sum over heads of w * out
+ * (w: one weight array per layer, used for heads). */
+static double ref_forward(ref_net *r, const double *input, const double *p, const double *state,
+                          int training, double **w) {
+  const bm_network *net = r->net;
+  int n = bm_net_n_layers(net), B = r->batch;
+  double loss = 0;
+  for (int i = 0; i < n; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    const double *in = i ? r->out[i - 1] : input;
+    double *out = r->out[i];
+    size_t n_out = (size_t)B * l->out_h * l->out_w * l->out_c;
+    switch (l->type) {
+    case BM_LAYER_CONV: ref_conv(r, l, &r->off[i], in, p, state, training, out); break;
+    case BM_LAYER_MAXPOOL:
+      for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < l->out_h; oy++)
+          for (int ox = 0; ox < l->out_w; ox++)
+            for (int c = 0; c < l->out_c; c++) {
+              double best = -INFINITY;
+              for (int ky = 0; ky < l->size; ky++)
+                for (int kx = 0; kx < l->size; kx++) {
+                  int iy = oy * l->stride - l->padding / 2 + ky;
+                  int ix = ox * l->stride - l->padding / 2 + kx;
+                  if (iy < 0 || iy >= l->in_h || ix < 0 || ix >= l->in_w) continue;
+                  double v = in[(((size_t)b * l->in_h + iy) * l->in_w + ix) * l->in_c + c];
+                  if (v > best) best = v;
+                }
+              out[(((size_t)b * l->out_h + oy) * l->out_w + ox) * l->out_c + c] = best;
+            }
+      break;
+    case BM_LAYER_UPSAMPLE:
+      for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < l->out_h; oy++)
+          for (int ox = 0; ox < l->out_w; ox++)
+            for (int c = 0; c < l->out_c; c++)
+              out[(((size_t)b * l->out_h + oy) * l->out_w + ox) * l->out_c + c] =
+                  l->scale * in[(((size_t)b * l->in_h + oy / l->stride) * l->in_w +
+                                 ox / l->stride) * l->in_c + c];
+      break;
+    case BM_LAYER_ROUTE: {
+      size_t pixels = (size_t)B * l->out_h * l->out_w;
+      int offset = 0;
+      for (int j = 0; j < l->n_inputs; j++) {
+        const bm_layer_info *src = bm_net_layer(net, l->inputs[j]);
+        int part = src->out_c / l->groups;
+        for (size_t m = 0; m < pixels; m++)
+          for (int c = 0; c < part; c++)
+            out[m * l->out_c + offset + c] =
+                r->out[l->inputs[j]][m * src->out_c + l->group_id * part + c];
+        offset += part;
+      }
+      break;
+    }
+    case BM_LAYER_SHORTCUT:
+      for (size_t m = 0; m < n_out; m++)
+        out[m] = act_value(l->activation, in[m] + r->out[l->from][m]);
+      break;
+    case BM_LAYER_YOLO: {
+      int per = 5 + l->yolo.classes;
+      for (size_t m = 0; m < n_out; m++) {
+        int entry = (int)(m % l->out_c) % per;
+        out[m] = entry == 2 || entry == 3 ? in[m] : 1 / (1 + exp(-in[m]));
+      }
+      break;
+    }
+    }
+    if (r->is_head[i])
+      for (size_t m = 0; m < n_out; m++) loss += w[i][m] * out[m];
+  }
+  return loss;
+}
+
+/* ---- one check ---------------------------------------------------------------------- */
+static void check_network(const char *label, const char *cfg, int batch, uint64_t seed) {
+  bm_error err;
+  bm_network *net;
+  if (bm_net_create_from_text(&net, cfg, label, batch, NULL, &err)) {
+    CHECK_MSG(0, "%s: %s", label, err.msg);
+    return;
+  }
+  bm_rng rng;
+  bm_rng_seed(&rng, seed, 1);
+  bm_net_init_params(net, &rng);
+  size_t n_params = bm_net_n_params(net), n_state = bm_net_n_state(net);
+  float *params = bm_net_params(net);
+  /* Give bn scale and bias values away from 1 and 0 so that they matter. */
+  for (size_t j = 0; j < n_params; j++)
+    if (params[j] == 1.0f || params[j] == 0.0f) params[j] += bm_rng_range(&rng, -0.5f, 0.5f);
+  float *state = bm_net_state(net);
+  for (size_t j = 0; j < n_state; j++) state[j] = bm_rng_range(&rng, 0.5f, 1.5f);
+
+  ref_net r;
+  ref_init(&r, net);
+  int n = bm_net_n_layers(net), c, h, w;
+  bm_net_input_dims(net, &c, &h, &w);
+  size_t n_in = (size_t)batch * c * h * w;
+  float *input = bm_net_input(net);
+  double *input_nhwc = malloc(n_in * sizeof(double));
+  for (int b = 0; b < batch; b++)
+    for (int ch = 0; ch < c; ch++)
+      for (int p = 0; p < h * w; p++) {
+        float v = bm_rng_range(&rng, -1, 1);
+        input[((size_t)b * c + ch) * h * w + p] = v;
+        input_nhwc[((size_t)b * h * w + p) * c + ch] = v;
+      }
+  double **wts = calloc((size_t)n, sizeof *wts);
+  for (int i = 0; i < n; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    size_t n_out = (size_t)batch * l->out_h * l->out_w * l->out_c;
+    wts[i] = malloc(n_out * sizeof(double));
+    for (size_t m = 0; m < n_out; m++) wts[i][m] = r.is_head[i] ? bm_rng_range(&rng, -1, 1) : 0;
+  }
+  double *p = malloc(n_params * sizeof(double)), *s = malloc((n_state + 1) * sizeof(double));
+  for (size_t j = 0; j < n_params; j++) p[j] = params[j];
+  for (size_t j = 0; j < n_state; j++) s[j] = state[j];
+
+  /* inference-mode forward */
+  bm_net_set_training(net, 0);
+  bm_net_forward(net);
+  ref_forward(&r, input_nhwc, p, s, 0, wts);
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    size_t n_out = (size_t)batch * l->out_h * l->out_w * l->out_c;
+    const float *out = bm_net_output(net, i);
+    for (size_t m = 0; m < n_out; m++) {
+      double d = fabs(out[m] - r.out[i][m]) / (1 + fabs(r.out[i][m]));
+      if (d > worst) worst = d;
+    }
+  }
+  CHECK_MSG(worst < 1e-4, "%s: inference forward differs from the reference by %g", label, worst);
+
+  /* training-mode forward + backward */
+  bm_net_set_training(net, 1);
+  bm_net_zero_grads(net);
+  bm_net_forward(net);
+  double loss = ref_forward(&r, input_nhwc, p, s, 1, wts);
+  worst = 0;
+  for (int i = 0; i < n; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    size_t n_out = (size_t)batch * l->out_h * l->out_w * l->out_c;
+    const float *out = bm_net_output(net, i);
+    float *dout = bm_net_output_grad(net, i);
+    for (size_t m = 0; m < n_out; m++) {
+      double d = fabs(out[m] - r.out[i][m]) / (1 + fabs(r.out[i][m]));
+      if (d > worst) worst = d;
+      if (r.is_head[i]) dout[m] = (float)wts[i][m];
+    }
+  }
+  CHECK_MSG(worst < 1e-4, "%s: training forward differs from the reference by %g", label, worst);
+  CHECK(isfinite(loss));
+  bm_net_backward(net);
+
+  /* bn running statistics after that one step: 0.99 * old + 0.01 * batch statistic */
+  int n_sg;
+  const bm_param_group *sg = bm_net_state_groups(net, &n_sg);
+  for (int j = 0; j < n_sg; j++) {
+    const bm_layer_info *l = bm_net_layer(net, sg[j].layer);
+    int F = l->filters;
+    size_t rows = (size_t)batch * l->out_h * l->out_w;
+    /* batch statistics of z, recomputed from a reference conv without bn */
+    bm_layer_info plain = *l;
+    plain.batch_normalize = 0;
+    plain.activation = BM_ACT_LINEAR;
+    ref_offsets o = r.off[sg[j].layer];
+    double *zeros = calloc((size_t)F, sizeof(double)), *z = malloc(rows * F * sizeof(double));
+    double *p_bias = malloc((n_params + F) * sizeof(double));
+    memcpy(p_bias, p, n_params * sizeof(double));
+    memcpy(p_bias + n_params, zeros, (size_t)F * sizeof(double));
+    o.bias = (long)n_params;
+    const double *in = sg[j].layer ? r.out[sg[j].layer - 1] : input_nhwc;
+    ref_conv(&r, &plain, &o, in, p_bias, s, 1, z);
+    for (int f = 0; f < F; f++) {
+      double mean = 0, var = 0;
+      for (size_t m = 0; m < rows; m++) mean += z[m * F + f];
+      mean /= (double)rows;
+      for (size_t m = 0; m < rows; m++) var += (z[m * F + f] - mean) * (z[m * F + f] - mean);
+      var /= (double)(rows - 1);
+      double old = s[sg[j].offset + f];
+      double want = 0.99 * old + 0.01 * (sg[j].kind == BM_STATE_BN_MEAN ? mean : var);
+      CHECK_NEAR(state[sg[j].offset + f], want, 1e-5 * (1 + fabs(want)));
+    }
+    free(zeros);
+    free(z);
+    free(p_bias);
+  }
+
+  /* every parameter gradient against central differences of the reference */
+  const float *grads = bm_net_grads(net);
+  int n_groups, bad = 0;
+  const bm_param_group *g = bm_net_param_groups(net, &n_groups);
+  for (int j = 0; j < n_groups; j++) {
+    double biggest = 0;
+    double *numeric = malloc(g[j].count * sizeof(double));
+    for (size_t q = 0; q < g[j].count; q++) {
+      size_t at = g[j].offset + q;
+      double saved = p[at], eps = 1e-6;
+      p[at] = saved + eps;
+      double up = ref_forward(&r, input_nhwc, p, s, 1, wts);
+      p[at] = saved - eps;
+      double down = ref_forward(&r, input_nhwc, p, s, 1, wts);
+      p[at] = saved;
+      numeric[q] = (up - down) / (2 * eps);
+      if (fabs(numeric[q]) > biggest) biggest = fabs(numeric[q]);
+    }
+    for (size_t q = 0; q < g[j].count; q++) {
+      double analytic = grads[g[j].offset + q];
+      double tol = 1e-3 * biggest + 2e-3 * fabs(numeric[q]) + 1e-5;
+      if (fabs(analytic - numeric[q]) > tol && bad++ < 5)
+        fprintf(stderr, "%s: layer %d group kind %d [%zu]: backward %.7g, finite difference %.7g\n",
+                label, g[j].layer, (int)g[j].kind, q, analytic, numeric[q]);
+    }
+    free(numeric);
+  }
+  CHECK_MSG(bad == 0, "%s: %d gradients differ from finite differences", label, bad);
+
+  for (int i = 0; i < n; i++) free(wts[i]);
+  free(wts);
+  free(p);
+  free(s);
+  free(input_nhwc);
+  ref_free(&r);
+  bm_net_free(net);
+}
+
+int main(void) {
+  check_network("conv 3x3 bn leaky",
+                "[net]\nwidth=6\nheight=5\nchannels=3\n"
+                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nbatch_normalize=1\n"
+                "activation=leaky\n",
+                2, 1);
+  static const char *acts[] = {"linear", "leaky", "relu", "logistic", "mish", "swish"};
+  for (int a = 0; a < 6; a++) {
+    char cfg[512], label[64];
+    snprintf(cfg, sizeof cfg,
+             "[net]\nwidth=7\nheight=6\nchannels=2\n"
+             "[convolutional]\nfilters=3\nsize=3\nstride=2\npad=1\nactivation=%s\n"
+             "[convolutional]\nfilters=2\nsize=1\nstride=1\nbatch_normalize=1\nactivation=%s\n",
+             acts[a], acts[a]);
+    snprintf(label, sizeof label, "conv stride 2 + 1x1 bn, %s", acts[a]);
+    check_network(label, cfg, 2, 10 + a);
+  }
+  check_network("grouped convs",
+                "[net]\nwidth=5\nheight=5\nchannels=4\n"
+                "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\ngroups=2\nbatch_normalize=1\n"
+                "activation=leaky\n"
+                "[convolutional]\nfilters=4\nsize=1\ngroups=2\nactivation=linear\n"
+                "[convolutional]\nfilters=4\nsize=2\nstride=2\ngroups=4\nactivation=swish\n",
+                2, 20);
+  check_network("maxpool 2/1, 2/2 on odd sizes, 3/2",
+                "[net]\nwidth=7\nheight=5\nchannels=2\n"
+                "[convolutional]\nfilters=3\nsize=3\npad=1\nactivation=linear\n"
+                "[maxpool]\nsize=2\nstride=1\n"
+                "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n"
+                "[maxpool]\nsize=2\nstride=2\n"
+                "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n"
+                "[maxpool]\nsize=3\nstride=2\n"
+                "[convolutional]\nfilters=2\nsize=1\nactivation=linear\n",
+                2, 30);
+  check_network("upsample, route, shortcut, yolo",
+                "[net]\nwidth=6\nheight=6\nchannels=3\n"
+                "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\nbatch_normalize=1\n"
+                "activation=leaky\n"
+                "[upsample]\nstride=2\n"
+                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
+                "[shortcut]\nfrom=-2\nactivation=leaky\n"
+                "[route]\nlayers=-1,-3\n"
+                "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n"
+                "[yolo]\nmask=0,1\nanchors=2,3,4,5,6,7\nclasses=2\nnum=3\n",
+                2, 40);
+  check_network("mixed network with two heads",
+                "[net]\nwidth=8\nheight=8\nchannels=3\n"
+                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nbatch_normalize=1\n"
+                "activation=leaky\n"
+                "[maxpool]\nsize=2\nstride=2\n"
+                "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\ngroups=2\n"
+                "batch_normalize=1\nactivation=mish\n"
+                "[maxpool]\nsize=2\nstride=1\n"
+                "[convolutional]\nfilters=6\nsize=1\nbatch_normalize=1\nactivation=relu\n"
+                "[shortcut]\nfrom=-3\nactivation=linear\n"
+                "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n"
+                "[yolo]\nmask=0,1\nanchors=1,1,2,2,3,3,4,4\nclasses=1\nnum=4\n"
+                "[route]\nlayers=-3\n"
+                "[upsample]\nstride=2\n"
+                "[route]\nlayers=-1,0\ngroups=1\n"
+                "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=swish\n"
+                "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n"
+                "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n"
+                "[yolo]\nmask=2,3\nanchors=1,1,2,2,3,3,4,4\nclasses=1\nnum=4\n",
+                2, 50);
+  return bm_test_finish("test_nn_gradcheck");
+}
