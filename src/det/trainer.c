@@ -9,6 +9,13 @@
 
 /* Layout version of the trainer's sections (the container has its own version). */
 #define TRAINER_STATE_VERSION 1
+/* Batch-norm running statistics: the engine averages them with weight 0.01 per batch
+ * (darknet's and bm_nn.h's rule), which lags far behind weights that move quickly in a short
+ * CPU training run, so inference-mode outputs drift from training-mode ones. After each
+ * training forward pass the trainer rescales the engine's step so the new batch weighs
+ * BN_MOMENTUM instead: S = S_old + (BN_MOMENTUM / ENGINE_BN_MOMENTUM) (S_engine - S_old). */
+#define ENGINE_BN_MOMENTUM 0.01f
+#define BN_MOMENTUM 0.1f
 /* Consecutive updates with a non-finite loss or gradient before training gives up. */
 #define MAX_SKIPPED_IN_A_ROW 20
 
@@ -29,6 +36,7 @@ struct bm_trainer {
   int n_history, cap_history;
   history_entry *history;
   double epoch_sums[5]; /* loss, box, obj, cls, updates of the epoch in progress */
+  float *bn_before;     /* [n_state]: running statistics before the current forward pass */
 };
 
 bm_train_opts bm_train_defaults(void) {
@@ -113,6 +121,12 @@ static int init_schedule(bm_trainer *tr, bm_error *err) {
   return bm_schedule_init(&tr->sched, &cfg, err);
 }
 
+static int alloc_scratch(bm_trainer *tr, bm_error *err) {
+  size_t n_state = bm_net_n_state(bm_detector_net(tr->det));
+  tr->bn_before = bm_malloc((n_state + 1) * sizeof *tr->bn_before);
+  return tr->bn_before ? 0 : bm_fail(err, "out of memory");
+}
+
 int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_name,
                       int n_classes, char *const *class_names, const bm_train_opts *opts,
                       long images_per_epoch, bm_log *log, bm_error *err) {
@@ -131,6 +145,10 @@ int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_na
     bm_trainer_free(tr);
     return -1;
   }
+  if (alloc_scratch(tr, err)) {
+    bm_trainer_free(tr);
+    return -1;
+  }
   bm_detector_set_threads(tr->det, opts->threads);
   bm_net_set_training(bm_detector_net(tr->det), 1);
   *out = tr;
@@ -142,6 +160,7 @@ void bm_trainer_free(bm_trainer *tr) {
   bm_detector_free(tr->det);
   bm_optim_free(&tr->optim);
   bm_free(tr->history);
+  bm_free(tr->bn_before);
   bm_free(tr);
 }
 
@@ -160,7 +179,12 @@ static int train_step(bm_trainer *tr, const bm_loader_batch *batch, bm_train_pro
   bm_net_input_dims(net, &channels, &net_h, &net_w);
   memcpy(bm_net_input(net), batch->input, (size_t)batch_size * 3 * net_w * net_h * sizeof(float));
   bm_net_zero_grads(net);
+  float *state = bm_net_state(net);
+  size_t n_state = bm_net_n_state(net);
+  memcpy(tr->bn_before, state, n_state * sizeof *state);
   bm_net_forward(net);
+  const float bn_gain = BN_MOMENTUM / ENGINE_BN_MOMENTUM;
+  for (size_t k = 0; k < n_state; k++) state[k] = tr->bn_before[k] + bn_gain * (state[k] - tr->bn_before[k]);
   p->loss = p->box = p->obj = p->cls = 0;
   for (int h = 0; h < bm_detector_n_heads(tr->det); h++) {
     int layer = bm_detector_head_layer(tr->det, h);
@@ -456,6 +480,7 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
       bm_ckpt_read_f64(&r, "trainer.epoch_sums", tr->epoch_sums, 5, err))
     goto done;
   opts_from_values(&tr->opts, values);
+  tr->opts.seed = (uint64_t)counters[3];
   if (check_opts(&tr->opts, err)) {
     bm_fail_prefix(err, "%s: saved options", ckpt_path);
     goto done;
@@ -465,7 +490,8 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
   tr->iters_per_epoch = (long)counters[4];
   tr->samples_hash = (uint64_t)counters[5];
   if (det_load_sections(&tr->det, &r, tr->opts.batch, log, err) || init_optim(tr, err) ||
-      bm_optim_load(&tr->optim, &r, "optim", err) || bm_schedule_load(&tr->sched, &r, "sched", err))
+      bm_optim_load(&tr->optim, &r, "optim", err) || bm_schedule_load(&tr->sched, &r, "sched", err) ||
+      alloc_scratch(tr, err))
     goto done;
   size_t n_history = 0;
   if (bm_ckpt_count(&r, "trainer.history", BM_CKPT_F64, &n_history, err)) goto done;
