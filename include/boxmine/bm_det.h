@@ -327,6 +327,8 @@ int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn ext
 typedef struct bm_fit_opts {
   const char *run_dir;
   int epochs;                /* train until this many epochs are complete */
+  int stop_after;            /* stop after this many epochs of this call, as if interrupted
+                              * (result.interrupted = 1); 0: no limit */
   int eval_every;            /* evaluate every N epochs and after the last one; 0: never */
   double checkpoint_minutes; /* also save last.ckpt inside an epoch this often; 0: never */
   int log_every;             /* Train/ scalars every N updates */

@@ -38,7 +38,10 @@ static void usage(FILE *out) {
           "  --seed N              seed of weights, data order and augmentation (default 1)\n"
           "  --deterministic       keep the thread count in the run, so an interrupted and\n"
           "                        resumed run gives bit-identical weights\n"
-          "  --resume              continue the run in RUN from RUN/last.ckpt\n"
+          "  --resume              continue the run in RUN from RUN/last.ckpt (its settings are\n"
+          "                        kept; a larger --epochs trains on at the schedule's end)\n"
+          "  --stop-after N        stop after N epochs of this invocation, as if interrupted\n"
+          "                        (continue later with --resume)\n"
           "  --checkpoint-minutes F  also save last.ckpt inside an epoch this often (default 10)\n"
           "evaluation and early stop:\n"
           "  --eval-every N        evaluate every N epochs and after the last (default 5)\n"
@@ -195,6 +198,7 @@ int cmd_train(int argc, char **argv) {
   rs.checkpoint_minutes = fo.checkpoint_minutes;
   const char *data = NULL, *out = NULL, *cfg_path = NULL;
   int resume = 0, no_augment = 0, epochs_given = 0, threads_given = 0;
+  long stop_after = 0;
   const char *ignored_on_resume = NULL; /* a training option that --resume does not change */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -252,6 +256,11 @@ int cmd_train(int argc, char **argv) {
       if (cli_parse_int(a, v, 1, 1000000, &n)) return 2;
       rs.epochs = (int)n;
       epochs_given = 1;
+      i++;
+      continue;
+    }
+    if (!strcmp(a, "--stop-after")) {
+      if (cli_parse_int(a, v, 1, 1000000, &stop_after)) return 2;
       i++;
       continue;
     }
@@ -364,6 +373,7 @@ int cmd_train(int argc, char **argv) {
   }
   fo.run_dir = out;
   fo.epochs = rs.epochs;
+  fo.stop_after = (int)stop_after;
   fo.eval_every = rs.eval_every;
   fo.checkpoint_minutes = rs.checkpoint_minutes;
   fo.ap_range = rs.ap_range;
@@ -397,8 +407,15 @@ int cmd_train(int argc, char **argv) {
     goto done;
   }
   if (result.interrupted) {
-    fprintf(stderr, "boxmine train: interrupted after %lld epochs; state saved in %s (continue with --resume)\n",
-            (long long)result.epochs, last_ckpt);
+    if (interrupted) {
+      fprintf(stderr, "boxmine train: interrupted after %lld epochs; state saved in %s (continue with --resume)\n",
+              (long long)result.epochs, last_ckpt);
+      status = 130;
+      goto done;
+    }
+    printf("stopped after %lld of %d epochs as asked (--stop-after); continue with: boxmine train --out %s --resume\n",
+           (long long)result.epochs, rs.epochs, out);
+    status = 0;
     goto done;
   }
   printf("trained %lld epochs%s\n", (long long)result.epochs,

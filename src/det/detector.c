@@ -1,5 +1,7 @@
 /* A detector: a network built from a darknet cfg, its [yolo] heads and its class list;
  * detection on decoded images and on a dataset split. Checkpoint sections: det_ckpt.c. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "boxmine/bm_augment.h"
@@ -80,6 +82,31 @@ static int copy_classes(bm_detector *det, int n_classes, char *const *class_name
   return 0;
 }
 
+/* Starts every head's objectness at a low prior and its class scores at 1 / classes (the
+ * biases of the convolution feeding the head; its weights are small): with darknet's plain
+ * initialisation every prediction starts at objectness 0.5, and the first hundreds of
+ * updates only learn that almost nothing is an object. */
+#define OBJECTNESS_PRIOR 0.01
+static void init_head_priors(bm_detector *det) {
+  int n_groups;
+  const bm_param_group *groups = bm_net_param_groups(det->net, &n_groups);
+  float *params = bm_net_params(det->net);
+  float obj_bias = (float)log(OBJECTNESS_PRIOR / (1 - OBJECTNESS_PRIOR));
+  float cls_prior = 1.0f / (float)(det->n_classes + 1);
+  float cls_bias = logf(cls_prior / (1 - cls_prior));
+  for (int h = 0; h < det->n_heads; h++) {
+    const bm_yolo_head *head = &det->heads[h];
+    for (int g = 0; g < n_groups; g++) {
+      if (groups[g].layer != det->head_layer[h] - 1 || groups[g].kind != BM_PARAM_CONV_BIAS) continue;
+      float *bias = params + groups[g].offset; /* [anchor][5 + classes] */
+      for (int a = 0; a < head->n_anchors; a++) {
+        bias[a * (5 + head->n_classes) + 4] = obj_bias;
+        for (int c = 0; c < head->n_classes; c++) bias[a * (5 + head->n_classes) + 5 + c] = cls_bias;
+      }
+    }
+  }
+}
+
 int bm_detector_create(bm_detector **out, const char *cfg_text, const char *cfg_name,
                        int n_classes, char *const *class_names, int batch, bm_rng *rng,
                        bm_log *log, bm_error *err) {
@@ -103,6 +130,7 @@ int bm_detector_create(bm_detector **out, const char *cfg_text, const char *cfg_
     bm_detector_free(det);
     return -1;
   }
+  init_head_priors(det);
   *out = det;
   return 0;
 }
@@ -146,6 +174,42 @@ int bm_detector_check_classes(const bm_detector *det, const bm_dataset *ds, bm_e
   return 0;
 }
 
+/* Candidates kept per image before NMS, best scores first: NMS is quadratic, and a model
+ * early in training can put thousands of boxes above a 0.005 floor. */
+#define PRE_NMS_MIN 2000
+#define PRE_NMS_PER_DET 20
+
+typedef struct ranked {
+  float score;
+  long position;
+} ranked;
+static int by_score_then_position(const void *pa, const void *pb) {
+  const ranked *a = pa, *b = pb;
+  if (a->score != b->score) return a->score > b->score ? -1 : 1;
+  return (a->position > b->position) - (a->position < b->position);
+}
+
+/* Keeps the best `keep` of dets[0 .. n) (ties by position), in their original order. */
+static long keep_best(bm_detection *dets, long n, long keep, bm_error *err) {
+  if (n <= keep) return n;
+  ranked *order = bm_malloc((size_t)n * sizeof *order);
+  unsigned char *chosen = bm_calloc((size_t)n, 1);
+  if (!order || !chosen) {
+    bm_free(order);
+    bm_free(chosen);
+    return bm_fail(err, "out of memory");
+  }
+  for (long d = 0; d < n; d++) order[d] = (ranked){dets[d].score, d};
+  qsort(order, (size_t)n, sizeof *order, by_score_then_position);
+  for (long d = 0; d < keep; d++) chosen[order[d].position] = 1;
+  long kept = 0;
+  for (long d = 0; d < n; d++)
+    if (chosen[d]) dets[kept++] = dets[d];
+  bm_free(order);
+  bm_free(chosen);
+  return kept;
+}
+
 /* Detections of entry k of the network's current output: decode every head, map to the
  * original image through geom (clipped to it), NMS, append in VOC coordinates. */
 static int collect_image(bm_detector *det, int k, const bm_geom *geom, int image_index,
@@ -174,6 +238,10 @@ static int collect_image(bm_detector *det, int k, const bm_geom *geom, int image
     cand->y2 = box.y2;
     scratch->items[n_valid++] = *cand;
   }
+  long pre_nms = (long)opts->max_dets * PRE_NMS_PER_DET;
+  if (pre_nms < PRE_NMS_MIN) pre_nms = PRE_NMS_MIN;
+  n_valid = keep_best(scratch->items, n_valid, pre_nms, err);
+  if (n_valid < 0) return -1;
   long n_kept = bm_nms_per_class(scratch->items, n_valid, opts->nms, opts->max_dets);
   if (n_kept < 0) return bm_fail(err, "out of memory in NMS");
   for (long d = 0; d < n_kept; d++) {

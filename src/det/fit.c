@@ -189,7 +189,12 @@ int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *va
   bm_train_hooks train_hooks = {on_update, &run};
   bm_earlystop es;
   if (rc == 0) rc = replay_earlystop(tr, opts, &es, err);
+  int64_t first_epoch = bm_trainer_epoch(tr);
   while (rc == 0 && bm_trainer_epoch(tr) < opts->epochs && !run.interrupted) {
+    if (opts->stop_after > 0 && bm_trainer_epoch(tr) - first_epoch >= opts->stop_after) {
+      run.interrupted = 1;
+      break;
+    }
     bm_epoch_summary summary;
     int trained = bm_trainer_train_epochs(tr, train, samples, train->n_images, 1, &train_hooks,
                                           &summary, err);
