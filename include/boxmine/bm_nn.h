@@ -246,6 +246,10 @@ const char *bm_layer_type_name(bm_layer_type type);   /* "convolutional", "maxpo
 const char *bm_activation_name(bm_activation act);    /* "leaky", ... */
 void bm_nhwc_to_nchw(const float *src, float *dst, int n, int h, int w, int c);
 void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w);
+/* OpenBLAS's kernel family ("SkylakeX", "Haswell", "Prescott" = generic fallback...). */
+const char *bm_nn_blas_core(void);
+/* Seconds for one n x n by n x n product through the engine's GEMM on `threads` threads. */
+int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err);
 
 #ifdef __cplusplus
 }

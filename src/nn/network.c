@@ -263,7 +263,7 @@ static size_t conv_col_per_image(const bm_layer_info *l) {
 int nn_plan_activations(bm_network *net, bm_error *err) {
   size_t b = (size_t)net->batch;
   size_t n_in = b * net->in_c * net->in_h * net->in_w;
-  size_t n_acts = n_in, n_grads = 0, n_work = 0;
+  size_t n_acts = n_in, n_grads = 0, n_work = 0, n_indices = 0;
   int max_filters = 0;
   for (int i = 0; i < net->n_layers; i++) {
     nn_layer *l = &net->layers[i];
@@ -286,6 +286,10 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
       if (images > b) images = b;
       if (images * per_image > n_work) n_work = images * per_image;
     }
+    if (l->info.type == BM_LAYER_MAXPOOL) {
+      l->argmax_off = n_indices;
+      n_indices += n_out;
+    }
     n_grads += n_out;
   }
   float *input = bm_malloc_aligned(n_in * sizeof(float));
@@ -294,7 +298,9 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
   float *work = bm_malloc_aligned(n_work * sizeof(float));
   size_t n_reduce = (size_t)(NN_MAX_THREADS + 1) * 2 * max_filters;
   double *reduce = bm_malloc_aligned(n_reduce * sizeof(double));
-  if (!input || !acts || !grads || !work || !reduce) {
+  int32_t *indices = bm_malloc_aligned(n_indices * sizeof(int32_t));
+  if (!input || !acts || !grads || !work || !reduce || !indices) {
+    bm_free_aligned(indices);
     bm_free_aligned(input);
     bm_free_aligned(acts);
     bm_free_aligned(grads);
@@ -308,7 +314,11 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
   bm_free_aligned(net->act_grads);
   bm_free_aligned(net->work);
   bm_free_aligned(net->reduce);
+  bm_free_aligned(net->indices);
   memset(input, 0, n_in * sizeof(float));
+  memset(indices, 0, n_indices * sizeof(int32_t));
+  net->indices = indices;
+  net->n_indices = n_indices;
   memset(acts, 0, n_acts * sizeof(float));
   memset(grads, 0, n_grads * sizeof(float));
   net->input = input;
@@ -329,6 +339,7 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
     l->dout = grads + grad_off;
     grad_off += n_out;
     l->z = l->info.type == BM_LAYER_CONV && conv_needs_z(&l->info) ? acts + l->z_off : NULL;
+    l->argmax = l->info.type == BM_LAYER_MAXPOOL ? indices + l->argmax_off : NULL;
     if (l->info.type == BM_LAYER_CONV && l->info.batch_normalize) {
       l->batch_mean = acts + l->stat_off;
       l->batch_invstd = l->batch_mean + l->info.filters;
@@ -402,6 +413,7 @@ void bm_net_free(bm_network *net) {
   bm_free_aligned(net->act_grads);
   bm_free_aligned(net->work);
   bm_free_aligned(net->reduce);
+  bm_free_aligned(net->indices);
   bm_free(net);
 }
 
@@ -546,7 +558,7 @@ void bm_net_backward(bm_network *net) {
     switch (l->info.type) {
     case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din); break;
     case BM_LAYER_MAXPOOL:
-      if (din) nn_maxpool_backward(&ctx, l, in, din);
+      if (din) nn_maxpool_backward(&ctx, l, din);
       break;
     case BM_LAYER_UPSAMPLE:
       if (din) nn_upsample_backward(&ctx, l, din);

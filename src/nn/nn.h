@@ -60,6 +60,8 @@ typedef struct nn_layer {
   float *out, *dout; /* [batch][out_h][out_w][out_c] */
   float *z;          /* conv, training: GEMM output before bn/activation (NULL if not kept) */
   float *batch_mean, *batch_invstd; /* conv with bn: statistics of the last training forward */
+  int32_t *argmax;   /* maxpool: per output, the input index (within its image) of the max */
+  size_t argmax_off; /* into the network's index array */
   float *weight, *bias, *scale, *shift, *dweight, *dbias, *dscale, *dshift;
   float *running_mean, *running_var;
 } nn_layer;
@@ -88,6 +90,8 @@ struct bm_network {
   size_t n_acts;
   float *act_grads; /* every layer's dout */
   size_t n_act_grads;
+  int32_t *indices; /* every maxpool layer's argmax */
+  size_t n_indices;
   float *work; /* shared im2col workspace */
   size_t n_work;
   double *reduce; /* (NN_MAX_THREADS + 1) * 2 * max_filters: partial sums, coefficients */
@@ -121,7 +125,6 @@ nn_ctx nn_context(bm_network *net);
 void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void nn_blas_single_threaded(void);
-const char *nn_blas_core(void);
 
 /* im2col.c (NHWC): col[rows][k][k][cg] for output pixels rows of images [b0, b1) */
 void nn_im2col(const float *in, int h, int w, int c, int c0, int cg, int size, int stride,
@@ -163,7 +166,7 @@ static inline float nn_act_derivative(bm_activation act, float u);
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
 void nn_maxpool_forward(nn_ctx *ctx, nn_layer *l, const float *in);
-void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
+void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, float *din);
 void nn_upsample_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_upsample_backward(nn_ctx *ctx, nn_layer *l, float *din);
 void nn_route_forward(nn_ctx *ctx, nn_layer *l, nn_layer *layers);
