@@ -124,6 +124,9 @@ class Conv(nn.Module):
             self.register_buffer("rolling_mean", torch.zeros(n))
             self.register_buffer("rolling_variance", torch.ones(n))
         self.fast_bn = False  # torch_bench.py: F.batch_norm instead of the exact formula
+        self.keep = False  # make_golden.py: keep z and the pre-activation of the last forward
+        self.z = None
+        self.pre = None
 
     def out_shape(self, c, h, w):
         oh = (h + 2 * self.padding - self.size) // self.stride + 1
@@ -139,8 +142,14 @@ class Conv(nn.Module):
         has_bias = not self.batch_normalize
         y = F.conv2d(x, self.weights, self.biases if has_bias else None,
                      stride=self.stride, padding=self.padding, groups=self.groups)
+        if self.keep:
+            if y.requires_grad:
+                y.retain_grad()  # make_golden.py reads dL/dz, z = convolution (+ bias) before BN
+            self.z = y
         if self.batch_normalize:
             y = self.batch_norm(y)
+        if self.keep:
+            self.pre = y.detach()
         return activate(y, self.activation)
 
     def batch_norm(self, y):
@@ -174,12 +183,16 @@ class MaxPool(nn.Module):
         self.size = _int(options, "size", 1)
         self.stride = _int(options, "stride", self.size)
         self.padding = _int(options, "padding", self.size - 1)
+        self.keep = False  # make_golden.py: keep the last input
+        self.last_input = None
 
     def out_shape(self, c, h, w):
         return (c, (h + self.padding - self.size) // self.stride + 1,
                 (w + self.padding - self.size) // self.stride + 1)
 
     def forward(self, x):
+        if self.keep:
+            self.last_input = x.detach()
         _, oh, ow = self.out_shape(x.shape[1], x.shape[2], x.shape[3])
         before = self.padding // 2
         # Pad enough for the last window; -inf never wins (every window holds a real cell).
@@ -324,6 +337,14 @@ class Network(nn.Module):
 
     def yolo_indices(self):
         return [i for i, k in enumerate(self.kinds) if k == "yolo"]
+
+    def set_keep(self, on):
+        for layer in self.layers:
+            if isinstance(layer, (Conv, MaxPool)):
+                layer.keep = on
+                for name in ("z", "pre", "last_input"):
+                    if not on and hasattr(layer, name):
+                        setattr(layer, name, None)
 
     def set_fast_bn(self, on):
         for layer in self.layers:

@@ -141,8 +141,37 @@ static void test_round_trip(void) {
   bm_voc_file_free(&f);
 }
 
+/* Random byte flips and truncations of a valid file: the parser must answer 0 or -1 (with a
+ * message naming the file), never crash or leak (the sanitizer build checks that). */
+static void test_mutations(void) {
+  const char *valid =
+      "<annotation verified=\"no\"><filename>m.jpg</filename><size><width>64</width>"
+      "<height>48</height><depth>3</depth></size><object><name>cell</name><pose>Left</pose>"
+      "<truncated>1</truncated><difficult>0</difficult><bndbox><xmin>1.5</xmin><ymin>2</ymin>"
+      "<xmax>30</xmax><ymax>40</ymax></bndbox></object></annotation>\n";
+  size_t len = strlen(valid);
+  char buf[1024];
+  bm_rng rng;
+  bm_rng_seed(&rng, 7, 1);
+  int ok = 0, failed = 0, unnamed = 0;
+  for (int iter = 0; iter < 3000; iter++) {
+    memcpy(buf, valid, len + 1);
+    size_t n = len;
+    int flips = 1 + (int)bm_rng_below(&rng, 4);
+    for (int f = 0; f < flips; f++) buf[bm_rng_below(&rng, (uint32_t)len)] = (char)bm_rng_u32(&rng);
+    if (bm_rng_below(&rng, 4) == 0) n = bm_rng_below(&rng, (uint32_t)len);
+    bm_voc_file f;
+    bm_error err = {{0}};
+    int rc = bm_voc_parse_memory("fuzz.xml", buf, n, &f, &err);
+    if (rc == 0) ok++, bm_voc_file_free(&f);
+    else failed++, unnamed += strstr(err.msg, "fuzz.xml") == NULL;
+  }
+  CHECK(ok + failed == 3000 && failed > 100 && unnamed == 0);
+}
+
 int main(void) {
   test_fields();
+  test_mutations();
   test_errors();
   test_round_trip();
   return bm_test_finish("test_voc");

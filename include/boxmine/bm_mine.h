@@ -20,6 +20,7 @@
 
 #include "boxmine/bm_core.h"
 #include "boxmine/bm_data.h"
+#include "boxmine/bm_json.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -370,6 +371,53 @@ void bm_round_record_fill(bm_round_record *rec, const bm_mine_state *st,
                           const bm_round_plan *plan);
 /* Appends the record as one JSON object and a newline. */
 void bm_round_record_json(const bm_round_record *rec, bm_buf *out);
+
+/* ---- summary.json ---------------------------------------------------------------------- */
+typedef struct bm_run_summary {
+  const char *strategy;     /* bm_strategy_name */
+  const char *oracle;       /* bm_oracle_name */
+  uint64_t seed;
+  const char *command_line; /* as typed, for the record */
+  const char *stop_reason;  /* e.g. "pool exhausted", "AP shift below 0.001"; may be NULL */
+  int rounds;               /* mining rounds run */
+  int best_round;           /* the true best round (its checkpoint is kept), -1 if none */
+  double best_ap;           /* its AP, in [0, 1] */
+  char ap_metric[16];       /* which AP: "ap50", "ap75" or "ap_coco" */
+  bm_costs costs;
+  bm_round_record final;    /* the last round's record */
+} bm_run_summary;
+/* Appends summary.json's text (one JSON object and a newline). */
+void bm_run_summary_json(const bm_run_summary *summary, bm_buf *out);
+
+/* ---- reading runs back, and the HTML report -------------------------------------------- */
+typedef struct bm_run_log {
+  char *dir;          /* the run folder */
+  char *name;         /* legend label: folder name, plus strategy and oracle when known */
+  int has_summary;    /* summary.json was found and read */
+  char *strategy;     /* from summary.json, or NULL */
+  char *oracle;
+  char *command_line;
+  char *stop_reason;
+  long long seed;     /* -1 when unknown */
+  int best_round;     /* from summary.json, else the round with the highest AP; -1 if none */
+  double best_ap;     /* NaN if none */
+  char ap_metric[16];
+  bm_costs costs;     /* from summary.json, else the defaults */
+  int n_rounds;
+  bm_round_record *rounds; /* in file order */
+} bm_run_log;
+
+/* Reads one rounds.jsonl object back; missing and null fields stay as bm_round_record_init
+ * sets them. Fails on a field of the wrong type, naming it with its line and column. */
+int bm_round_record_parse(const bm_json *object, bm_round_record *rec, bm_error *err);
+/* Reads DIR/rounds.jsonl (required) and DIR/summary.json (optional: a warning when it is
+ * missing, e.g. for a run still going). An incomplete last line (a run killed while writing
+ * it) is skipped with a warning; any other bad line is an error naming file and line. */
+int bm_run_log_load(const char *dir, bm_run_log *run, bm_log *log, bm_error *err);
+void bm_run_log_free(bm_run_log *run);
+/* Writes the whole self-contained HTML page (inline CSS and SVG, no external files). */
+int bm_report_html(const bm_run_log *runs, int n_runs, const char *title, bm_buf *out,
+                   bm_error *err);
 
 #ifdef __cplusplus
 }

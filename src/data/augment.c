@@ -127,80 +127,82 @@ static void bilinear_tap(float c, int size, int *i0, int *i1, float *frac) {
   *i1 = i + 1 < 0 ? 0 : i + 1 >= size ? size - 1 : i + 1;
 }
 
-/* Calls back per output pixel with its bilinearly sampled value in [0, 255] per channel;
- * writes pad for uncovered pixels. Shared by the float and 8-bit renderers through the
- * store function, so both produce the same picture. */
-typedef void (*store_fn)(void *dst, int x, int y, int c, float value);
+/* Where output row y or column x samples the source: the two neighbouring source rows
+ * (columns) and the weight of the second. */
+typedef struct tap {
+  int i0, i1;
+  float frac;
+} tap;
 
-static void render(const bm_image *src, const bm_geom *geom, void *dst, store_fn store) {
-  int ch = src->channels, W = src->width, H = src->height;
+static tap tap_at(float scale, float shift, int size, int out_index) {
+  tap t;
+  bilinear_tap(((float)out_index + 0.5f - shift) / scale, size, &t.i0, &t.i1, &t.frac);
+  return t;
+}
+
+/* The bilinear value of channel c (0..255) at the crossing of row tap ry and column tap rx. */
+static inline float sample(const bm_image *src, tap ry, tap rx, int c) {
+  int ch = src->channels;
+  size_t row0 = (size_t)ry.i0 * src->width, row1 = (size_t)ry.i1 * src->width;
+  float p00 = src->pixels[(row0 + rx.i0) * ch + c], p01 = src->pixels[(row0 + rx.i1) * ch + c];
+  float p10 = src->pixels[(row1 + rx.i0) * ch + c], p11 = src->pixels[(row1 + rx.i1) * ch + c];
+  float top = p00 + rx.frac * (p01 - p00), bottom = p10 + rx.frac * (p11 - p10);
+  return top + ry.frac * (bottom - top);
+}
+
+/* The output rectangle [x_lo, x_hi) x [y_lo, y_hi) covered by the picture. */
+static void covered_rect(const bm_image *src, const bm_geom *geom, int *x_lo, int *x_hi,
+                         int *y_lo, int *y_hi) {
+  covered_range(geom->scale_x, geom->shift_x, src->width, geom->out_w, x_lo, x_hi);
+  covered_range(geom->scale_y, geom->shift_y, src->height, geom->out_h, y_lo, y_hi);
+}
+
+void bm_geom_render_chw(const bm_image *src, const bm_geom *geom, float *out_chw) {
+  int out_w = geom->out_w, out_h = geom->out_h;
+  size_t plane = (size_t)out_w * out_h;
   int x_lo, x_hi, y_lo, y_hi;
-  covered_range(geom->scale_x, geom->shift_x, W, geom->out_w, &x_lo, &x_hi);
-  covered_range(geom->scale_y, geom->shift_y, H, geom->out_h, &y_lo, &y_hi);
-  for (int y = 0; y < geom->out_h; y++) {
+  covered_rect(src, geom, &x_lo, &x_hi, &y_lo, &y_hi);
+  const float pad = PAD_GREY / 255.0f, to_unit = 1.0f / 255.0f;
+  int grey = src->channels != 3; /* grey sources fill all three planes from channel 0 */
+  for (int y = 0; y < out_h; y++) {
+    float *r = out_chw + (size_t)y * out_w, *g = r + plane, *b = g + plane;
     int row_in = y >= y_lo && y < y_hi;
-    int r0, r1;
-    float fy;
-    bilinear_tap(((float)y + 0.5f - geom->shift_y) / geom->scale_y, H, &r0, &r1, &fy);
-    for (int x = 0; x < geom->out_w; x++) {
+    tap ry = tap_at(geom->scale_y, geom->shift_y, src->height, y);
+    for (int x = 0; x < out_w; x++) {
       if (!row_in || x < x_lo || x >= x_hi) {
-        for (int c = 0; c < ch; c++) store(dst, x, y, c, PAD_GREY);
+        r[x] = g[x] = b[x] = pad;
         continue;
       }
-      int c0, c1;
-      float fx;
-      bilinear_tap(((float)x + 0.5f - geom->shift_x) / geom->scale_x, W, &c0, &c1, &fx);
-      const unsigned char *p00 = src->pixels + ((size_t)r0 * W + c0) * ch;
-      const unsigned char *p01 = src->pixels + ((size_t)r0 * W + c1) * ch;
-      const unsigned char *p10 = src->pixels + ((size_t)r1 * W + c0) * ch;
-      const unsigned char *p11 = src->pixels + ((size_t)r1 * W + c1) * ch;
-      for (int c = 0; c < ch; c++) {
-        float top = (float)p00[c] + fx * ((float)p01[c] - (float)p00[c]);
-        float bottom = (float)p10[c] + fx * ((float)p11[c] - (float)p10[c]);
-        store(dst, x, y, c, top + fy * (bottom - top));
-      }
+      tap rx = tap_at(geom->scale_x, geom->shift_x, src->width, x);
+      r[x] = sample(src, ry, rx, 0) * to_unit;
+      g[x] = grey ? r[x] : sample(src, ry, rx, 1) * to_unit;
+      b[x] = grey ? r[x] : sample(src, ry, rx, 2) * to_unit;
     }
   }
 }
 
-typedef struct chw_target {
-  float *data;
-  int width, height;
-} chw_target;
-
-static void store_chw(void *dst, int x, int y, int c, float value) {
-  chw_target *t = dst;
-  t->data[((size_t)c * t->height + y) * t->width + x] = value * (1.0f / 255.0f);
-}
-
-static void store_u8(void *dst, int x, int y, int c, float value) {
-  bm_image *img = dst;
-  float v = value + 0.5f;
-  img->pixels[((size_t)y * img->width + x) * img->channels + c] =
-      (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
-}
-
-void bm_geom_render_chw(const bm_image *src, const bm_geom *geom, float *out_chw) {
-  chw_target target = {out_chw, geom->out_w, geom->out_h};
-  if (src->channels == 3) {
-    render(src, geom, &target, store_chw);
-    return;
-  }
-  /* grey sources: render the one channel, then copy it to G and B */
-  render(src, geom, &target, store_chw);
-  size_t plane = (size_t)geom->out_w * geom->out_h;
-  memcpy(out_chw + plane, out_chw, plane * sizeof(float));
-  memcpy(out_chw + 2 * plane, out_chw, plane * sizeof(float));
-}
-
 int bm_geom_render_image(const bm_image *src, const bm_geom *geom, bm_image *dst,
                          bm_error *err) {
-  dst->width = geom->out_w;
-  dst->height = geom->out_h;
-  dst->channels = src->channels;
-  dst->pixels = bm_malloc((size_t)geom->out_w * geom->out_h * src->channels);
-  if (!dst->pixels) return bm_fail(err, "out of memory for a %dx%d image", geom->out_w, geom->out_h);
-  render(src, geom, dst, store_u8);
+  int out_w = geom->out_w, out_h = geom->out_h, ch = src->channels;
+  dst->width = out_w;
+  dst->height = out_h;
+  dst->channels = ch;
+  dst->pixels = bm_malloc((size_t)out_w * out_h * ch);
+  if (!dst->pixels) return bm_fail(err, "out of memory for a %dx%d image", out_w, out_h);
+  int x_lo, x_hi, y_lo, y_hi;
+  covered_rect(src, geom, &x_lo, &x_hi, &y_lo, &y_hi);
+  for (int y = 0; y < out_h; y++) {
+    unsigned char *row = dst->pixels + (size_t)y * out_w * ch;
+    tap ry = tap_at(geom->scale_y, geom->shift_y, src->height, y);
+    for (int x = 0; x < out_w; x++) {
+      if (y < y_lo || y >= y_hi || x < x_lo || x >= x_hi) {
+        memset(row + (size_t)x * ch, PAD_GREY, (size_t)ch);
+        continue;
+      }
+      tap rx = tap_at(geom->scale_x, geom->shift_x, src->width, x);
+      for (int c = 0; c < ch; c++) row[x * ch + c] = (unsigned char)(sample(src, ry, rx, c) + 0.5f);
+    }
+  }
   return 0;
 }
 
@@ -317,8 +319,7 @@ bm_augment_draw bm_augment_sample(const bm_augment_opts *opts, const bm_image *s
   bm_augment_draw draw = bm_augment_random(opts, src->width, src->height, rng);
   bm_geom_render_chw(src, &draw.geom, out_chw);
   int x_lo, x_hi, y_lo, y_hi;
-  covered_range(draw.geom.scale_x, draw.geom.shift_x, src->width, opts->net_w, &x_lo, &x_hi);
-  covered_range(draw.geom.scale_y, draw.geom.shift_y, src->height, opts->net_h, &y_lo, &y_hi);
+  covered_rect(src, &draw.geom, &x_lo, &x_hi, &y_lo, &y_hi);
   bm_hsv_adjust_chw(out_chw, opts->net_w, opts->net_h, x_lo, y_lo, x_hi, y_hi, draw.hue_shift,
                     draw.sat_scale, draw.exp_scale);
   *n_objects = bm_geom_apply_objects(&draw.geom, objects, *n_objects, opts->min_size,
