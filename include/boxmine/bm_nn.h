@@ -205,7 +205,9 @@ double bm_net_flops(const bm_network *net); /* forward FLOP per image */
 
 void bm_net_set_training(bm_network *net, int training); /* default: inference (0) */
 int bm_net_training(const bm_network *net);
-void bm_net_set_threads(bm_network *net, int threads); /* >= 1; default 1 */
+/* threads in [1, 64], default 1. Returns the count in effect (unchanged if the larger
+ * workspace it needs cannot be allocated). */
+int bm_net_set_threads(bm_network *net, int threads);
 int bm_net_threads(const bm_network *net);
 
 /* ---- running ------------------------------------------------------------------------ */

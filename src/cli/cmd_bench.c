@@ -33,6 +33,8 @@ static void usage(FILE *out) {
           "  --iters N         timed iterations (default 20)\n"
           "  --warmup N        untimed iterations first (default 3)\n"
           "  --seed N          random data and weights (default 1)\n"
+          "  --save-weights FILE  afterwards, write the network's parameters as a darknet\n"
+          "                    .weights file (to check that darknet reads what boxmine writes)\n"
           "  --sgemm N         instead: GFLOP/s of an N x N by N x N single-precision product\n"
           "                    through the engine's GEMM (OpenBLAS, split over --threads)\n"
           "  -h, --help        this help\n\n"
@@ -103,7 +105,7 @@ static void sgd_step(bm_network *net, float *velocity, const unsigned char *deca
 }
 
 int cmd_bench(int argc, char **argv) {
-  const char *cfg_path = NULL, *mode = "train";
+  const char *cfg_path = NULL, *mode = "train", *save_path = NULL;
   long batch = 0, width = 0, height = 0, threads = 2, iters = 20, warmup = 3, seed = 1, sgemm = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -114,6 +116,9 @@ int cmd_bench(int argc, char **argv) {
     } else if (!strcmp(a, "--cfg")) {
       if (!v) return cli_error("--cfg needs a file"), 2;
       cfg_path = v;
+    } else if (!strcmp(a, "--save-weights")) {
+      if (!v) return cli_error("--save-weights needs a file"), 2;
+      save_path = v;
     } else if (!strcmp(a, "--mode")) {
       if (!v || (strcmp(v, "train") && strcmp(v, "infer")))
         return cli_error("--mode is 'train' or 'infer'"), 2;
@@ -231,6 +236,7 @@ int cmd_bench(int argc, char **argv) {
     bm_buf_puts(&out, "}");
     printf("%s\n", out.data);
     bm_buf_free(&out);
+    if (save_path && bm_net_save_weights(net, save_path, &err)) rc = cli_error("%s", err.msg);
   }
   for (int k = 0; head_grads && k < n_heads; k++) free(head_grads[k]);
   free(head_grads);
