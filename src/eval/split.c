@@ -64,16 +64,16 @@ void eval_split_free(eval_split *split) {
   memset(split, 0, sizeof *split);
 }
 
-int eval_check_detections(const bm_dataset *ds, const eval_split *split,
-                          const bm_detections *dets, bm_error *err) {
+int eval_check_detections(const bm_dataset *ds, const eval_split *split, const bm_detections *dets,
+                          bm_error *err) {
   for (long i = 0; i < dets->n; i++) {
     const bm_detection *det = &dets->items[i];
     if (det->image < 0 || det->image >= ds->n_images)
       return bm_fail(err, "detection %ld: image index %d outside the dataset's %d images", i,
                      det->image, ds->n_images);
     if (split->position[det->image] < 0)
-      return bm_fail(err, "detection %ld is on image '%s', which is not in the evaluated split",
-                     i, ds->images[det->image].id);
+      return bm_fail(err, "detection %ld is on image '%s', which is not in the evaluated split", i,
+                     ds->images[det->image].id);
     if (det->class_id < 0 || det->class_id >= ds->n_classes)
       return bm_fail(err, "detection %ld on image '%s': class %d outside [0, %d)", i,
                      ds->images[det->image].id, det->class_id, ds->n_classes);
