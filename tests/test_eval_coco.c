@@ -82,7 +82,8 @@ static void test_recall_thresholds(void) {
   fixture_init(&f, 1, one_class);
   fixture_image(&f, "000001");
   for (int k = 0; k < 20; k++) fixture_box(&f, 0, 1 + 20 * k, 1, 10 + 20 * k, 10, 0);
-  for (int k = 0; k < 7; k++) fixture_det(&f, 0, 0, 0.9f - 0.1f * k, 1 + 20 * k, 1, 10 + 20 * k, 10);
+  for (int k = 0; k < 7; k++)
+    fixture_det(&f, 0, 0, 0.9f - 0.1f * k, 1 + 20 * k, 1, 10 + 20 * k, 10);
   bm_coco_result r;
   eval_ok(&f, &r);
   const double ap = 35.0 / 101;

@@ -32,7 +32,9 @@ static void free_case(test_case *tc) {
   bm_detections_free(&tc->dets);
 }
 
-static float num(const bm_json *array, int i) { return (float)bm_json_number(bm_json_at(array, i), NAN); }
+static float num(const bm_json *array, int i) {
+  return (float)bm_json_number(bm_json_at(array, i), NAN);
+}
 
 static void load_case(const bm_json *json, test_case *tc) {
   memset(tc, 0, sizeof *tc);
@@ -72,14 +74,15 @@ static void load_case(const bm_json *json, test_case *tc) {
   }
   for (int k = 0; k < bm_json_len(dets); k++) {
     const bm_json *d = bm_json_at(dets, k);
-    bm_detection det = {(int)num(d, 0), (int)num(d, 1), num(d, 2), num(d, 3), num(d, 4), num(d, 5),
-                        num(d, 6)};
+    bm_detection det = {(int)num(d, 0), (int)num(d, 1), num(d, 2), num(d, 3),
+                        num(d, 4),      num(d, 5),      num(d, 6)};
     bm_detections_push(&tc->dets, &det);
   }
 }
 
 /* null in the reference means "no positives": the C side reports NAN. */
-static void check_value(const char *what, const char *name, int c, double got, const bm_json *want) {
+static void check_value(const char *what, const char *name, int c, double got,
+                        const bm_json *want) {
   if (!want || want->type == BM_JSON_NULL) {
     CHECK_MSG(isnan(got), "%s %s class %d: %.12g, want no value", name, what, c, got);
     return;
@@ -116,7 +119,7 @@ static void check_coco(const test_case *tc, const bm_coco_result *r, const char 
                           r->stats.ap_small, r->stats.ap_medium, r->stats.ap_large,
                           r->stats.ar1,      r->stats.ar10,      r->stats.ar100,
                           r->stats.ar_small, r->stats.ar_medium, r->stats.ar_large};
-  static const char *names[12] = {"AP", "AP50", "AP75", "APs", "APm", "APl",
+  static const char *names[12] = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
                                   "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
   CHECK(bm_json_len(stats) == 12);
   for (int k = 0; k < 12; k++) check_value(names[k], name, -1, got[k], bm_json_at(stats, k));

@@ -70,7 +70,8 @@ static void test_values(void) {
             err.msg);
   CHECK(bm_json_get_string(&root, "absent", &string, &err) == -1);
   CHECK_MSG(!strcmp(err.msg, "line 1, column 1: object has no field 'absent'"), "%s", err.msg);
-  CHECK(bm_json_get_typed(list, "x", BM_JSON_ARRAY, &err) == NULL && strstr(err.msg, "found array"));
+  CHECK(bm_json_get_typed(list, "x", BM_JSON_ARRAY, &err) == NULL &&
+        strstr(err.msg, "found array"));
   CHECK(bm_json_get_typed(&root, "list", BM_JSON_ARRAY, &err) == list);
   bm_json_free(&root);
   CHECK(root.type == BM_JSON_NULL);
@@ -125,7 +126,9 @@ static void test_strings(void) {
   bm_json_free(&root);
   /* U+00E9 is C3 A9, U+20AC is E2 82 AC, U+1F600 (pair D83D DE00) is F0 9F 98 80. */
   CHECK(parse("\"\\u00e9\\u20AC\\ud83d\\ude00\\u0041\"", &root, &err) == 0);
-  CHECK(root.string && !strcmp(root.string, "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80" "A"));
+  CHECK(root.string && !strcmp(root.string,
+                               "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"
+                               "A"));
   bm_json_free(&root);
   /* Raw UTF-8 passes through unchanged. */
   CHECK(parse("\"caf\xC3\xA9 \xF0\x9F\x98\x80\"", &root, &err) == 0);
@@ -215,7 +218,8 @@ static void test_file(void) {
 /* The test's own UTF-8 encoder, for round trips through bm_buf_json_string. */
 static int put_utf8(unsigned long code, char *out) {
   if (code < 0x80) return out[0] = (char)code, 1;
-  if (code < 0x800) return out[0] = (char)(0xC0 | code >> 6), out[1] = (char)(0x80 | (code & 63)), 2;
+  if (code < 0x800)
+    return out[0] = (char)(0xC0 | code >> 6), out[1] = (char)(0x80 | (code & 63)), 2;
   if (code < 0x10000) {
     out[0] = (char)(0xE0 | code >> 12);
     out[1] = (char)(0x80 | ((code >> 6) & 63));
@@ -240,7 +244,7 @@ static void test_round_trip_and_fuzz(void) {
       unsigned long code;
       do {
         int range = (int)bm_rng_below(&rng, 4);
-        code = range == 0 ? 1 + bm_rng_below(&rng, 0x7F)
+        code = range == 0   ? 1 + bm_rng_below(&rng, 0x7F)
                : range == 1 ? bm_rng_below(&rng, 0x800)
                : range == 2 ? bm_rng_below(&rng, 0x10000)
                             : 0x10000 + bm_rng_below(&rng, 0x100000);

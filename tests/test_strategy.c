@@ -638,6 +638,176 @@ static void test_round_record_json(void) {
   bm_mine_state_free(&st);
 }
 
+
+/* ---- a simulated loop: real fusion on synthetic detections, many rounds ----
+ * 60 images with 0..4 objects (every fifth object difficult). A fake detector finds each
+ * object with a probability that grows with the round (a model that improves): found
+ * objects get a box shifted by 0..3 pixels with a certain or uncertain score; it also adds
+ * some false boxes. Whatever it outputs, these must hold every round:
+ *   verify mode: every batch image is charged one open; draws = sum of AL boxes; verifies =
+ *     sum of surviving certain boxes (from the fusion results themselves);
+ *   the pools partition the pool images; L never holds an image twice;
+ *   every L image's annotation has one box per ground-truth object, and accepted machine
+ *     boxes overlap their object by >= gt-iou. */
+enum { SIM_IMAGES = 60 };
+static bm_object sim_gt[SIM_IMAGES][4];
+static int sim_n_gt[SIM_IMAGES];
+
+static void sim_make_dataset(bm_rng *rng) {
+  int object = 0;
+  for (int i = 0; i < SIM_IMAGES; i++) {
+    sim_n_gt[i] = (int)bm_rng_below(rng, 5);
+    for (int g = 0; g < sim_n_gt[i]; g++, object++) {
+      bm_object *o = &sim_gt[i][g];
+      memset(o, 0, sizeof *o);
+      o->class_id = (int)bm_rng_below(rng, 3);
+      o->x1 = 1 + 120.0f * g;
+      o->y1 = 1 + (float)bm_rng_below(rng, 50);
+      o->x2 = o->x1 + 60 + (float)bm_rng_below(rng, 40);
+      o->y2 = o->y1 + 60 + (float)bm_rng_below(rng, 40);
+      o->difficult = object % 5 == 4;
+    }
+  }
+}
+
+static int sim_detect(bm_rng *rng, int image, int round, bm_detection *dets) {
+  int n = 0;
+  float p_found = 0.3f + 0.1f * (float)round;
+  for (int g = 0; g < sim_n_gt[image]; g++) {
+    if (bm_rng_uniform(rng) >= p_found) continue;
+    const bm_object *o = &sim_gt[image][g];
+    float shift = (float)bm_rng_below(rng, 4);
+    float score = bm_rng_uniform(rng) < 0.7f ? bm_rng_range(rng, 0.8f, 1.0f)
+                                             : bm_rng_range(rng, 0.3f, 0.8f);
+    int class_id = bm_rng_uniform(rng) < 0.9f ? o->class_id : (o->class_id + 1) % 3;
+    dets[n++] = (bm_detection){image, class_id, score, o->x1 + shift, o->y1, o->x2 + shift, o->y2};
+  }
+  if (bm_rng_uniform(rng) < 0.3f) /* a false box somewhere empty */
+    dets[n++] = (bm_detection){image, 0, bm_rng_range(rng, 0.3f, 1.0f), 600, 300, 650, 350};
+  return n;
+}
+
+static void sim_check_annotations(const bm_mine_state *st, const bm_fusion_opts *fopts) {
+  int bad = 0;
+  for (int i = 0; i < st->labeled.n; i++) {
+    int image = st->labeled.items[i];
+    const bm_mine_image *rec = &st->images[image];
+    if (rec->annotation == BM_ANN_GROUND_TRUTH) continue;
+    if (rec->annotation != BM_ANN_MINED || rec->n_boxes != sim_n_gt[image]) {
+      bad++;
+      continue;
+    }
+    for (int g = 0; g < rec->n_boxes; g++) {
+      const bm_sa_box *box = &rec->boxes[g];
+      const bm_object *o = &sim_gt[image][g];
+      if (box->object.class_id != o->class_id || box->object.difficult != o->difficult) bad++;
+      if (box->source == BM_SOURCE_MACHINE &&
+          bm_iou_voc(box->object.x1, box->object.y1, box->object.x2, box->object.y2, o->x1,
+                     o->y1, o->x2, o->y2) < fopts->gt_iou)
+        bad++;
+      if (box->source == BM_SOURCE_HUMAN && box->object.x1 != o->x1) bad++;
+      if ((box->source == BM_SOURCE_DIFFICULT) != (o->difficult != 0)) bad++;
+    }
+  }
+  CHECK_MSG(bad == 0, "%d bad annotation entries in L", bad);
+}
+
+static void sim_run(bm_mine_opts *o, const char *what, double *seconds_out) {
+  bm_fusion_opts fopts;
+  bm_fusion_opts_default(&fopts);
+  bm_mine_state st;
+  int pool[SIM_IMAGES];
+  for (int i = 0; i < SIM_IMAGES; i++) pool[i] = i;
+  bm_error err = {{0}};
+  if (bm_mine_state_init(&st, SIM_IMAGES, pool, SIM_IMAGES, 10, 99, NULL, &err) != 0) {
+    CHECK_MSG(0, "%s", err.msg);
+    return;
+  }
+  bm_rng detector;
+  bm_rng_seed(&detector, 5, 2);
+  bm_round_plan plan = {0};
+  int rounds = 0;
+  while (!bm_mine_exhausted(&st) && rounds < 40) {
+    rounds++;
+    if (bm_mine_take_batch(&st, o, &plan, &err) != 0) break;
+    int n = plan.batch.n;
+    bm_fusion_result *res = bm_calloc((size_t)n + 1, sizeof *res);
+    long expect_draws = 0, expect_verifies = 0;
+    for (int i = 0; i < n; i++) {
+      int image = plan.batch.items[i];
+      bm_detection dets[8];
+      int n_dets = bm_strategy_needs_detection(o->strategy) ? sim_detect(&detector, image, rounds, dets) : 0;
+      CHECK(bm_fusion_run(&fopts, image, plan.round, dets, n_dets, sim_gt[image], sim_n_gt[image],
+                          &res[i], &err) == 0);
+      expect_draws += res[i].n_al;
+      expect_verifies += res[i].n_certain;
+    }
+    CHECK_MSG(bm_mine_apply(&st, o, res, &plan, &err) == 0, "%s: %s", what, err.msg);
+    bm_action_counts c = bm_ledger_round(&st.ledger, plan.round);
+    if (o->oracle == BM_ORACLE_VERIFY && bm_strategy_needs_detection(o->strategy)) {
+      CHECK_MSG(c.images == n && c.draws == expect_draws && c.verifies == expect_verifies,
+                "%s round %d: charged %ld/%ld/%ld, expected %d/%ld/%ld", what, plan.round,
+                c.images, c.draws, c.verifies, n, expect_draws, expect_verifies);
+    } else {
+      CHECK(c.images == plan.charged.n);
+    }
+    for (int i = 0; i < n; i++) bm_fusion_result_free(&res[i]);
+    bm_free(res);
+    CHECK_MSG(bm_mine_state_check(&st, &err) == 0, "%s: %s", what, err.msg);
+    sim_check_annotations(&st, &fopts);
+  }
+  if (o->oracle == BM_ORACLE_VERIFY) {
+    CHECK_MSG(bm_mine_exhausted(&st), "%s: pool not exhausted after %d rounds", what, rounds);
+  } else {
+    /* trust mode: pseudo-labelled images keep coming back to U, but after 40 rounds of 12
+     * every image has been detected, and none of them entered L without people */
+    CHECK(!bm_mine_exhausted(&st) && bm_mine_fresh_images(&st) == 0);
+    long people_images = st.ledger.total.images;
+    CHECK(st.labeled.n - 10 <= people_images);
+  }
+  *seconds_out = bm_ledger_seconds(&st.ledger);
+  bm_round_plan_free(&plan);
+  bm_mine_state_free(&st);
+}
+
+static void test_simulated_loop(void) {
+  bm_rng rng;
+  bm_rng_seed(&rng, 3, 0);
+  sim_make_dataset(&rng);
+  bm_mine_opts o;
+  bm_mine_opts_default(&o);
+  o.K = 12;
+  double seconds_slscore, seconds_thre, seconds_full;
+  sim_run(&o, "topk-slscore", &seconds_slscore);
+  o.strategy = BM_STRATEGY_TOPK_ALRATIO_THRE;
+  sim_run(&o, "topk-alratio-thre", &seconds_thre);
+  o.strategy = BM_STRATEGY_TOPK_SLSCORE;
+  o.oracle = BM_ORACLE_TRUST;
+  double seconds_trust;
+  sim_run(&o, "topk-slscore trust", &seconds_trust);
+  o.oracle = BM_ORACLE_VERIFY;
+  o.strategy = BM_STRATEGY_FULL;
+  sim_run(&o, "full", &seconds_full);
+  /* drawing all 50 unlabelled images from scratch costs 50 opens + 7 s per non-difficult
+   * object, counted here independently from the ground truth */
+  double expected_full = 0;
+  bm_mine_state st;
+  int pool[SIM_IMAGES];
+  for (int i = 0; i < SIM_IMAGES; i++) pool[i] = i;
+  bm_error err;
+  CHECK(bm_mine_state_init(&st, SIM_IMAGES, pool, SIM_IMAGES, 10, 99, NULL, &err) == 0);
+  for (int u = 0; u < st.unlabeled.n; u++) {
+    int image = st.unlabeled.items[u];
+    expected_full += 2.0;
+    for (int g = 0; g < sim_n_gt[image]; g++) expected_full += sim_gt[image][g].difficult ? 0 : 7.0;
+  }
+  bm_mine_state_free(&st);
+  CHECK_NEAR(seconds_full, expected_full, 1e-9);
+  printf("simulated 50-image pool, human seconds: full %.1f, topk-slscore %.1f, "
+         "topk-alratio-thre %.1f, topk-slscore trust %.1f\n",
+         seconds_full, seconds_slscore, seconds_thre, seconds_trust);
+}
+
 int main(void) {
   for (int g = 0; g < 8; g++) {
     gt_objects[g].class_id = g % 3;
@@ -659,5 +829,6 @@ int main(void) {
   test_reproducible_and_resume();
   test_apply_checks();
   test_round_record_json();
+  test_simulated_loop();
   return bm_test_finish("test_strategy");
 }

@@ -20,6 +20,12 @@
 extern "C" {
 #endif
 
+/* Loads the dataset (split) to evaluate on: bm_dataset_load with keep_boxes_as_written set,
+ * so the ground truth is exactly what the files say, as the reference evaluators see it
+ * (training loads clip boxes and drop zero-area ones; evaluating on such a load would differ
+ * from the references). Everything else as in opts. */
+int bm_eval_load_dataset(bm_dataset *ds, const bm_dataset_opts *opts, bm_log *log, bm_error *err);
+
 /* ---- PASCAL VOC ----------------------------------------------------------------------- */
 
 /* The two IoU thresholds VOC AP is reported at (a match needs IoU strictly above them). */
@@ -57,10 +63,10 @@ void bm_voc_ap_of_ranking(const unsigned char *outcome, long n, long npos, doubl
 
 /* ---- COCO ----------------------------------------------------------------------------- */
 
-#define BM_COCO_N_IOU 10    /* 0.50:0.05:0.95 */
+#define BM_COCO_N_IOU 10     /* 0.50:0.05:0.95 */
 #define BM_COCO_N_RECALL 101 /* 0:0.01:1 */
-#define BM_COCO_N_AREA 4    /* all, small, medium, large */
-#define BM_COCO_N_MAXDET 3  /* 1, 10, 100 */
+#define BM_COCO_N_AREA 4     /* all, small, medium, large */
+#define BM_COCO_N_MAXDET 3   /* 1, 10, 100 */
 
 /* The twelve numbers of COCOeval.summarize(), in its order. -1 means "no ground truth". */
 typedef struct bm_coco_stats {
@@ -69,8 +75,8 @@ typedef struct bm_coco_stats {
 } bm_coco_stats;
 
 typedef struct bm_coco_class_ap {
-  long n_gt;       /* ground-truth boxes that count (not crowd/difficult) */
-  long n_crowd;    /* difficult boxes, evaluated as crowd regions */
+  long n_gt;                    /* ground-truth boxes that count (not crowd/difficult) */
+  long n_crowd;                 /* difficult boxes, evaluated as crowd regions */
   double ap, ap50, ap75, ar100; /* area "all", 100 detections; -1 when n_gt == 0 */
 } bm_coco_class_ap;
 
@@ -100,8 +106,7 @@ int bm_write_voc_results(const char *dir, const char *split, const bm_dataset *d
 /* COCO results JSON: an array of {"image_id", "category_id", "bbox": [x, y, w, h], "score"}.
  * category_id is class id + 1; image_id as described by bm_coco_image_id; bbox in COCO's
  * 0-based continuous coordinates (x = x1 - 1, w = x2 - x1 + 1). */
-int bm_read_coco_results(const char *path, const bm_dataset *ds, bm_detections *out,
-                         bm_error *err);
+int bm_read_coco_results(const char *path, const bm_dataset *ds, bm_detections *out, bm_error *err);
 int bm_write_coco_results(const char *path, const bm_dataset *ds, const bm_detections *dets,
                           bm_error *err);
 /* The COCO image_id of a VOC image id: when the id is only digits and underscores (VOC's

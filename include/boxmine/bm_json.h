@@ -43,13 +43,13 @@ typedef enum bm_json_type {
 
 typedef struct bm_json {
   bm_json_type type;
-  int boolean;          /* BM_JSON_BOOL: 0 or 1 */
-  double number;        /* BM_JSON_NUMBER */
-  char *string;         /* BM_JSON_STRING: NUL-terminated UTF-8 */
-  int n;                /* BM_JSON_ARRAY: elements; BM_JSON_OBJECT: members */
-  struct bm_json *items;/* array elements, or object member values (n of them) */
-  char **keys;          /* BM_JSON_OBJECT: member names, parallel to items */
-  int line, column;     /* where the value starts in the text (1-based; column in bytes) */
+  int boolean;           /* BM_JSON_BOOL: 0 or 1 */
+  double number;         /* BM_JSON_NUMBER */
+  char *string;          /* BM_JSON_STRING: NUL-terminated UTF-8 */
+  int n;                 /* BM_JSON_ARRAY: elements; BM_JSON_OBJECT: members */
+  struct bm_json *items; /* array elements, or object member values (n of them) */
+  char **keys;           /* BM_JSON_OBJECT: member names, parallel to items */
+  int line, column;      /* where the value starts in the text (1-based; column in bytes) */
 } bm_json;
 
 /* Parses text[0..len) (need not be NUL-terminated) into *root. On failure *root is left as

@@ -7,7 +7,8 @@
  *             topk-alratio's store), E_new (eval-update) and the stored annotations
  *   strategy  one round: take a batch from Q then U, and after detection + fusion decide which
  *             images join L, which are trained, re-queued or returned to U, and charge people
- *   records   one rounds.jsonl line per round, read back by the report
+ *   records   one rounds.jsonl line per round, summary.json, read back by the report
+ *   report    the self-contained HTML page comparing runs (boxmine report)
  *
  * Nothing here trains or runs a detector: a loop calls these functions around its own
  * training and detection (docs/MINING.md, "How a loop drives a round").
@@ -344,8 +345,11 @@ int bm_mine_take_batch(bm_mine_state *st, const bm_mine_opts *opts, bm_round_pla
  * between pools, stores annotations, samples L for training and fills the plan's numbers. */
 int bm_mine_apply(bm_mine_state *st, const bm_mine_opts *opts,
                   const bm_fusion_result *results, bm_round_plan *plan, bm_error *err);
-/* U and Q are both empty. */
+/* U and Q are both empty. Never true in trust mode once an image was pseudo-labelled (it
+ * returns to U): such a loop stops by early stop or a round limit. */
 int bm_mine_exhausted(const bm_mine_state *st);
+/* Images of U that were never detected (fresh). */
+int bm_mine_fresh_images(const bm_mine_state *st);
 
 /* ---- one rounds.jsonl record (spec section 8) --------------------------------------------- */
 /* Numbers that are unknown or do not apply are NaN (written as null); counts -1 (null). */

@@ -208,7 +208,8 @@ static int parse_number(json_parser *p, double *out) {
   if (i >= p->len || !is_digit(t[i])) return fail_at(p, start, "invalid number");
   if (t[i] == '0') {
     i++;
-    if (i < p->len && is_digit(t[i])) return fail_at(p, start, "numbers must not have leading zeros");
+    if (i < p->len && is_digit(t[i]))
+      return fail_at(p, start, "numbers must not have leading zeros");
   } else {
     while (i < p->len && is_digit(t[i])) i++;
   }
@@ -309,7 +310,8 @@ static int parse_container(json_parser *p, bm_json *out, int depth) {
         p->pos++;
         break;
       }
-      fail_at(p, p->pos, is_object ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
+      fail_at(p, p->pos,
+              is_object ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
       goto fail;
     }
   }
@@ -449,16 +451,14 @@ const bm_json *bm_json_get_typed(const bm_json *object, const char *key, bm_json
                                  bm_error *err) {
   if (!object || object->type != BM_JSON_OBJECT) {
     if (object)
-      bm_fail(err, "line %d, column %d: expected an object with field '%s', found %s",
-              object->line, object->column, key, bm_json_type_name(object->type));
-    else
-      bm_fail(err, "expected an object with field '%s'", key);
+      bm_fail(err, "line %d, column %d: expected an object with field '%s', found %s", object->line,
+              object->column, key, bm_json_type_name(object->type));
+    else bm_fail(err, "expected an object with field '%s'", key);
     return NULL;
   }
   const bm_json *value = bm_json_get(object, key);
   if (!value) {
-    bm_fail(err, "line %d, column %d: object has no field '%s'", object->line, object->column,
-            key);
+    bm_fail(err, "line %d, column %d: object has no field '%s'", object->line, object->column, key);
     return NULL;
   }
   if (value->type != type) {
@@ -483,11 +483,11 @@ int bm_json_get_int(const bm_json *object, const char *key, long lo, long hi, lo
   if (!value) return -1;
   double number = value->number;
   if (number != floor(number))
-    return bm_fail(err, "line %d, column %d: field '%s' must be an integer, not %.17g",
-                   value->line, value->column, key, number);
+    return bm_fail(err, "line %d, column %d: field '%s' must be an integer, not %.17g", value->line,
+                   value->column, key, number);
   if (number < (double)lo || number > (double)hi)
-    return bm_fail(err, "line %d, column %d: field '%s' = %.17g is outside [%ld, %ld]",
-                   value->line, value->column, key, number, lo, hi);
+    return bm_fail(err, "line %d, column %d: field '%s' = %.17g is outside [%ld, %ld]", value->line,
+                   value->column, key, number, lo, hi);
   *out = (long)number;
   return 0;
 }

@@ -177,7 +177,7 @@ static void evaluate_image(class_work *w, long d0, int n_d, const bm_object *con
     for (int t = 0; t < BM_COCO_N_IOU; t++) {
       double threshold = iou_threshold(t);
       if (threshold > 1 - 1e-10) threshold = 1 - 1e-10;
-      memset(w->gt_taken, 0, (size_t)n_g);
+      if (n_g > 0) memset(w->gt_taken, 0, (size_t)n_g);
       for (int d = 0; d < n_d; d++) {
         double best = threshold;
         int match = -1;
@@ -231,7 +231,8 @@ static int ensure_gt_scratch(class_work *w, int n_g) {
 /* COCOeval.accumulate for one class: precision averaged over the 101 recall points and
  * final recall, per threshold, area range and detection limit; -1 when the class has no
  * ground truth that counts in that area range. */
-static int accumulate_class(class_work *w, double prec_mean[BM_COCO_N_IOU][BM_COCO_N_AREA][BM_COCO_N_MAXDET],
+static int accumulate_class(class_work *w,
+                            double prec_mean[BM_COCO_N_IOU][BM_COCO_N_AREA][BM_COCO_N_MAXDET],
                             double recall[BM_COCO_N_IOU][BM_COCO_N_AREA][BM_COCO_N_MAXDET]) {
   long n = w->n_dets;
   ranked_ref *ranked = bm_malloc((size_t)(n ? n : 1) * sizeof *ranked);
@@ -362,7 +363,8 @@ static double summarize(const class_table *tables, int n_classes, int precision,
   for (int c = 0; c < n_classes; c++)
     for (int t = 0; t < BM_COCO_N_IOU; t++) {
       if (only_t >= 0 && t != only_t) continue;
-      double v = precision ? tables[c].prec_mean[t][area][maxdet] : tables[c].recall[t][area][maxdet];
+      double v =
+          precision ? tables[c].prec_mean[t][area][maxdet] : tables[c].recall[t][area][maxdet];
       if (v > -1) {
         sum += v;
         count++;

@@ -23,7 +23,7 @@ typedef struct id_index {
   id_entry *by_id;     /* sorted by id string */
   id_entry *by_number; /* entries with a number, sorted by it */
   int n_numbers;
-  int numbers_unique;  /* every image has a number and no two share one */
+  int numbers_unique; /* every image has a number and no two share one */
 } id_index;
 
 static int compare_id(const void *a, const void *b) {
@@ -101,9 +101,14 @@ int bm_coco_image_id(const char *voc_id, long long *number) {
 
 /* ---- number formatting -------------------------------------------------------------------- */
 
-/* Shortest %g form that reads back as the same float. */
+/* Shortest %g form that reads back as the same float; whole numbers without an exponent
+ * ("20", not "2e+01"). */
 static void append_float(bm_buf *buf, float value) {
   char text[32];
+  if (value == floorf(value) && fabsf(value) < 1e15f) {
+    bm_buf_printf(buf, "%.0f", (double)value);
+    return;
+  }
   for (int digits = 1; digits <= 9; digits++) {
     snprintf(text, sizeof text, "%.*g", digits, (double)value);
     if (strtof(text, NULL) == value) break;
@@ -111,9 +116,13 @@ static void append_float(bm_buf *buf, float value) {
   bm_buf_puts(buf, text);
 }
 
-/* Shortest %g form that reads back as the same double. */
+/* Shortest %g form that reads back as the same double; whole numbers without an exponent. */
 static void append_double(bm_buf *buf, double value) {
   char text[40];
+  if (value == floor(value) && fabs(value) < 1e15) {
+    bm_buf_printf(buf, "%.0f", value);
+    return;
+  }
   for (int digits = 1; digits <= 17; digits++) {
     snprintf(text, sizeof text, "%.*g", digits, value);
     if (strtod(text, NULL) == value) break;
@@ -121,17 +130,15 @@ static void append_double(bm_buf *buf, double value) {
   bm_buf_puts(buf, text);
 }
 
-static int check_detection(const bm_dataset *ds, const bm_detections *dets, long i,
-                           bm_error *err) {
+static int check_detection(const bm_dataset *ds, const bm_detections *dets, long i, bm_error *err) {
   const bm_detection *det = &dets->items[i];
   if (det->image < 0 || det->image >= ds->n_images)
     return bm_fail(err, "detection %ld: image index %d outside the dataset's %d images", i,
                    det->image, ds->n_images);
   if (det->class_id < 0 || det->class_id >= ds->n_classes)
-    return bm_fail(err, "detection %ld: class %d outside [0, %d)", i, det->class_id,
-                   ds->n_classes);
-  if (!isfinite(det->score) || !isfinite(det->x1) || !isfinite(det->y1) ||
-      !isfinite(det->x2) || !isfinite(det->y2))
+    return bm_fail(err, "detection %ld: class %d outside [0, %d)", i, det->class_id, ds->n_classes);
+  if (!isfinite(det->score) || !isfinite(det->x1) || !isfinite(det->y1) || !isfinite(det->x2) ||
+      !isfinite(det->y2))
     return bm_fail(err, "detection %ld on image '%s': score or box is not finite", i,
                    ds->images[det->image].id);
   return 0;
@@ -196,13 +203,13 @@ static int read_voc_file(const char *path, int class_id, const bm_dataset *ds,
       if (!fields[4] || next_token(&cursor)) {
         status = bm_fail(err, "%s:%ld: expected '<image id> <score> <x1> <y1> <x2> <y2>'", path,
                          line_no);
-      } else if (parse_float_token(fields[0], &det.score) || parse_float_token(fields[1], &det.x1) ||
-                 parse_float_token(fields[2], &det.y1) || parse_float_token(fields[3], &det.x2) ||
-                 parse_float_token(fields[4], &det.y2)) {
+      } else if (parse_float_token(fields[0], &det.score) ||
+                 parse_float_token(fields[1], &det.x1) || parse_float_token(fields[2], &det.y1) ||
+                 parse_float_token(fields[3], &det.x2) || parse_float_token(fields[4], &det.y2)) {
         status = bm_fail(err, "%s:%ld: score and box must be finite numbers", path, line_no);
       } else if (det.image < 0) {
-        status = bm_fail(err, "%s:%ld: image '%s' is not in the evaluated split", path, line_no,
-                         id);
+        status =
+            bm_fail(err, "%s:%ld: image '%s' is not in the evaluated split", path, line_no, id);
       } else if ((double)det.x2 - det.x1 + 1 < 0 || (double)det.y2 - det.y1 + 1 < 0) {
         status = bm_fail(err, "%s:%ld: box has x2 < x1 - 1 or y2 < y1 - 1", path, line_no);
       } else if (bm_detections_push(out, &det) != 0) {
@@ -372,8 +379,7 @@ int bm_write_coco_results(const char *path, const bm_dataset *ds, const bm_detec
     bm_buf_puts(&buf, "{\"image_id\": ");
     if (index.numbers_unique && bm_coco_image_id(ds->images[det->image].id, &number))
       bm_buf_printf(&buf, "%lld", number);
-    else
-      bm_buf_json_string(&buf, ds->images[det->image].id);
+    else bm_buf_json_string(&buf, ds->images[det->image].id);
     bm_buf_printf(&buf, ", \"category_id\": %d, \"bbox\": [", det->class_id + 1);
     const double xywh[4] = {(double)det->x1 - 1.0, (double)det->y1 - 1.0,
                             (double)det->x2 - (double)det->x1 + 1.0,

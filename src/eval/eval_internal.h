@@ -19,8 +19,8 @@ void eval_split_free(eval_split *split);
 
 /* Checks every detection: image inside the split, class in range, finite score, and a box
  * valid as for ground truth. The error names the detection and, for images, the image id. */
-int eval_check_detections(const bm_dataset *ds, const eval_split *split,
-                          const bm_detections *dets, bm_error *err);
+int eval_check_detections(const bm_dataset *ds, const eval_split *split, const bm_detections *dets,
+                          bm_error *err);
 
 /* Detection indices grouped by class, keeping list order inside a class:
  * class c owns order[start[c] .. start[c + 1]). Both arrays are new (bm_free). */

@@ -1,4 +1,5 @@
-/* The evaluated split and the checks both evaluators run before trusting their input. */
+/* The evaluated split and the checks both evaluators run before trusting their input; loading
+ * the ground truth for evaluation. */
 #include <math.h>
 #include <string.h>
 
@@ -64,16 +65,16 @@ void eval_split_free(eval_split *split) {
   memset(split, 0, sizeof *split);
 }
 
-int eval_check_detections(const bm_dataset *ds, const eval_split *split,
-                          const bm_detections *dets, bm_error *err) {
+int eval_check_detections(const bm_dataset *ds, const eval_split *split, const bm_detections *dets,
+                          bm_error *err) {
   for (long i = 0; i < dets->n; i++) {
     const bm_detection *det = &dets->items[i];
     if (det->image < 0 || det->image >= ds->n_images)
       return bm_fail(err, "detection %ld: image index %d outside the dataset's %d images", i,
                      det->image, ds->n_images);
     if (split->position[det->image] < 0)
-      return bm_fail(err, "detection %ld is on image '%s', which is not in the evaluated split",
-                     i, ds->images[det->image].id);
+      return bm_fail(err, "detection %ld is on image '%s', which is not in the evaluated split", i,
+                     ds->images[det->image].id);
     if (det->class_id < 0 || det->class_id >= ds->n_classes)
       return bm_fail(err, "detection %ld on image '%s': class %d outside [0, %d)", i,
                      ds->images[det->image].id, det->class_id, ds->n_classes);
@@ -107,4 +108,11 @@ int eval_group_by_class(const bm_detections *dets, int n_classes, long **order_o
   *order_out = order;
   *start_out = start;
   return 0;
+}
+
+int bm_eval_load_dataset(bm_dataset *ds, const bm_dataset_opts *opts, bm_log *log,
+                         bm_error *err) {
+  bm_dataset_opts as_written = *opts;
+  as_written.keep_boxes_as_written = 1;
+  return bm_dataset_load(ds, &as_written, log, err);
 }

@@ -71,8 +71,8 @@ static double voc_iou(const bm_detection *det, const bm_object *gt) {
   if (iw < 0) iw = 0;
   if (ih < 0) ih = 0;
   double inters = iw * ih;
-  double uni = (bx2 - bx1 + 1.0) * (by2 - by1 + 1.0) + (gx2 - gx1 + 1.0) * (gy2 - gy1 + 1.0) -
-               inters;
+  double uni =
+      (bx2 - bx1 + 1.0) * (by2 - by1 + 1.0) + (gx2 - gx1 + 1.0) * (gy2 - gy1 + 1.0) - inters;
   return inters / uni;
 }
 
@@ -170,8 +170,8 @@ int bm_eval_voc(const bm_dataset *ds, const int *images, int n_images, const bm_
     }
   }
   for (int c = 0; c < ds->n_classes; c++)
-    if (eval_class(ds, dets, order + start[c], start[c + 1] - start[c], c, used,
-                   &out->classes[c], err) != 0)
+    if (eval_class(ds, dets, order + start[c], start[c + 1] - start[c], c, used, &out->classes[c],
+                   err) != 0)
       goto done;
   for (int t = 0; t < BM_VOC_N_IOU; t++) {
     double sum07 = 0, sum12 = 0;

@@ -112,6 +112,12 @@ int bm_mine_exhausted(const bm_mine_state *st) {
   return st->unlabeled.n == 0 && st->queue.n == 0;
 }
 
+int bm_mine_fresh_images(const bm_mine_state *st) {
+  int n = 0;
+  for (int i = 0; i < st->unlabeled.n; i++) n += st->images[st->unlabeled.items[i]].times_detected == 0;
+  return n;
+}
+
 int bm_mine_annotation_objects(const bm_mine_state *st, int image, const bm_object *gt,
                                int n_gt_objects, bm_object **objects, int *n_objects,
                                bm_error *err) {
