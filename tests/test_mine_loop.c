@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boxmine/bm_eval.h"
 #include "boxmine/bm_mine_loop.h"
 #include "boxmine/bm_synth.h"
 #include "testlib.h"
@@ -28,13 +29,13 @@ static const char tiny_cfg[] =
 
 static bm_dataset pool, test;
 
-static int load_split(const char *root, const char *split, bm_dataset *ds) {
+static int load_split(const char *root, const char *split, bm_dataset *ds, int for_eval) {
   bm_dataset_opts o;
   memset(&o, 0, sizeof o);
   o.root = root;
   o.split = split;
   bm_error err;
-  int rc = bm_dataset_load(ds, &o, NULL, &err);
+  int rc = for_eval ? bm_eval_load_dataset(ds, &o, NULL, &err) : bm_dataset_load(ds, &o, NULL, &err);
   if (rc) fprintf(stderr, "%s\n", err.msg);
   return rc;
 }
@@ -265,7 +266,7 @@ static void test_resume_matches(const char *tmp) {
   snprintf(path, sizeof path, "%s/annotations", straight);
   bm_dataset mined;
   memset(&mined, 0, sizeof mined);
-  CHECK(load_split(path, "labeled", &mined) == 0);
+  CHECK(load_split(path, "labeled", &mined, 0) == 0);
   CHECK(mined.n_classes == pool.n_classes);
   bm_dataset_free(&mined);
 
@@ -377,7 +378,7 @@ int main(void) {
   bm_error err;
   int made = bm_synth_run(&so, &stats, NULL, &err);
   CHECK_MSG(made == 0, "%s", err.msg);
-  if (made == 0 && load_split(data, "trainval", &pool) == 0 && load_split(data, "test", &test) == 0) {
+  if (made == 0 && load_split(data, "trainval", &pool, 0) == 0 && load_split(data, "test", &test, 1) == 0) {
     test_resume_matches(tmp);
     test_random_costs(tmp);
     test_trust_eval_update(tmp);

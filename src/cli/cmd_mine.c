@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "boxmine/bm_det.h"
+#include "boxmine/bm_eval.h"
 #include "boxmine/bm_mine_loop.h"
 #include "cli/cli.h"
 #include "cli/cli_det.h"
@@ -230,7 +231,8 @@ static int load_datasets(const cli_settings *cs, const char *classes_path, int c
   d.split = cs->test_split;
   d.class_list_out = NULL;
   d.classes_file = classes_path;
-  if (bm_dataset_load(test, &d, &log, &err)) return cli_error("%s", err.msg), -1;
+  /* evaluation only: the ground truth as written, as the reference evaluators read it */
+  if (bm_eval_load_dataset(test, &d, &log, &err)) return cli_error("%s", err.msg), -1;
   return 0;
 }
 
