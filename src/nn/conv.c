@@ -10,11 +10,14 @@
  *
  * Two ways to share the work between threads (both give results that depend only on the
  * thread count, never on timing):
- *  - by images (batch >= threads): each thread takes a contiguous range of images and walks
- *    it in chunks of rows whose im2col fits in cache, calling single-threaded GEMMs. Weight
- *    gradients are summed per thread and added in thread order at the end.
- *  - by GEMM blocks (batch < threads, e.g. inference on one image): im2col of the whole
- *    batch (in workspace-sized chunks of images), then each GEMM split over threads. */
+ *  - by rows: each thread takes a contiguous range of output pixels and walks it in chunks
+ *    whose im2col fits in cache, calling single-threaded GEMMs. Forward does this whenever
+ *    each thread gets at least `filters` rows; backward when each thread gets whole images
+ *    (batch >= threads), since col2im writes around each pixel. Weight gradients are summed
+ *    per thread and added in thread order at the end.
+ *  - by GEMM blocks (e.g. one image on two threads, or 13x13 layers with 1024 filters):
+ *    im2col of the whole batch (in workspace-sized chunks of images), then each GEMM split
+ *    over threads into row or column blocks. */
 #include <omp.h>
 #include <string.h>
 
@@ -143,15 +146,14 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   float *z = ctx->training && l->z ? l->z : l->out;
   float *a = coefficients(ctx, &d), *b = a + d.filters;
   if (info->batch_normalize && !ctx->training) nn_bn_infer_coefs(l, a, b);
-  if (split_by_images(ctx)) {
-    /* one region: each thread convolves its images chunk by chunk, then either batch norm
+  if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
+    /* one region: each thread convolves its rows chunk by chunk, then either batch norm
      * (statistics need every thread's sums first) or bias/bn-inference + activation */
 #pragma omp parallel num_threads(ctx->threads)
     {
       int p = omp_get_thread_num(), parts = omp_get_num_threads();
-      size_t b0, b1;
-      nn_part((size_t)ctx->batch, parts, p, &b0, &b1);
-      size_t r0 = b0 * d.plane, r1 = b1 * d.plane;
+      size_t r0, r1;
+      nn_part(d.rows, parts, p, &r0, &r1);
       chunk_hook hook = {HOOK_AFFINE, NULL, info->batch_normalize ? a : NULL,
                          info->batch_normalize ? b : l->bias};
       if (batch_stats) {
