@@ -204,14 +204,23 @@ static double ref_forward(ref_net *r, const double *input, const double *p, cons
   return loss;
 }
 
+static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
+                                  int threads);
+
 /* ---- one check ---------------------------------------------------------------------- */
 static void check_network(const char *label, const char *cfg, int batch, uint64_t seed) {
+  check_network_threads(label, cfg, batch, seed, 1);
+}
+
+static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
+                                  int threads) {
   bm_error err;
   bm_network *net;
   if (bm_net_create_from_text(&net, cfg, label, batch, NULL, &err)) {
     CHECK_MSG(0, "%s: %s", label, err.msg);
     return;
   }
+  bm_net_set_threads(net, threads);
   bm_rng rng;
   bm_rng_seed(&rng, seed, 1);
   bm_net_init_params(net, &rng);
@@ -402,7 +411,16 @@ int main(void) {
                 "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n"
                 "[yolo]\nmask=0,1\nanchors=2,3,4,5,6,7\nclasses=2\nnum=3\n",
                 2, 40);
-  check_network("mixed network with two heads",
+  /* one image on two threads: convolutions split their GEMMs instead of the batch */
+  check_network_threads("one image, two threads",
+                        "[net]\nwidth=9\nheight=7\nchannels=3\n"
+                        "[convolutional]\nfilters=4\nsize=3\npad=1\nbatch_normalize=1\n"
+                        "activation=leaky\n"
+                        "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\ngroups=2\n"
+                        "activation=swish\n"
+                        "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n",
+                        1, 60, 2);
+  static const char *mixed =
                 "[net]\nwidth=8\nheight=8\nchannels=3\n"
                 "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nbatch_normalize=1\n"
                 "activation=leaky\n"
@@ -420,7 +438,9 @@ int main(void) {
                 "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\nactivation=swish\n"
                 "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n"
                 "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n"
-                "[yolo]\nmask=2,3\nanchors=1,1,2,2,3,3,4,4\nclasses=1\nnum=4\n",
-                2, 50);
+                "[yolo]\nmask=2,3\nanchors=1,1,2,2,3,3,4,4\nclasses=1\nnum=4\n";
+  check_network("mixed network with two heads", mixed, 2, 50);
+  /* the same on two threads: each takes one image, weight gradients summed per thread */
+  check_network_threads("mixed network, two threads", mixed, 2, 51, 2);
   return bm_test_finish("test_nn_gradcheck");
 }

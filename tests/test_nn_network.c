@@ -152,6 +152,41 @@ static void test_batch_consistency(void) {
   bm_net_free(single);
 }
 
+/* One image on one thread (convolutions split by images) and on two threads (GEMMs split
+ * into blocks, whole-image im2col, gather col2im): the same outputs and gradients up to
+ * summation order. Sizes are large enough for the GEMMs and copies to be split. */
+static void test_split_paths(void) {
+  const char *cfg = "[net]\nwidth=64\nheight=64\nchannels=8\n"
+                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\nstride=2\npad=1\ngroups=2\nactivation=leaky\n"
+                    "[convolutional]\nfilters=64\nsize=1\nbatch_normalize=1\nactivation=leaky\n"
+                    "[convolutional]\nfilters=14\nsize=3\npad=1\nactivation=linear\n"
+                    "[yolo]\nmask=0,1\nanchors=4,4,8,8\nclasses=2\nnum=2\n";
+  bm_network *one = make(cfg, 1, 8), *two = make(cfg, 1, 8);
+  if (!one || !two) return;
+  CHECK(bm_net_set_threads(two, 2) == 2);
+  bm_net_zero_grads(one);
+  bm_net_zero_grads(two);
+  train_step(one);
+  train_step(two);
+  double worst = 0, biggest = 0;
+  for (size_t j = 0; j < bm_net_n_params(one); j++) {
+    double d = fabs(bm_net_grads(one)[j] - bm_net_grads(two)[j]);
+    if (d > worst) worst = d;
+    if (fabs(bm_net_grads(one)[j]) > biggest) biggest = fabs(bm_net_grads(one)[j]);
+  }
+  CHECK(biggest > 0);
+  CHECK_MSG(worst <= 1e-4 * biggest, "one image, 1 vs 2 threads: gradients differ by %g (max %g)",
+            worst, biggest);
+  const float *a = bm_net_output(one, 4), *b = bm_net_output(two, 4);
+  worst = 0;
+  for (size_t j = 0; j < (size_t)32 * 32 * 14; j++)
+    if (fabs(a[j] - b[j]) > worst) worst = fabs(a[j] - b[j]);
+  CHECK_MSG(worst < 1e-5, "one image, 1 vs 2 threads: outputs differ by %g", worst);
+  bm_net_free(one);
+  bm_net_free(two);
+}
+
 static void test_groups(void) {
   bm_network *net = make(small_cfg, 1, 2);
   if (!net) return;
@@ -193,6 +228,7 @@ static void test_groups(void) {
 int main(void) {
   test_independence_and_determinism();
   test_batch_consistency();
+  test_split_paths();
   test_groups();
   return bm_test_finish("test_nn_network");
 }

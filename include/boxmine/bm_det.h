@@ -301,7 +301,8 @@ typedef struct bm_eval_summary {
 } bm_eval_summary;
 /* Detects on ds (split: indices; NULL = every image) with opts (NULL = bm_detect_defaults)
  * and evaluates against ds's ground truth. The detections are appended to dets if it is
- * not NULL. */
+ * not NULL. For numbers that match the reference evaluators, load ds with
+ * bm_eval_load_dataset (ground truth as written, not clipped; docs/METRICS.md). */
 int bm_trainer_evaluate(bm_trainer *tr, const bm_dataset *ds, const int *split, int n_split,
                         const bm_detect_opts *opts, bm_eval_summary *out, bm_detections *dets,
                         bm_error *err);
@@ -369,7 +370,8 @@ typedef struct bm_fit_result {
 } bm_fit_result;
 
 /* Trains on every image of train (its ground truth), evaluates on every image of val
- * (may be NULL: no evaluation, no best.*). Returns 0, or -1 with a reason. */
+ * (may be NULL: no evaluation, no best.*; load it with bm_eval_load_dataset). Returns 0, or
+ * -1 with a reason. */
 int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *val,
                    const bm_fit_opts *opts, const bm_fit_hooks *hooks, bm_fit_result *result,
                    bm_error *err);

@@ -205,7 +205,9 @@ double bm_net_flops(const bm_network *net); /* forward FLOP per image */
 
 void bm_net_set_training(bm_network *net, int training); /* default: inference (0) */
 int bm_net_training(const bm_network *net);
-void bm_net_set_threads(bm_network *net, int threads); /* >= 1; default 1 */
+/* threads in [1, 64], default 1. Returns the count in effect (unchanged if the larger
+ * workspace it needs cannot be allocated). */
+int bm_net_set_threads(bm_network *net, int threads);
 int bm_net_threads(const bm_network *net);
 
 /* ---- running ------------------------------------------------------------------------ */
@@ -246,6 +248,10 @@ const char *bm_layer_type_name(bm_layer_type type);   /* "convolutional", "maxpo
 const char *bm_activation_name(bm_activation act);    /* "leaky", ... */
 void bm_nhwc_to_nchw(const float *src, float *dst, int n, int h, int w, int c);
 void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w);
+/* OpenBLAS's kernel family ("SkylakeX", "Haswell", "Prescott" = generic fallback...). */
+const char *bm_nn_blas_core(void);
+/* Seconds for one n x n by n x n product through the engine's GEMM on `threads` threads. */
+int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err);
 
 #ifdef __cplusplus
 }

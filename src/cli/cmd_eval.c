@@ -15,7 +15,9 @@ static void usage(FILE *out) {
       "                    [--metric voc07|voc12|coco|all] [--json FILE] [options]\n\n"
       "Evaluates detections on a dataset split with the rules of the reference evaluators\n"
       "(VOC devkit / py-faster-rcnn voc_eval, pycocotools COCOeval); docs/METRICS.md has\n"
-      "the details. Prints per-class and mean AP tables on stdout.\n\n"
+      "the details. Prints per-class and mean AP tables on stdout. Ground-truth boxes are\n"
+      "used exactly as the XML files give them (no clipping, zero-area boxes kept), as the\n"
+      "references use them.\n\n"
       "  --dets PATH            detections: a folder of VOC devkit results files\n"
       "                         comp4_det_<split>_<class>.txt (lines: id score x1 y1 x2 y2,\n"
       "                         VOC pixel coordinates), or a COCO results JSON file\n"
@@ -274,6 +276,9 @@ int cmd_eval(int argc, char **argv) {
         "--weights: not available until the detector lands; run the "
         "detector separately and pass its output with --dets");
 
+  /* the ground truth exactly as written, as the references see it (bm_eval_load_dataset's
+   * rule; the CLI loader adds the cache defaults and a progress bar) */
+  args.opts.keep_boxes_as_written = 1;
   bm_dataset ds;
   int status = cli_dataset_load(&args, &ds);
   if (status != 0) {
@@ -283,11 +288,11 @@ int cmd_eval(int argc, char **argv) {
   char split[256];
   split_name(args.opts.split, split, sizeof split);
   bm_log log = cli_log();
-  if (ds.n_boxes_clipped > 0 || ds.n_boxes_dropped > 0)
+  if (ds.n_boxes_dropped > 0)
     bm_warn(&log,
-            "%d ground-truth boxes were clipped and %d dropped while loading; the VOC devkit "
-            "and pycocotools evaluate boxes as written, so their numbers can differ",
-            ds.n_boxes_clipped, ds.n_boxes_dropped);
+            "%d ground-truth boxes were dropped while loading (unknown classes or inverted "
+            "boxes, see above); the VOC devkit and pycocotools would still see them, so their "
+            "numbers can differ", ds.n_boxes_dropped);
 
   bm_detections dets = {0, 0, NULL};
   bm_voc_result voc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "boxmine/bm_det.h"
+#include "boxmine/bm_eval.h"
 #include "boxmine/bm_train.h"
 #include "cli/cli.h"
 #include "cli/cli_det.h"
@@ -378,7 +379,8 @@ int cmd_train(int argc, char **argv) {
     dopts.split = rs.val_split;
     dopts.class_list_out = NULL;
     dopts.classes_file = classes_path;
-    if (bm_dataset_load(&val_ds, &dopts, &log, &err)) {
+    /* evaluation only: the ground truth as written, as boxmine eval reads it */
+    if (bm_eval_load_dataset(&val_ds, &dopts, &log, &err)) {
       cli_error("%s", err.msg);
       goto done;
     }

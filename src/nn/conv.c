@@ -4,116 +4,228 @@
  *   z    [batch][out_h][out_w][filters]       GEMM output (kept for backward when needed)
  *   out  [batch][out_h][out_w][filters]       act(bn(z)) or act(z + bias)
  *
- * With M = batch * out_h * out_w output pixels and K = k * k * in_c / groups, group g is
- *   z[:, g] (M x F/g) = col_g (M x K) * weight_g^T (K x F/g)
- * so the whole batch is one GEMM (split into chunks of images only when the im2col buffer
- * would pass NN_WORK_CAP). A 1x1 stride-1 unpadded conv needs no im2col: the NHWC input
- * already is col. */
+ * With rows = output pixels of the batch and K = k * k * in_c / groups, group g computes
+ *   z[rows, g] (rows x F/g) = col_g (rows x K) * weight_g^T (K x F/g).
+ * A 1x1 stride-1 unpadded conv needs no im2col: the NHWC input already is col.
+ *
+ * Two ways to share the work between threads (both give results that depend only on the
+ * thread count, never on timing):
+ *  - by images (batch >= threads): each thread takes a contiguous range of images and walks
+ *    it in chunks of rows whose im2col fits in cache, calling single-threaded GEMMs. Weight
+ *    gradients are summed per thread and added in thread order at the end.
+ *  - by GEMM blocks (batch < threads, e.g. inference on one image): im2col of the whole
+ *    batch (in workspace-sized chunks of images), then each GEMM split over threads. */
+#include <omp.h>
+#include <string.h>
+
 #include "nn/nn.h"
 
 static int is_pointwise(const bm_layer_info *l) {
   return l->size == 1 && l->stride == 1 && l->pad == 0;
 }
 
-/* Images per im2col chunk: as many as the workspace holds. */
-static int images_per_chunk(const nn_ctx *ctx, const bm_layer_info *l, size_t col_per_image) {
-  size_t n = col_per_image ? ctx->n_work / col_per_image : (size_t)ctx->batch;
-  if (n < 1) n = 1;
-  if (n > (size_t)ctx->batch) n = (size_t)ctx->batch;
-  return (int)n;
+static nn_conv_geom geometry(const bm_layer_info *l, int group) {
+  int cg = l->in_c / l->groups;
+  return (nn_conv_geom){l->in_h, l->in_w, l->in_c, group * cg, cg,  l->size,
+                        l->stride, l->pad, l->out_h, l->out_w};
 }
+
+/* Shapes shared by forward and backward. */
+typedef struct conv_dims {
+  int filters, groups, group_filters, group_channels, k; /* k = size * size * c / groups */
+  size_t plane, rows;                                      /* out_h * out_w; batch * plane */
+} conv_dims;
+
+static conv_dims dims_of(const nn_ctx *ctx, const bm_layer_info *l) {
+  conv_dims d;
+  d.filters = l->filters;
+  d.groups = l->groups;
+  d.group_filters = l->filters / l->groups;
+  d.group_channels = l->in_c / l->groups;
+  d.k = l->size * l->size * d.group_channels;
+  d.plane = (size_t)l->out_h * l->out_w;
+  d.rows = (size_t)ctx->batch * d.plane;
+  return d;
+}
+
+/* Rows per chunk: an im2col of about NN_CHUNK_FLOATS (cache-sized), at least
+ * NN_CHUNK_ROWS_MIN rows so that the GEMMs stay efficient. */
+static size_t chunk_rows(const nn_ctx *ctx, const bm_layer_info *l, const conv_dims *d) {
+  (void)ctx;
+  if (is_pointwise(l)) return d->rows;
+  return nn_conv_chunk_rows(d->k);
+}
+
+/* z[r0:r1] = conv of the input, on the calling thread. */
+static void forward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims *d,
+                         const float *in, float *z, size_t r0, size_t r1, float *col) {
+  const bm_layer_info *info = &l->info;
+  for (size_t c0 = r0; c0 < r1; c0 += chunk_rows(ctx, info, d)) {
+    size_t c1 = c0 + chunk_rows(ctx, info, d) < r1 ? c0 + chunk_rows(ctx, info, d) : r1;
+    for (int g = 0; g < d->groups; g++) {
+      const float *a = in + c0 * info->in_c + g * d->group_channels;
+      int lda = info->in_c;
+      if (!is_pointwise(info)) {
+        nn_conv_geom geom = geometry(info, g);
+        nn_im2col(&geom, in, c0, c1, col, 1);
+        a = col;
+        lda = d->k;
+      }
+      nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
+              l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
+              z + c0 * d->filters + g * d->group_filters, d->filters);
+    }
+  }
+}
+
+/* Weight gradient (into dweight) and input gradient (into din, may be NULL) of rows
+ * [r0, r1), from grad = dLoss/dz, on the calling thread. */
+static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims *d,
+                          const float *in, const float *grad, float *dweight, float *din,
+                          size_t r0, size_t r1, float *col) {
+  const bm_layer_info *info = &l->info;
+  for (size_t c0 = r0; c0 < r1; c0 += chunk_rows(ctx, info, d)) {
+    size_t c1 = c0 + chunk_rows(ctx, info, d) < r1 ? c0 + chunk_rows(ctx, info, d) : r1;
+    int n = (int)(c1 - c0);
+    for (int g = 0; g < d->groups; g++) {
+      nn_conv_geom geom = geometry(info, g);
+      const float *grad_g = grad + c0 * d->filters + g * d->group_filters;
+      const float *weight_g = l->weight + (size_t)g * d->group_filters * d->k;
+      const float *x = in + c0 * info->in_c + g * d->group_channels;
+      int ldx = info->in_c;
+      if (!is_pointwise(info)) {
+        nn_im2col(&geom, in, c0, c1, col, 1);
+        x = col;
+        ldx = d->k;
+      }
+      /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K) */
+      nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
+              dweight + (size_t)g * d->group_filters * d->k, d->k);
+      if (!din) continue;
+      /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
+      if (is_pointwise(info)) {
+        nn_gemm(1, 0, 0, n, d->k, d->group_filters, 1.0f, grad_g, d->filters, weight_g, d->k,
+                1.0f, din + c0 * info->in_c + g * d->group_channels, info->in_c);
+      } else {
+        nn_gemm(1, 0, 0, n, d->k, d->group_filters, 1.0f, grad_g, d->filters, weight_g, d->k,
+                0.0f, col, d->k);
+        nn_col2im_add(&geom, col, c0, c1, din);
+      }
+    }
+  }
+}
+
+static int split_by_images(const nn_ctx *ctx) { return ctx->batch >= ctx->threads; }
 
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   const bm_layer_info *info = &l->info;
-  int filters = info->filters, groups = info->groups;
-  int group_filters = filters / groups, group_channels = info->in_c / groups;
-  int k = info->size * info->size * group_channels;
-  size_t hw = (size_t)info->out_h * info->out_w;
-  size_t rows = (size_t)ctx->batch * hw;
+  conv_dims d = dims_of(ctx, info);
   float *z = ctx->training && l->z ? l->z : l->out;
-  if (is_pointwise(info)) {
-    for (int g = 0; g < groups; g++)
-      nn_gemm(ctx->threads, 0, 1, (int)rows, group_filters, k, 1.0f, in + g * group_channels,
-              info->in_c, l->weight + (size_t)g * group_filters * k, k, 0.0f,
-              z + g * group_filters, filters);
+  if (split_by_images(ctx)) {
+#pragma omp parallel num_threads(ctx->threads)
+    {
+      int p = omp_get_thread_num(), parts = omp_get_num_threads();
+      size_t b0, b1;
+      nn_part((size_t)ctx->batch, parts, p, &b0, &b1);
+      forward_rows(ctx, l, &d, in, z, b0 * d.plane, b1 * d.plane,
+                   ctx->work + (size_t)p * ctx->chunk_floats);
+    }
+  } else if (is_pointwise(info)) {
+    for (int g = 0; g < d.groups; g++)
+      nn_gemm(ctx->threads, 0, 1, (int)d.rows, d.group_filters, d.k, 1.0f,
+              in + g * d.group_channels, info->in_c,
+              l->weight + (size_t)g * d.group_filters * d.k, d.k, 0.0f, z + g * d.group_filters,
+              d.filters);
   } else {
-    int chunk = images_per_chunk(ctx, info, hw * k);
-    for (int b0 = 0; b0 < ctx->batch; b0 += chunk) {
-      int b1 = b0 + chunk < ctx->batch ? b0 + chunk : ctx->batch;
-      for (int g = 0; g < groups; g++) {
-        nn_im2col(in, info->in_h, info->in_w, info->in_c, g * group_channels, group_channels,
-                  info->size, info->stride, info->pad, info->out_h, info->out_w, b0, b1,
-                  ctx->work, ctx->threads);
-        nn_gemm(ctx->threads, 0, 1, (int)((b1 - b0) * hw), group_filters, k, 1.0f, ctx->work,
-                k, l->weight + (size_t)g * group_filters * k, k, 0.0f,
-                z + (size_t)b0 * hw * filters + g * group_filters, filters);
+    size_t images = ctx->n_work / (d.plane * d.k);
+    if (images < 1) images = 1;
+    for (size_t b0 = 0; b0 < (size_t)ctx->batch; b0 += images) {
+      size_t b1 = b0 + images < (size_t)ctx->batch ? b0 + images : (size_t)ctx->batch;
+      for (int g = 0; g < d.groups; g++) {
+        nn_conv_geom geom = geometry(info, g);
+        nn_im2col(&geom, in, b0 * d.plane, b1 * d.plane, ctx->work, ctx->threads);
+        nn_gemm(ctx->threads, 0, 1, (int)((b1 - b0) * d.plane), d.group_filters, d.k, 1.0f,
+                ctx->work, d.k, l->weight + (size_t)g * d.group_filters * d.k, d.k, 0.0f,
+                z + b0 * d.plane * d.filters + g * d.group_filters, d.filters);
       }
     }
   }
   if (info->batch_normalize) {
     if (ctx->training)
-      nn_bn_forward_train(z, l->out, rows, filters, l->scale, l->shift, l->running_mean,
+      nn_bn_forward_train(z, l->out, d.rows, d.filters, l->scale, l->shift, l->running_mean,
                           l->running_var, l->batch_mean, l->batch_invstd, info->activation,
                           ctx->reduce, ctx->threads);
     else
-      nn_bn_forward_infer(l->out, rows, filters, l->scale, l->shift, l->running_mean,
+      nn_bn_forward_infer(l->out, d.rows, d.filters, l->scale, l->shift, l->running_mean,
                           l->running_var, info->activation, ctx->reduce, ctx->threads);
   } else {
-    nn_channel_affine_act(z, l->out, rows, filters, NULL, l->bias, info->activation,
+    nn_channel_affine_act(z, l->out, d.rows, d.filters, NULL, l->bias, info->activation,
                           ctx->threads);
   }
 }
 
 void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
   const bm_layer_info *info = &l->info;
-  int filters = info->filters, groups = info->groups;
-  int group_filters = filters / groups, group_channels = info->in_c / groups;
-  int k = info->size * info->size * group_channels;
-  size_t hw = (size_t)info->out_h * info->out_w;
-  size_t rows = (size_t)ctx->batch * hw;
+  conv_dims d = dims_of(ctx, info);
   float *grad = l->dout; /* dLoss/d(out) on entry, turned into dLoss/dz in place */
   if (info->batch_normalize)
-    nn_bn_backward(l->z, grad, rows, filters, l->scale, l->shift, l->batch_mean,
+    nn_bn_backward(l->z, grad, d.rows, d.filters, l->scale, l->shift, l->batch_mean,
                    l->batch_invstd, info->activation, l->dscale, l->dshift, ctx->reduce,
                    ctx->threads);
   else
-    nn_bias_act_backward(l->z ? l->z : l->out, grad, rows, filters, l->bias,
+    nn_bias_act_backward(l->z ? l->z : l->out, grad, d.rows, d.filters, l->bias,
                          info->activation, l->dbias, ctx->reduce, ctx->threads);
 
-  if (is_pointwise(info)) {
-    for (int g = 0; g < groups; g++) {
-      const float *grad_g = grad + g * group_filters;
-      const float *weight_g = l->weight + (size_t)g * group_filters * k;
-      /* dweight_g (F/g x K) += grad_g^T (F/g x M) * in_g (M x K) */
-      nn_gemm(ctx->threads, 1, 0, group_filters, k, (int)rows, 1.0f, grad_g, filters,
-              in + g * group_channels, info->in_c, 1.0f,
-              l->dweight + (size_t)g * group_filters * k, k);
-      /* din_g (M x K) += grad_g (M x F/g) * weight_g (F/g x K) */
-      if (din)
-        nn_gemm(ctx->threads, 0, 0, (int)rows, k, group_filters, 1.0f, grad_g, filters,
-                weight_g, k, 1.0f, din + g * group_channels, info->in_c);
+  if (split_by_images(ctx)) {
+    /* thread 0 adds into dweight directly, thread p > 0 into partial p - 1 */
+    float *partials = ctx->work + (size_t)ctx->threads * ctx->chunk_floats;
+    int used = 1;
+#pragma omp parallel num_threads(ctx->threads)
+    {
+      int p = omp_get_thread_num(), parts = omp_get_num_threads();
+      if (p == 0) used = parts;
+      float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
+      if (p) memset(dweight, 0, l->n_weights * sizeof(float));
+      size_t b0, b1;
+      nn_part((size_t)ctx->batch, parts, p, &b0, &b1);
+      backward_rows(ctx, l, &d, in, grad, dweight, din, b0 * d.plane, b1 * d.plane,
+                    ctx->work + (size_t)p * ctx->chunk_floats);
+    }
+    for (int p = 1; p < used; p++) {
+      const float *part = partials + (size_t)(p - 1) * l->n_weights;
+      for (size_t j = 0; j < l->n_weights; j++) l->dweight[j] += part[j];
     }
     return;
   }
-  int chunk = images_per_chunk(ctx, info, hw * k);
-  for (int b0 = 0; b0 < ctx->batch; b0 += chunk) {
-    int b1 = b0 + chunk < ctx->batch ? b0 + chunk : ctx->batch;
-    int chunk_rows = (int)((b1 - b0) * hw);
-    for (int g = 0; g < groups; g++) {
-      const float *grad_g = grad + (size_t)b0 * hw * filters + g * group_filters;
-      const float *weight_g = l->weight + (size_t)g * group_filters * k;
-      nn_im2col(in, info->in_h, info->in_w, info->in_c, g * group_channels, group_channels,
-                info->size, info->stride, info->pad, info->out_h, info->out_w, b0, b1,
-                ctx->work, ctx->threads);
-      nn_gemm(ctx->threads, 1, 0, group_filters, k, chunk_rows, 1.0f, grad_g, filters,
-              ctx->work, k, 1.0f, l->dweight + (size_t)g * group_filters * k, k);
+  if (is_pointwise(info)) {
+    for (int g = 0; g < d.groups; g++) {
+      const float *grad_g = grad + g * d.group_filters;
+      nn_gemm(ctx->threads, 1, 0, d.group_filters, d.k, (int)d.rows, 1.0f, grad_g, d.filters,
+              in + g * d.group_channels, info->in_c, 1.0f,
+              l->dweight + (size_t)g * d.group_filters * d.k, d.k);
+      if (din)
+        nn_gemm(ctx->threads, 0, 0, (int)d.rows, d.k, d.group_filters, 1.0f, grad_g, d.filters,
+                l->weight + (size_t)g * d.group_filters * d.k, d.k, 1.0f,
+                din + g * d.group_channels, info->in_c);
+    }
+    return;
+  }
+  size_t images = ctx->n_work / (d.plane * d.k);
+  if (images < 1) images = 1;
+  for (size_t b0 = 0; b0 < (size_t)ctx->batch; b0 += images) {
+    size_t b1 = b0 + images < (size_t)ctx->batch ? b0 + images : (size_t)ctx->batch;
+    int n = (int)((b1 - b0) * d.plane);
+    for (int g = 0; g < d.groups; g++) {
+      nn_conv_geom geom = geometry(info, g);
+      const float *grad_g = grad + b0 * d.plane * d.filters + g * d.group_filters;
+      const float *weight_g = l->weight + (size_t)g * d.group_filters * d.k;
+      nn_im2col(&geom, in, b0 * d.plane, b1 * d.plane, ctx->work, ctx->threads);
+      nn_gemm(ctx->threads, 1, 0, d.group_filters, d.k, n, 1.0f, grad_g, d.filters, ctx->work,
+              d.k, 1.0f, l->dweight + (size_t)g * d.group_filters * d.k, d.k);
       if (!din) continue;
-      /* dcol (rows x K) = grad_g (rows x F/g) * weight_g (F/g x K), then scatter-add */
-      nn_gemm(ctx->threads, 0, 0, chunk_rows, k, group_filters, 1.0f, grad_g, filters,
-              weight_g, k, 0.0f, ctx->work, k);
-      nn_col2im_add(ctx->work, info->in_h, info->in_w, info->in_c, g * group_channels,
-                    group_channels, info->size, info->stride, info->pad, info->out_h,
-                    info->out_w, b0, b1, din, ctx->threads);
+      nn_gemm(ctx->threads, 0, 0, n, d.k, d.group_filters, 1.0f, grad_g, d.filters, weight_g,
+              d.k, 0.0f, ctx->work, d.k);
+      nn_col2im_gather_add(&geom, ctx->work, (int)b0, (int)b1, din, ctx->threads);
     }
   }
 }

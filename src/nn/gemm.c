@@ -13,7 +13,31 @@
 
 void nn_blas_single_threaded(void) { openblas_set_num_threads(1); }
 
-const char *nn_blas_core(void) { return openblas_get_corename(); }
+const char *bm_nn_blas_core(void) { return openblas_get_corename(); }
+
+int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err) {
+  size_t count = (size_t)n * n;
+  float *a = bm_malloc_aligned(count * sizeof(float)), *b = bm_malloc_aligned(count * sizeof(float));
+  float *c = bm_malloc_aligned(count * sizeof(float));
+  if (!a || !b || !c) {
+    bm_free_aligned(a);
+    bm_free_aligned(b);
+    bm_free_aligned(c);
+    return bm_fail(err, "out of memory for a %d x %d product", n, n);
+  }
+  for (size_t i = 0; i < count; i++) {
+    a[i] = (float)(i % 17) * 0.01f;
+    b[i] = (float)(i % 13) * 0.01f;
+  }
+  nn_blas_single_threaded();
+  double start = bm_now();
+  nn_gemm(threads, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+  *seconds = bm_now() - start;
+  bm_free_aligned(a);
+  bm_free_aligned(b);
+  bm_free_aligned(c);
+  return 0;
+}
 
 void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {

@@ -1,9 +1,9 @@
-/* im2col / col2im for NHWC tensors. For output pixel (b, oy, ox) one row of col holds the
- * k x k input window, tap-major and channel-minor:
- *   col[((b - b0) * out_h + oy) * out_w + ox][(ky * k + kx) * cg + ci]
- *     = in[b][oy * stride - pad + ky][ox * stride - pad + kx][c0 + ci]   (0 outside)
- * which matches conv weights stored [filters][k][k][c/groups]. Channels [c0, c0 + cg) select
- * one group of a grouped convolution. */
+/* im2col / col2im for NHWC tensors. Output pixels are numbered across the batch,
+ * r = (b * out_h + oy) * out_w + ox, and col holds one row per output pixel: the k x k input
+ * window, tap-major and channel-minor,
+ *   col[r - r0][(ky * k + kx) * cg + ci] = in[b][oy * stride - pad + ky][ox * stride - pad + kx][c0 + ci]
+ * (0 outside the image), which matches conv weights stored [filters][k][k][c/groups].
+ * Channels [c0, c0 + cg) select one group of a grouped convolution. */
 #include <string.h>
 
 #include "nn/nn.h"
@@ -11,69 +11,104 @@
 /* Below this many floats of col, one thread does the copy. */
 #define NN_COPY_SPLIT_MIN 65536
 
-void nn_im2col(const float *in, int h, int w, int c, int c0, int cg, int size, int stride,
-               int pad, int out_h, int out_w, int b0, int b1, float *col, int threads) {
-  int rows = (b1 - b0) * out_h;
-  size_t row_len = (size_t)size * size * cg;
-  int use = (size_t)rows * out_w * row_len >= NN_COPY_SPLIT_MIN ? threads : 1;
-#pragma omp parallel for num_threads(use) schedule(static)
-  for (int r = 0; r < rows; r++) {
-    int b = b0 + r / out_h, oy = r % out_h;
-    for (int ox = 0; ox < out_w; ox++) {
-      float *dst = col + ((size_t)r * out_w + ox) * row_len;
-      int x0 = ox * stride - pad;
-      for (int ky = 0; ky < size; ky++) {
-        int iy = oy * stride - pad + ky;
-        float *tap = dst + (size_t)ky * size * cg;
-        if (iy < 0 || iy >= h) {
-          memset(tap, 0, (size_t)size * cg * sizeof(float));
-          continue;
-        }
-        const float *src = in + (((size_t)b * h + iy) * w) * c + c0;
-        if (cg == c && x0 >= 0 && x0 + size <= w) {
-          /* whole window row inside and all channels: one contiguous run */
-          memcpy(tap, src + (size_t)x0 * c, (size_t)size * c * sizeof(float));
-          continue;
-        }
-        for (int kx = 0; kx < size; kx++) {
-          int ix = x0 + kx;
-          if (ix < 0 || ix >= w)
-            memset(tap + (size_t)kx * cg, 0, (size_t)cg * sizeof(float));
-          else
-            memcpy(tap + (size_t)kx * cg, src + (size_t)ix * c, (size_t)cg * sizeof(float));
-        }
+static void im2col_range(const nn_conv_geom *g, const float *in, size_t r0, size_t r1, size_t first,
+                         size_t end, float *col) {
+  size_t row_len = (size_t)g->size * g->size * g->cg;
+  size_t plane = (size_t)g->out_h * g->out_w;
+  for (size_t r = first; r < end; r++) {
+    int b = (int)(r / plane), oy = (int)(r % plane) / g->out_w, ox = (int)(r % plane) % g->out_w;
+    float *dst = col + (r - r0) * row_len;
+    const float *in_b = in + (size_t)b * g->in_h * g->in_w * g->in_c + g->c0;
+    int x0 = ox * g->stride - g->pad;
+    int whole_rows = g->cg == g->in_c && x0 >= 0 && x0 + g->size <= g->in_w;
+    for (int ky = 0; ky < g->size; ky++) {
+      int iy = oy * g->stride - g->pad + ky;
+      float *tap = dst + (size_t)ky * g->size * g->cg;
+      if (iy < 0 || iy >= g->in_h) {
+        memset(tap, 0, (size_t)g->size * g->cg * sizeof(float));
+        continue;
+      }
+      const float *src = in_b + (size_t)iy * g->in_w * g->in_c;
+      if (whole_rows) { /* the window row is one contiguous run */
+        memcpy(tap, src + (size_t)x0 * g->in_c, (size_t)g->size * g->in_c * sizeof(float));
+        continue;
+      }
+      for (int kx = 0; kx < g->size; kx++) {
+        int ix = x0 + kx;
+        if (ix < 0 || ix >= g->in_w)
+          memset(tap + (size_t)kx * g->cg, 0, (size_t)g->cg * sizeof(float));
+        else
+          memcpy(tap + (size_t)kx * g->cg, src + (size_t)ix * g->in_c, (size_t)g->cg * sizeof(float));
       }
     }
   }
 }
 
-/* The adjoint: din[b][iy][ix][c0 + ci] += every col entry that im2col copied from there.
- * Written as a gather over input rows, so threads never write the same element and each
- * element sums its contributions in the same order whatever the thread count. */
-void nn_col2im_add(const float *col, int h, int w, int c, int c0, int cg, int size, int stride,
-                   int pad, int out_h, int out_w, int b0, int b1, float *din, int threads) {
-  int rows = (b1 - b0) * h;
-  size_t row_len = (size_t)size * size * cg;
-  int use = (size_t)(b1 - b0) * out_h * out_w * row_len >= NN_COPY_SPLIT_MIN ? threads : 1;
-#pragma omp parallel for num_threads(use) schedule(static)
+void nn_im2col(const nn_conv_geom *g, const float *in, size_t r0, size_t r1, float *col,
+               int threads) {
+  size_t row_len = (size_t)g->size * g->size * g->cg;
+  int parts = (r1 - r0) * row_len >= NN_COPY_SPLIT_MIN ? threads : 1;
+  if (parts == 1) {
+    im2col_range(g, in, r0, r1, r0, r1, col);
+    return;
+  }
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int p = 0; p < parts; p++) {
+    size_t first, end;
+    nn_part(r1 - r0, parts, p, &first, &end);
+    im2col_range(g, in, r0, r1, r0 + first, r0 + end, col);
+  }
+}
+
+/* The adjoint of nn_im2col for rows [r0, r1), on the calling thread. */
+void nn_col2im_add(const nn_conv_geom *g, const float *col, size_t r0, size_t r1, float *din) {
+  size_t row_len = (size_t)g->size * g->size * g->cg;
+  size_t plane = (size_t)g->out_h * g->out_w;
+  for (size_t r = r0; r < r1; r++) {
+    int b = (int)(r / plane), oy = (int)(r % plane) / g->out_w, ox = (int)(r % plane) % g->out_w;
+    const float *src = col + (r - r0) * row_len;
+    float *din_b = din + (size_t)b * g->in_h * g->in_w * g->in_c + g->c0;
+    for (int ky = 0; ky < g->size; ky++) {
+      int iy = oy * g->stride - g->pad + ky;
+      if (iy < 0 || iy >= g->in_h) continue;
+      for (int kx = 0; kx < g->size; kx++) {
+        int ix = ox * g->stride - g->pad + kx;
+        if (ix < 0 || ix >= g->in_w) continue;
+        float *dst = din_b + ((size_t)iy * g->in_w + ix) * g->in_c;
+        const float *s = src + (size_t)(ky * g->size + kx) * g->cg;
+        for (int ci = 0; ci < g->cg; ci++) dst[ci] += s[ci];
+      }
+    }
+  }
+}
+
+/* The same for whole images [b0, b1) (col row 0 is image b0's first pixel), on several
+ * threads: written as a gather over input rows, so threads never write the same element and
+ * each element sums its contributions in the same order whatever the thread count. */
+void nn_col2im_gather_add(const nn_conv_geom *g, const float *col, int b0, int b1, float *din,
+                          int threads) {
+  int rows = (b1 - b0) * g->in_h;
+  size_t row_len = (size_t)g->size * g->size * g->cg;
+  int parts = (size_t)(b1 - b0) * g->out_h * g->out_w * row_len >= NN_COPY_SPLIT_MIN ? threads : 1;
+#pragma omp parallel for num_threads(parts) schedule(static)
   for (int r = 0; r < rows; r++) {
-    int b = b0 + r / h, iy = r % h;
-    float *dst_row = din + (((size_t)b * h + iy) * w) * c + c0;
-    for (int ky = 0; ky < size; ky++) {
-      int t = iy + pad - ky;
-      if (t < 0 || t % stride) continue;
-      int oy = t / stride;
-      if (oy >= out_h) continue;
-      const float *src_row = col + ((size_t)(b - b0) * out_h + oy) * out_w * row_len;
-      for (int ox = 0; ox < out_w; ox++) {
-        const float *src = src_row + (size_t)ox * row_len + (size_t)ky * size * cg;
-        int x0 = ox * stride - pad;
-        for (int kx = 0; kx < size; kx++) {
+    int b = b0 + r / g->in_h, iy = r % g->in_h;
+    float *dst_row = din + (((size_t)b * g->in_h + iy) * g->in_w) * g->in_c + g->c0;
+    for (int ky = 0; ky < g->size; ky++) {
+      int t = iy + g->pad - ky;
+      if (t < 0 || t % g->stride) continue;
+      int oy = t / g->stride;
+      if (oy >= g->out_h) continue;
+      const float *src_row = col + ((size_t)(b - b0) * g->out_h + oy) * g->out_w * row_len;
+      for (int ox = 0; ox < g->out_w; ox++) {
+        const float *src = src_row + (size_t)ox * row_len + (size_t)ky * g->size * g->cg;
+        int x0 = ox * g->stride - g->pad;
+        for (int kx = 0; kx < g->size; kx++) {
           int ix = x0 + kx;
-          if (ix < 0 || ix >= w) continue;
-          float *dst = dst_row + (size_t)ix * c;
-          const float *s = src + (size_t)kx * cg;
-          for (int ci = 0; ci < cg; ci++) dst[ci] += s[ci];
+          if (ix < 0 || ix >= g->in_w) continue;
+          float *dst = dst_row + (size_t)ix * g->in_c;
+          const float *s = src + (size_t)kx * g->cg;
+          for (int ci = 0; ci < g->cg; ci++) dst[ci] += s[ci];
         }
       }
     }

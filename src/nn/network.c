@@ -7,7 +7,8 @@
 
 #include "nn/nn.h"
 
-/* Largest im2col buffer (floats) before the batch is split into chunks of images. */
+/* Largest whole-batch im2col buffer (floats) before the batch is split into chunks of
+ * images (convolutions split by GEMM blocks, conv.c). */
 #define NN_WORK_CAP ((size_t)1 << 24)
 
 static int conv_needs_z(const bm_layer_info *l) {
@@ -263,7 +264,7 @@ static size_t conv_col_per_image(const bm_layer_info *l) {
 int nn_plan_activations(bm_network *net, bm_error *err) {
   size_t b = (size_t)net->batch;
   size_t n_in = b * net->in_c * net->in_h * net->in_w;
-  size_t n_acts = n_in, n_grads = 0, n_work = 0;
+  size_t n_acts = n_in, n_grads = 0, n_indices = 0;
   int max_filters = 0;
   for (int i = 0; i < net->n_layers; i++) {
     nn_layer *l = &net->layers[i];
@@ -280,35 +281,37 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
         n_acts += 2 * (size_t)l->info.filters;
       }
       if (l->info.filters > max_filters) max_filters = l->info.filters;
-      size_t per_image = conv_col_per_image(&l->info);
-      size_t images = per_image ? NN_WORK_CAP / per_image : 0;
-      if (images < 1) images = 1;
-      if (images > b) images = b;
-      if (images * per_image > n_work) n_work = images * per_image;
+    }
+    if (l->info.type == BM_LAYER_MAXPOOL) {
+      l->argmax_off = n_indices;
+      n_indices += n_out;
     }
     n_grads += n_out;
   }
   float *input = bm_malloc_aligned(n_in * sizeof(float));
   float *acts = bm_malloc_aligned(n_acts * sizeof(float));
   float *grads = bm_malloc_aligned(n_grads * sizeof(float));
-  float *work = bm_malloc_aligned(n_work * sizeof(float));
   size_t n_reduce = (size_t)(NN_MAX_THREADS + 1) * 2 * max_filters;
   double *reduce = bm_malloc_aligned(n_reduce * sizeof(double));
-  if (!input || !acts || !grads || !work || !reduce) {
+  int32_t *indices = bm_malloc_aligned(n_indices * sizeof(int32_t));
+  if (!input || !acts || !grads || !reduce || !indices) {
+    bm_free_aligned(indices);
     bm_free_aligned(input);
     bm_free_aligned(acts);
     bm_free_aligned(grads);
-    bm_free_aligned(work);
     bm_free_aligned(reduce);
     return bm_fail(err, "%s: out of memory for activations (%zu floats, batch %d, %dx%d)",
-                   net->name, n_acts + n_grads + n_work, net->batch, net->in_w, net->in_h);
+                   net->name, n_acts + n_grads, net->batch, net->in_w, net->in_h);
   }
   bm_free_aligned(net->input);
   bm_free_aligned(net->acts);
   bm_free_aligned(net->act_grads);
-  bm_free_aligned(net->work);
   bm_free_aligned(net->reduce);
+  bm_free_aligned(net->indices);
   memset(input, 0, n_in * sizeof(float));
+  memset(indices, 0, n_indices * sizeof(int32_t));
+  net->indices = indices;
+  net->n_indices = n_indices;
   memset(acts, 0, n_acts * sizeof(float));
   memset(grads, 0, n_grads * sizeof(float));
   net->input = input;
@@ -316,8 +319,6 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
   net->n_acts = n_acts;
   net->act_grads = grads;
   net->n_act_grads = n_grads;
-  net->work = work;
-  net->n_work = n_work;
   net->reduce = reduce;
   net->n_reduce = n_reduce;
   net->input_nhwc = acts;
@@ -329,11 +330,45 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
     l->dout = grads + grad_off;
     grad_off += n_out;
     l->z = l->info.type == BM_LAYER_CONV && conv_needs_z(&l->info) ? acts + l->z_off : NULL;
+    l->argmax = l->info.type == BM_LAYER_MAXPOOL ? indices + l->argmax_off : NULL;
     if (l->info.type == BM_LAYER_CONV && l->info.batch_normalize) {
       l->batch_mean = acts + l->stat_off;
       l->batch_invstd = l->batch_mean + l->info.filters;
     }
   }
+  return 0;
+}
+
+/* The workspace serves both ways of splitting a convolution over threads (conv.c): a
+ * whole-batch im2col (capped at NN_WORK_CAP floats, at least one image), or per thread an
+ * im2col chunk plus, for threads after the first, a private weight gradient. */
+int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
+  size_t b = (size_t)net->batch, by_blocks = 0, chunk = 0, max_weights = 0;
+  for (int i = 0; i < net->n_layers; i++) {
+    const nn_layer *l = &net->layers[i];
+    if (l->info.type != BM_LAYER_CONV) continue;
+    if (l->n_weights > max_weights) max_weights = l->n_weights;
+    size_t per_image = conv_col_per_image(&l->info);
+    if (!per_image) continue;
+    size_t images = NN_WORK_CAP / per_image;
+    if (images < 1) images = 1;
+    if (images > b) images = b;
+    if (images * per_image > by_blocks) by_blocks = images * per_image;
+    int k = l->info.size * l->info.size * (l->info.in_c / l->info.groups);
+    if (nn_conv_chunk_rows(k) * k > chunk) chunk = nn_conv_chunk_rows(k) * k;
+  }
+  size_t by_images = (size_t)threads * chunk + (size_t)(threads - 1) * max_weights;
+  size_t n_work = by_blocks > by_images ? by_blocks : by_images;
+  if (net->work && n_work <= net->n_work) {
+    net->chunk_floats = chunk;
+    return 0;
+  }
+  float *work = bm_malloc_aligned(n_work * sizeof(float));
+  if (!work) return bm_fail(err, "%s: out of memory for a %zu-float workspace", net->name, n_work);
+  bm_free_aligned(net->work);
+  net->work = work;
+  net->n_work = n_work;
+  net->chunk_floats = chunk;
   return 0;
 }
 
@@ -364,7 +399,8 @@ int bm_net_create_from_text(bm_network **out, const char *text, const char *name
   net->threads = 1;
   if (nn_infer_shapes(name, net->layers, net->n_layers, net->batch, net->in_c, net->in_h,
                       net->in_w, err) ||
-      nn_plan_params(net, NULL, NULL, NULL, err) || nn_plan_activations(net, err)) {
+      nn_plan_params(net, NULL, NULL, NULL, err) || nn_plan_workspace(net, net->threads, err) ||
+      nn_plan_activations(net, err)) {
     bm_net_free(net);
     return -1;
   }
@@ -402,6 +438,7 @@ void bm_net_free(bm_network *net) {
   bm_free_aligned(net->act_grads);
   bm_free_aligned(net->work);
   bm_free_aligned(net->reduce);
+  bm_free_aligned(net->indices);
   bm_free(net);
 }
 
@@ -421,8 +458,9 @@ int bm_net_resize(bm_network *net, int batch, int width, int height, bm_error *e
   net->in_h = height;
   if (nn_infer_shapes(net->name, net->layers, net->n_layers, batch, net->in_c, height, width,
                       err) ||
-      nn_plan_activations(net, err)) {
-    memcpy(net->layers, saved, size); /* views still point at the old buffers */
+      nn_plan_workspace(net, net->threads, err) || nn_plan_activations(net, err)) {
+    /* views still point at the old activations; a grown workspace does no harm */
+    memcpy(net->layers, saved, size);
     net->batch = old_batch;
     net->in_w = old_w;
     net->in_h = old_h;
@@ -477,6 +515,7 @@ int bm_net_set_classes(bm_network *net, int classes, bm_rng *rng, bm_error *err)
                    l->info.cfg_line);
   }
   if (!rc) rc = nn_plan_params(net, old_params, old_state, saved, err);
+  if (!rc) rc = nn_plan_workspace(net, net->threads, err);
   if (!rc) rc = nn_plan_activations(net, err);
   if (rc) {
     /* nn_plan_params may already have replaced the arrays: free the new ones, restore */
@@ -515,7 +554,8 @@ int bm_net_set_classes(bm_network *net, int classes, bm_rng *rng, bm_error *err)
 
 /* ---- running ---------------------------------------------------------------------------- */
 nn_ctx nn_context(bm_network *net) {
-  return (nn_ctx){net->batch, net->threads, net->training, net->work, net->n_work, net->reduce};
+  return (nn_ctx){net->batch, net->threads, net->training, net->work,
+                  net->n_work, net->chunk_floats, net->reduce};
 }
 
 void bm_net_forward(bm_network *net) {
@@ -546,7 +586,7 @@ void bm_net_backward(bm_network *net) {
     switch (l->info.type) {
     case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din); break;
     case BM_LAYER_MAXPOOL:
-      if (din) nn_maxpool_backward(&ctx, l, in, din);
+      if (din) nn_maxpool_backward(&ctx, l, din);
       break;
     case BM_LAYER_UPSAMPLE:
       if (din) nn_upsample_backward(&ctx, l, din);
@@ -585,8 +625,10 @@ double bm_net_flops(const bm_network *net) { return net->flops; }
 void bm_net_set_training(bm_network *net, int training) { net->training = training != 0; }
 int bm_net_training(const bm_network *net) { return net->training; }
 
-void bm_net_set_threads(bm_network *net, int threads) {
-  net->threads = threads < 1 ? 1 : threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;
+int bm_net_set_threads(bm_network *net, int threads) {
+  threads = threads < 1 ? 1 : threads > NN_MAX_THREADS ? NN_MAX_THREADS : threads;
+  if (nn_plan_workspace(net, threads, NULL) == 0) net->threads = threads;
+  return net->threads;
 }
 
 int bm_net_threads(const bm_network *net) { return net->threads; }

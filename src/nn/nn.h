@@ -60,6 +60,8 @@ typedef struct nn_layer {
   float *out, *dout; /* [batch][out_h][out_w][out_c] */
   float *z;          /* conv, training: GEMM output before bn/activation (NULL if not kept) */
   float *batch_mean, *batch_invstd; /* conv with bn: statistics of the last training forward */
+  int32_t *argmax;   /* maxpool: per output, the input index (within its image) of the max */
+  size_t argmax_off; /* into the network's index array */
   float *weight, *bias, *scale, *shift, *dweight, *dbias, *dscale, *dshift;
   float *running_mean, *running_var;
 } nn_layer;
@@ -88,8 +90,11 @@ struct bm_network {
   size_t n_acts;
   float *act_grads; /* every layer's dout */
   size_t n_act_grads;
-  float *work; /* shared im2col workspace */
+  int32_t *indices; /* every maxpool layer's argmax */
+  size_t n_indices;
+  float *work; /* shared workspace: im2col, per-thread weight gradients (conv.c) */
   size_t n_work;
+  size_t chunk_floats;
   double *reduce; /* (NN_MAX_THREADS + 1) * 2 * max_filters: partial sums, coefficients */
   size_t n_reduce;
 };
@@ -101,8 +106,18 @@ typedef struct nn_ctx {
   int training;
   float *work;
   size_t n_work;
+  size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
   double *reduce;
 } nn_ctx;
+
+/* Convolutions split by images walk each thread's rows in chunks whose im2col holds about
+ * NN_CHUNK_FLOATS floats (so it stays in the core's L2 cache), at least NN_CHUNK_ROWS_MIN. */
+#define NN_CHUNK_FLOATS ((size_t)1 << 18)
+#define NN_CHUNK_ROWS_MIN ((size_t)256)
+static inline size_t nn_conv_chunk_rows(int k) {
+  size_t rows = NN_CHUNK_FLOATS / (size_t)k;
+  return rows < NN_CHUNK_ROWS_MIN ? NN_CHUNK_ROWS_MIN : rows;
+}
 
 /* build.c: the layers described by cfg sections (shapes not yet known) */
 int nn_build_layers(nn_cfg *cfg, bm_net_config *net_cfg, nn_layer **layers, int *n_layers,
@@ -114,6 +129,7 @@ int nn_plan_params(bm_network *net, const float *old_params, const float *old_st
 int nn_infer_shapes(const char *name, nn_layer *layers, int n_layers, int batch, int channels,
                     int height, int width, bm_error *err);
 int nn_plan_activations(bm_network *net, bm_error *err);
+int nn_plan_workspace(bm_network *net, int threads, bm_error *err);
 void nn_init_conv(nn_layer *l, bm_rng *rng);
 nn_ctx nn_context(bm_network *net);
 
@@ -121,13 +137,22 @@ nn_ctx nn_context(bm_network *net);
 void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void nn_blas_single_threaded(void);
-const char *nn_blas_core(void);
 
-/* im2col.c (NHWC): col[rows][k][k][cg] for output pixels rows of images [b0, b1) */
-void nn_im2col(const float *in, int h, int w, int c, int c0, int cg, int size, int stride,
-               int pad, int out_h, int out_w, int b0, int b1, float *col, int threads);
-void nn_col2im_add(const float *col, int h, int w, int c, int c0, int cg, int size, int stride,
-                   int pad, int out_h, int out_w, int b0, int b1, float *din, int threads);
+/* im2col.c (NHWC). Output pixels are numbered across the batch:
+ * r = (b * out_h + oy) * out_w + ox; col[r - r0][(ky * size + kx) * cg + ci]. */
+typedef struct nn_conv_geom {
+  int in_h, in_w, in_c; /* one input image */
+  int c0, cg;           /* the channel slice of one group */
+  int size, stride, pad;
+  int out_h, out_w;
+} nn_conv_geom;
+void nn_im2col(const nn_conv_geom *g, const float *in, size_t r0, size_t r1, float *col,
+               int threads);
+/* din += the adjoint of im2col for rows [r0, r1), on the calling thread */
+void nn_col2im_add(const nn_conv_geom *g, const float *col, size_t r0, size_t r1, float *din);
+/* the same for the rows of whole images [b0, b1), split over threads without races */
+void nn_col2im_gather_add(const nn_conv_geom *g, const float *col, int b0, int b1, float *din,
+                          int threads);
 
 /* activation.c. Elementwise work below NN_ELEMWISE_SPLIT_MIN elements stays on one thread. */
 #define NN_ELEMWISE_SPLIT_MIN 32768
@@ -163,7 +188,7 @@ static inline float nn_act_derivative(bm_activation act, float u);
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
 void nn_maxpool_forward(nn_ctx *ctx, nn_layer *l, const float *in);
-void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
+void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, float *din);
 void nn_upsample_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_upsample_backward(nn_ctx *ctx, nn_layer *l, float *din);
 void nn_route_forward(nn_ctx *ctx, nn_layer *l, nn_layer *layers);
