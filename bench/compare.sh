@@ -2,21 +2,22 @@
 # boxmine's engine against PyTorch on the same network, batch, threads and mode.
 #
 #   bash bench/compare.sh --cfg cfg/boxmine-tiny.cfg [--width 160 --height 160] --batch 16 \
-#        --threads 2 --mode train [--reps 5] [--iters 10] [--warmup 2] [--boxmine build/boxmine]
+#        --threads 2 --mode train [--reps 5] [--iters 10] [--warmup 2] [--sgemm 1024]
+#        [--boxmine build/boxmine]
 #
-# Runs `boxmine bench` and bench/torch_bench.py alternately, --reps times each (each run
-# a separate process timing --iters iterations after --warmup), and prints the median over
+# First the engine's GEMM rate (`boxmine bench --sgemm N`, 0 skips it). Then runs
+# `boxmine bench` and bench/torch_bench.py alternately, --reps times each (each run a
+# separate process timing --iters iterations after --warmup), and prints the median over
 # runs of each tool's per-run median ms per iteration, img/s, and the ratio
-# boxmine time / PyTorch time (below 1 = boxmine faster). Lines of `boxmine bench` that are
-# not its JSON result (e.g. its sgemm rate) are shown once. Ends with one JSON line.
+# boxmine time / PyTorch time (below 1 = boxmine faster). Ends with one JSON line.
 # Both tools print one JSON line with ms_per_iter, img_per_s and gflop_per_img.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-/usr/bin/python3}
 boxmine=${BOXMINE:-$here/../build/boxmine}
-cfg="" width="" height="" batch=1 threads=2 mode=infer reps=5 iters=10 warmup=2
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+cfg="" width="" height="" batch=1 threads=2 mode=infer reps=5 iters=10 warmup=2 sgemm=1024
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --cfg) cfg=$2; shift 2 ;;
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
     --reps) reps=$2; shift 2 ;;
     --iters) iters=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
+    --sgemm) sgemm=$2; shift 2 ;;
     --boxmine) boxmine=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -45,13 +47,22 @@ common=(--cfg "$cfg" --batch "$batch" --threads "$threads" --mode "$mode" --iter
 
 work=$(mktemp -d /tmp/bm-compare.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+if [ "$sgemm" -gt 0 ]; then
+  "$boxmine" bench --sgemm "$sgemm" --threads "$threads" --iters 5 > "$work/sgemm" 2> "$work/err" || {
+    cat "$work/sgemm" "$work/err" >&2; echo "compare.sh: boxmine bench --sgemm failed" >&2; exit 1; }
+  "$python" -c '
+import json, sys
+r = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+print("sgemm %dx%dx%d on %d threads (OpenBLAS core %s): %.1f GFLOP/s median, %.1f best"
+      % (r["sgemm_n"], r["sgemm_n"], r["sgemm_n"], r["threads"], r.get("blas_core", "?"),
+         r["gflops_median"], r["gflops_best"]))' "$work/sgemm"
+fi
 : > "$work/boxmine.json"
 : > "$work/torch.json"
 for ((rep = 1; rep <= reps; rep++)); do
   "$boxmine" bench "${common[@]}" > "$work/out" 2> "$work/err" || {
     cat "$work/out" "$work/err" >&2; echo "compare.sh: boxmine bench failed" >&2; exit 1; }
   grep '^{' "$work/out" | tail -n 1 >> "$work/boxmine.json"
-  [ "$rep" -eq 1 ] && grep -v '^{' "$work/out" | sed 's/^/boxmine says: /' || true
   "$python" "$here/torch_bench.py" "${common[@]}" >> "$work/torch.json" || {
     echo "compare.sh: torch_bench.py failed" >&2; exit 1; }
 done

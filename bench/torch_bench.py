@@ -6,7 +6,8 @@
 
 mode infer: one forward pass in inference mode (rolling BN statistics) under no_grad.
 mode train: forward in training mode (batch BN statistics), the synthetic loss
-            L = sum over yolo layers of sum(out * R) with a fixed random R, backward, and
+            L = sum over yolo layers (or the last layer, without any) of sum(out * R) with
+            a fixed random R, backward, and
             one SGD step (momentum 0.9, weight decay 0.0005 on conv weights only).
 The input is a fixed random batch; parameters are random (speed does not depend on them).
 After --warmup untimed iterations, --iters iterations are timed one by one; the median is
@@ -53,8 +54,9 @@ def main():
     net.init_random(gen)
     net.set_fast_bn(True)
     x = torch.rand(args.batch, net.channels, net.height, net.width, generator=gen)
-    targets = {i: torch.randn((args.batch,) + net.shapes[i], generator=gen)
-               for i in net.yolo_indices()}
+    # The synthetic loss reads the [yolo] outputs, or the last layer's without any.
+    heads = net.yolo_indices() or [len(net.layers) - 1]
+    targets = {i: torch.randn((args.batch,) + net.shapes[i], generator=gen) for i in heads}
 
     if args.mode == "train":
         net.train()

@@ -62,8 +62,10 @@ for img_id, items in boxes.items():
         want = [x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1]
         if a["bbox"] != want or cats[a["category_id"]] != name:
             errors.append("%s: %s %s vs %s %s" % (img_id, a["bbox"], cats[a["category_id"]], want, name))
-        if a["area"] != want[2] * want[3] or a["iscrowd"] != 0 or a["ignore"] != diff:
+        if a["area"] != want[2] * want[3] or a["iscrowd"] != diff or a["ignore"] != diff:
             errors.append("%s: area/iscrowd/ignore %s" % (img_id, a))
+        if a["image_id"] != img_id:  # BCCD ids spell no numbers: COCO ids are the id strings
+            errors.append("%s: image_id %r" % (img_id, a["image_id"]))
         total += 1
     # YOLO: class cx cy w h normalised by 640x480
     lines = open(os.path.join(out, "yolo", "labels", img_id + ".txt")).read().split("\n")[:-1]
@@ -92,6 +94,28 @@ EOF
 [ -L "$OUT/yolo/images/BloodImage_00000.jpg" ] || fail "symlink mode should link"
 cmp -s "$OUT/coco/images/BloodImage_00100.jpg" "$BCCD/JPEGImages/BloodImage_00100.jpg" ||
   fail "linked image differs"
+
+# ---- --boxes-as-written: every box of the val XML files, zero-area ones included -----------
+"$BIN" convert --data "$BCCD" --split val --out "$TMP/asis" --format coco --image-mode none \
+  --boxes-as-written >/dev/null 2>"$TMP/asis.err" || fail "--boxes-as-written exited $?"
+grep -q "zero-area box (504,337)-(504,337) of class 'RBC'; kept as written" "$TMP/asis.err" ||
+  fail "--boxes-as-written: zero-area box warned and kept"
+$PY - "$BCCD" "$TMP/asis/coco/instances_val.json" <<'EOF' || fail "--boxes-as-written cross-check"
+import json, os, sys, xml.etree.ElementTree as ET
+bccd, path = sys.argv[1], sys.argv[2]
+ids = [l.strip() for l in open(os.path.join(bccd, "ImageSets", "Main", "val.txt")) if l.strip()]
+want = []
+for i in ids:
+    for o in ET.parse(os.path.join(bccd, "Annotations", i + ".xml")).getroot().findall("object"):
+        b = o.find("bndbox")
+        x1, y1, x2, y2 = (float(b.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax"))
+        want.append((i, [x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1]))
+coco = json.load(open(path))
+got = [(a["image_id"], a["bbox"]) for a in coco["annotations"]]
+ones = [g for g in got if g[1][2] == 1 and g[1][3] == 1]
+print("val as written: %d boxes, %d of 1x1 pixel" % (len(got), len(ones)))
+sys.exit(0 if got == want and len(ones) == 1 else 1)  # val has one: BloodImage_00338
+EOF
 
 # ---- VOC: reload and compare with the source's statistics ---------------------------------
 "$BIN" info --data "$OUT/voc" --split trainval >"$TMP/voc.txt" 2>"$TMP/voc.err" || fail "info on output"

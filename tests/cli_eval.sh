@@ -76,8 +76,8 @@ check "bad --metric exits 2" test $? -eq 2
 "$BIN" eval --data "$D" --split test --dets "$R" --frobnicate --no-cache >/dev/null 2>&1
 check "unknown option exits 2" test $? -eq 2
 "$BIN" eval --data "$D" --split test --weights x.ckpt --no-cache >/dev/null 2>"$TMP/err"
-check "--weights exits 1 for now" test $? -eq 1
-check "--weights says why" grep -q "not available until the detector lands" "$TMP/err"
+check "--weights with a missing checkpoint exits 1" test $? -eq 1
+check "--weights names the missing checkpoint" grep -q "x.ckpt" "$TMP/err"
 
 # VOC results folder: table and JSON
 "$BIN" eval --data "$D" --split test --dets "$R" --no-cache --json "$TMP/m.json" >"$TMP/out" 2>"$TMP/err"
@@ -118,5 +118,43 @@ check "image outside split is named" grep -q "comp4_det_one_cat.txt:3: image '00
 "$BIN" eval --data "$D" --split test --dets "$TMP/r1" --no-cache >/dev/null 2>"$TMP/err"
 check "no results files for the split exits 1" test $? -eq 1
 check "no results files named" grep -q "comp4_det_test_<class>.txt" "$TMP/err"
+
+# boxmine convert --format coco writes ground truth that pycocotools evaluates like boxmine
+# eval: tests/cocoeval_files.py (pycocotools' COCOeval re-implemented, reading the files as
+# pycocotools does) on the converted test split and r.json must give m.json's twelve numbers.
+# This needs the difficult boxes as crowd (iscrowd 1) and the image ids 000001 -> 1.
+PY=/usr/bin/python3
+SRC=${BM_SOURCE_DIR:-.}
+"$BIN" convert --data "$D" --split test --out "$TMP/conv" --format coco --image-mode none \
+  --no-check-images --boxes-as-written --no-cache >/dev/null 2>"$TMP/err"
+check "convert exits 0" test $? -eq 0
+"$PY" "$SRC/tests/cocoeval_files.py" "$TMP/conv/coco/instances_test.json" "$TMP/r.json" >"$TMP/ref.json" 2>"$TMP/err"
+check "cocoeval_files.py runs: $(cat "$TMP/err")" test $? -eq 0
+check "converted ground truth: reference COCOeval = boxmine eval" "$PY" -c '
+import json, sys
+ref = json.load(open(sys.argv[1]))
+got = json.load(open(sys.argv[2]))["metrics"]["coco"]
+bad = [(k, ref[k], got[k]) for k in ref if abs(ref[k] - (-1 if got[k] is None else got[k])) > 1e-12]
+print("; ".join("%s: reference %r, boxmine %r" % b for b in bad))
+sys.exit(1 if bad or abs(ref["ap"] - 38 / 101) > 1e-12 else 0)' "$TMP/ref.json" "$TMP/m.json"
+
+# Ground truth is evaluated as written: a zero-area box (a single-pixel click, 1 x 1 pixel in
+# VOC's inclusive rule) stays a positive, and a detection on it is a true positive (IoU 1):
+# AP 100. A training load would drop the box and leave cat without positives ("-").
+D2=$TMP/ds2
+mkdir -p "$D2/Annotations" "$D2/ImageSets/Main" "$D2/JPEGImages"
+D=$D2 # xml() writes into $D
+xml 000001 "cat 5 5 5 5 0" "dog 41 41 60 60 0"
+xml 000002 "cat 95 95 110 110 0"
+printf '000001\n000002\n' >"$D2/ImageSets/Main/test.txt"
+mkdir -p "$TMP/r2"
+printf '000001 0.9 5 5 5 5\n000002 0.8 95 95 110 110\n' >"$TMP/r2/comp4_det_test_cat.txt"
+printf '000001 0.9 41 41 60 60\n' >"$TMP/r2/comp4_det_test_dog.txt"
+"$BIN" eval --data "$D2" --split test --dets "$TMP/r2" --no-cache --metric voc12 >"$TMP/out3" 2>"$TMP/err3"
+check "as written: exits 0" test $? -eq 0
+check "as written: zero-area cat is a positive matched" grep -Eq "^cat +2 +0 +2 +100\.00 +100\.00$" "$TMP/out3"
+check "as written: warned, kept" grep -q "zero-area box (5,5)-(5,5) of class 'cat'; kept as written" "$TMP/err3"
+check "as written: box outside the image kept" grep -q "reaches outside the 100x100 image; kept as written" "$TMP/err3"
+check "as written: no dropped-boxes warning" bash -c "! grep -q 'were dropped while loading' '$TMP/err3'"
 
 exit $fail

@@ -183,8 +183,35 @@ def coco_reference(images, dets, n_classes):
         box = to_xywh(*d[3:7])
         dts.append({"id": len(dts) + 1, "image_id": ids[d[0]], "category_id": d[1] + 1,
                     "bbox": box, "area": box[2] * box[3], "score": d[2], "iscrowd": 0})
-    img_ids = list(np.unique(ids))
-    cat_ids = list(range(1, n_classes + 1))
+    return coco_evaluate(gts, dts, list(np.unique(ids)), list(range(1, n_classes + 1)))
+
+
+def coco_files(gt_path, results_path):
+    """COCOeval on files, read as pycocotools reads them: the ground truth's annotations as
+    written (bbox, area, iscrowd, category_id, image_id), image and category ids from the
+    ground truth; results get id = position + 1, area = w * h and iscrowd 0 (COCO.loadRes)."""
+    gt = json.load(open(gt_path))
+    results = json.load(open(results_path))
+    gts = [dict(a) for a in gt["annotations"]]
+    img_ids = [im["id"] for im in gt["images"]]
+    if len(set(img_ids)) != len(img_ids) or len({type(i) for i in img_ids}) > 1:
+        raise ValueError("%s: image ids repeat or mix numbers and strings" % gt_path)
+    if len({a["id"] for a in gts}) != len(gts) or any(a["id"] == 0 for a in gts):
+        raise ValueError("%s: annotation ids must be distinct and non-zero" % gt_path)
+    known = set(img_ids)
+    dts = []
+    for k, r in enumerate(results):
+        if r["image_id"] not in known:  # loadRes asserts this
+            raise ValueError("%s: image_id %r is not in %s" % (results_path, r["image_id"], gt_path))
+        box = list(r["bbox"])
+        dts.append({"id": k + 1, "image_id": r["image_id"], "category_id": r["category_id"],
+                    "bbox": box, "area": box[2] * box[3], "score": r["score"], "iscrowd": 0})
+    cat_ids = sorted(c["id"] for c in gt["categories"])
+    return coco_evaluate(gts, dts, list(np.unique(img_ids)), cat_ids)
+
+
+def coco_evaluate(gts, dts, img_ids, cat_ids):
+    """evaluate / accumulate / summarize on ground-truth and detection records (COCO dicts)."""
     gts_by = defaultdict(list)
     dts_by = defaultdict(list)
     for g in gts:

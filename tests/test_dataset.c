@@ -275,6 +275,30 @@ static void test_bad_input(const char *tmp) {
   }
   bm_dataset_free(&ds);
 
+  /* keep_boxes_as_written (evaluation): all three of v's boxes as the file gives them */
+  opts.keep_boxes_as_written = 1;
+  log = capture_log(&warnings);
+  rc = bm_dataset_load(&ds, &opts, &log, &err);
+  CHECK_MSG(rc == 0, "%s", err.msg);
+  if (rc == 0) {
+    const bm_image_info *v = image(&ds, "v");
+    CHECK(v && v->n_objects == 3);
+    if (v && v->n_objects == 3) {
+      const bm_object *o = &ds.objects[v->first_object];
+      CHECK(o[0].x1 == 5 && o[0].y1 == 5 && o[0].x2 == 5 && o[0].y2 == 9);
+      CHECK(o[1].x1 == -3 && o[1].y1 == 0 && o[1].x2 == 40 && o[1].y2 == 25);
+      CHECK(o[2].x1 == 31 && o[2].y1 == 1 && o[2].x2 == 35 && o[2].y2 == 5);
+      CHECK(o[1].difficult == 1 && o[0].difficult == 0); /* fields other than the box kept */
+    }
+    CHECK(ds.n_boxes_in_files == 5 && ds.n_boxes_dropped == 0 && ds.n_boxes_clipped == 0);
+    CHECK(strstr(warnings.text, "v.xml:4: zero-area box (5,5)-(5,9) of class 'cell'; kept as written"));
+    CHECK(strstr(warnings.text, "box (31,1)-(35,5) of class 'cell' reaches outside the 30x20 image; "
+                                "kept as written"));
+    CHECK(log.n_warnings == 4); /* z's size, and v's three boxes */
+  }
+  bm_dataset_free(&ds);
+  opts.keep_boxes_as_written = 0;
+
   /* check_images: the real size wins over a wrong XML size, and w's box is clipped to it */
   opts.check_images = 1;
   log = capture_log(&warnings);

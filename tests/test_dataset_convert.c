@@ -4,7 +4,8 @@
  *   b.png 20x10: ant (2,3)-(4,5) truncated
  *   n.png  8x8 : no objects (a negative)
  *   u.png  6x6 : no XML (kept with include_unannotated, never converted)
- * Classes (inferred, sorted): ant = 0, zebra = 1. */
+ * Classes (inferred, sorted): ant = 0, zebra = 1. test_coco_ids checks COCO image ids and
+ * file names on a dataset built in memory. */
 #include <string.h>
 #include <sys/stat.h>
 
@@ -68,30 +69,91 @@ static void build_fixture(const char *root) {
 
 static void check_coco(const char *out) {
   char *json = read_text(out, "coco/instances_all.json");
-  /* images: dataset index + 1 (a=1, b=2, n=3; u is not converted) */
-  CHECK(contains(json, "{\"id\": 1, \"file_name\": \"a.png\", \"width\": 40, \"height\": 30}"));
-  CHECK(contains(json, "{\"id\": 3, \"file_name\": \"n.png\", \"width\": 8, \"height\": 8}"));
+  /* images: the ids a, b, n spell no numbers, so they are COCO string ids (u is not converted) */
+  CHECK(contains(json, "{\"id\": \"a\", \"file_name\": \"a.png\", \"width\": 40, \"height\": 30}"));
+  CHECK(contains(json, "{\"id\": \"n\", \"file_name\": \"n.png\", \"width\": 8, \"height\": 8}"));
   CHECK(json && !strstr(json, "u.png"));
   /* zebra (1,1)-(40,30): x = 1-1 = 0, w = 40-1+1 = 40, h = 30-1+1 = 30, area 1200 */
-  CHECK(contains(json, "{\"id\": 1, \"image_id\": 1, \"category_id\": 2, \"bbox\": [0, 0, 40, 30], "
+  CHECK(contains(json, "{\"id\": 1, \"image_id\": \"a\", \"category_id\": 2, \"bbox\": [0, 0, 40, 30], "
                        "\"area\": 1200"));
-  /* ant (5,5)-(10.5,12): x = 4, y = 4, w = 10.5-5+1 = 6.5, h = 12-5+1 = 8, area 52 */
-  CHECK(contains(json, "{\"id\": 2, \"image_id\": 1, \"category_id\": 1, \"bbox\": [4, 4, 6.5, 8], "
+  /* ant (5,5)-(10.5,12): x = 4, y = 4, w = 10.5-5+1 = 6.5, h = 12-5+1 = 8, area 52;
+   * difficult: a crowd region for pycocotools */
+  CHECK(contains(json, "{\"id\": 2, \"image_id\": \"a\", \"category_id\": 1, \"bbox\": [4, 4, 6.5, 8], "
                        "\"area\": 52"));
-  CHECK(contains(json, "[[4, 4, 10.5, 4, 10.5, 12, 4, 12]], \"iscrowd\": 0, \"ignore\": 1"));
-  /* b's ant (2,3)-(4,5): [1, 2, 3, 3], area 9, truncated */
-  CHECK(contains(json, "{\"id\": 3, \"image_id\": 2, \"category_id\": 1, \"bbox\": [1, 2, 3, 3], "
+  CHECK(contains(json, "[[4, 4, 10.5, 4, 10.5, 12, 4, 12]], \"iscrowd\": 1, \"ignore\": 1, "
+                       "\"truncated\": 0}"));
+  /* b's ant (2,3)-(4,5): [1, 2, 3, 3], area 9, truncated, not difficult */
+  CHECK(contains(json, "{\"id\": 3, \"image_id\": \"b\", \"category_id\": 1, \"bbox\": [1, 2, 3, 3], "
                        "\"area\": 9"));
   CHECK(contains(json, "\"iscrowd\": 0, \"ignore\": 0, \"truncated\": 1}"));
   CHECK(contains(json, "{\"id\": 1, \"name\": \"ant\", \"supercategory\": \"none\"}"));
   CHECK(contains(json, "{\"id\": 2, \"name\": \"zebra\", \"supercategory\": \"none\"}"));
   bm_free(json);
-  /* the split file keeps the same ids: only b (image id 2) */
+  /* the split file: only b */
   json = read_text(out, "coco/instances_val.json");
-  CHECK(contains(json, "{\"id\": 2, \"file_name\": \"b.png\""));
-  CHECK(json && !strstr(json, "a.png") && !strstr(json, "\"image_id\": 1,"));
-  CHECK(contains(json, "{\"id\": 3, \"image_id\": 2, \"category_id\": 1, \"bbox\": [1, 2, 3, 3]"));
+  CHECK(contains(json, "{\"id\": \"b\", \"file_name\": \"b.png\""));
+  CHECK(json && !strstr(json, "a.png") && !strstr(json, "\"image_id\": \"a\""));
+  CHECK(contains(json, "{\"id\": 3, \"image_id\": \"b\", \"category_id\": 1, \"bbox\": [1, 2, 3, 3]"));
   bm_free(json);
+}
+
+/* COCO image ids follow the evaluator's rule over the images of each file: the number a VOC
+ * id spells (digits and underscores, 1 to 15 digits) when every id of the file has one and
+ * no two are equal, otherwise the id strings. file_name is the converted image's name
+ * (<id>.<source extension>), whatever the source file was called. Built by hand. */
+static void test_coco_ids(const char *tmp) {
+  bm_image_info images[4] = {
+      {.id = "000005", .image_path = "/src/000005.jpg", .width = 10, .height = 10},
+      {.id = "2007_000032", .image_path = "/src/photo.png", .width = 10, .height = 10},
+      {.id = "5", .image_path = "/src/5.jpg", .width = 10, .height = 10},
+      {.id = "1234567890123456", .image_path = "/src/long.jpg", .width = 10, .height = 10}};
+  bm_object objects[4] = {{.class_id = 0, .x1 = 1, .y1 = 1, .x2 = 4, .y2 = 4},
+                          {.class_id = 1, .x1 = 2, .y1 = 2, .x2 = 5, .y2 = 5, .difficult = 1},
+                          {.class_id = 0, .x1 = 1, .y1 = 1, .x2 = 2, .y2 = 2},
+                          {.class_id = 0, .x1 = 1, .y1 = 1, .x2 = 2, .y2 = 2}};
+  for (int i = 0; i < 4; i++) images[i].first_object = i, images[i].n_objects = 1;
+  char *names[2] = {"cell", "virus"};
+  bm_dataset ds = {.n_images = 4, .images = images, .n_objects = 4, .objects = objects,
+                   .n_classes = 2, .class_names = names};
+  char path[600];
+  bm_error err = {{0}};
+
+  /* 000005 -> 5, 2007_000032 -> 2007000032: distinct numbers */
+  const int numeric[2] = {0, 1};
+  snprintf(path, sizeof path, "%s/numeric.json", tmp);
+  CHECK_MSG(bm_coco_write_json(&ds, numeric, 2, path, &err) == 0, "%s", err.msg);
+  char *json = read_text(tmp, "numeric.json");
+  CHECK(contains(json, "{\"id\": 5, \"file_name\": \"000005.jpg\""));
+  CHECK(contains(json, "{\"id\": 2007000032, \"file_name\": \"2007_000032.png\""));
+  CHECK(contains(json, "{\"id\": 1, \"image_id\": 5, \"category_id\": 1, \"bbox\": [0, 0, 4, 4]"));
+  /* (2,2)-(5,5): [1, 1, 4, 4], area 16, difficult -> crowd */
+  CHECK(contains(json, "{\"id\": 2, \"image_id\": 2007000032, \"category_id\": 2, "
+                       "\"bbox\": [1, 1, 4, 4], \"area\": 16"));
+  CHECK(contains(json, "\"iscrowd\": 1, \"ignore\": 1"));
+  bm_free(json);
+
+  /* 000005 and 5 both spell 5: every image of the file keeps its string id */
+  const int clash[3] = {0, 1, 2};
+  snprintf(path, sizeof path, "%s/clash.json", tmp);
+  CHECK_MSG(bm_coco_write_json(&ds, clash, 3, path, &err) == 0, "%s", err.msg);
+  json = read_text(tmp, "clash.json");
+  CHECK(contains(json, "{\"id\": \"000005\""));
+  CHECK(contains(json, "{\"id\": \"5\""));
+  CHECK(contains(json, "{\"id\": 2, \"image_id\": \"2007_000032\""));
+  CHECK(json && !strstr(json, "\"id\": 5,"));
+  bm_free(json);
+
+  /* 16 digits are more than a COCO number is taken to hold: strings again */
+  const int too_long[2] = {1, 3};
+  snprintf(path, sizeof path, "%s/long.json", tmp);
+  CHECK_MSG(bm_coco_write_json(&ds, too_long, 2, path, &err) == 0, "%s", err.msg);
+  json = read_text(tmp, "long.json");
+  CHECK(contains(json, "{\"id\": \"1234567890123456\", \"file_name\": \"1234567890123456.jpg\""));
+  CHECK(contains(json, "{\"id\": \"2007_000032\""));
+  bm_free(json);
+
+  const int outside[1] = {4};
+  CHECK(bm_coco_write_json(&ds, outside, 1, path, &err) == -1 && strstr(err.msg, "outside"));
 }
 
 static void check_yolo(const char *out) {
@@ -206,6 +268,8 @@ int main(void) {
   bad.out_dir = tmp; /* OUT/coco would not overlap src, so this is allowed ... */
   bad.formats = 0;
   CHECK(bm_convert_dataset(&ds, subsets, 1, &bad, &log, &err) == -1); /* ... but no format */
+
+  test_coco_ids(tmp);
 
   unsigned formats = 0;
   CHECK(bm_parse_formats("yolo,VOC", &formats, &err) == 0 &&

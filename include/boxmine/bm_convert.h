@@ -48,9 +48,12 @@ typedef struct bm_convert_opts {
 int bm_convert_dataset(const bm_dataset *ds, const bm_subset *subsets, int n_subsets,
                        const bm_convert_opts *opts, bm_log *log, bm_error *err);
 
-/* COCO instances JSON of the given images (all of ds when images is NULL). Image ids are
- * dataset index + 1, annotation ids object index + 1, category ids class index + 1, so the
- * same image or box has the same id in every subset's file. */
+/* COCO instances JSON of the given images (all of ds when images is NULL), with the
+ * conventions of boxmine's COCO evaluator so that pycocotools on this file agrees with it:
+ * image ids by bm_coco_image_id's rule over these images (numbers when every id spells a
+ * distinct one, else the id strings), annotation id = object index + 1, category id = class
+ * index + 1, bbox [x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1], area w * h, difficult boxes
+ * iscrowd 1. docs/DATA.md ("COCO output") has the details. */
 int bm_coco_write_json(const bm_dataset *ds, const int *images, int n_images, const char *path,
                        bm_error *err);
 

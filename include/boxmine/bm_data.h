@@ -88,6 +88,11 @@ typedef struct bm_dataset_opts {
   int skip_bad_images;         /* 1: warn and drop images that are missing or undecodable */
   int check_images;            /* 1: read every image header to verify its real size */
   int include_unannotated;     /* 1: also keep images that have no XML file (ann_path NULL) */
+  /* 1: keep boxes exactly as the XML gives them, as evaluation needs (the VOC devkit and
+   * pycocotools use them so; bm_eval_load_dataset sets it): no clipping to the image, zero-area
+   * boxes kept (both still warned about); only boxes with a negative pixel-inclusive size
+   * (xmax < xmin - 1) are dropped. 0 (training): zero-area boxes dropped, boxes clipped. */
+  int keep_boxes_as_written;
   /* Optional progress report while parsing annotation files (done of total). */
   void (*progress)(void *user, long done, long total);
   void *progress_user;

@@ -17,6 +17,8 @@
 #define BM_DET_H
 
 #include "boxmine/bm_data.h"
+#include "boxmine/bm_nn.h"
+#include "boxmine/bm_train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,6 +108,273 @@ float bm_box_iou(float ax1, float ay1, float ax2, float ay2, float bx1, float by
  * up in dets[0 .. returned count), sorted by descending score. Returns the count, or -1 when
  * out of memory. */
 long bm_nms_per_class(bm_detection *dets, long n, float iou_thresh, int max_dets);
+
+/* ---- the detector: a network with one or more [yolo] heads, and its classes ----------- */
+typedef struct bm_detector bm_detector;
+
+/* Post-processing of detections. */
+typedef struct bm_detect_opts {
+  float thresh; /* score floor: objectness * class probability (0.005, for evaluation) */
+  float nms;    /* per-class NMS IoU threshold (0.45) */
+  int max_dets; /* boxes kept per image, best scores first (100) */
+} bm_detect_opts;
+bm_detect_opts bm_detect_defaults(void);
+
+/* A new detector from cfg text (darknet .cfg): its [yolo] heads get n_classes classes (the
+ * convs feeding them are resized), parameters get darknet's initialisation from rng.
+ * batch: images per forward pass (<= 0: the cfg's). class_names are copied. */
+int bm_detector_create(bm_detector **out, const char *cfg_text, const char *cfg_name,
+                       int n_classes, char *const *class_names, int batch, bm_rng *rng,
+                       bm_log *log, bm_error *err);
+/* A detector from a training checkpoint (cfg text, classes, weights in the file). A file
+ * that is not a boxmine detector checkpoint, is damaged, or does not match its own cfg is
+ * refused with a reason. */
+int bm_detector_load(bm_detector **out, const char *ckpt_path, int batch, bm_log *log,
+                     bm_error *err);
+void bm_detector_free(bm_detector *det);
+
+bm_network *bm_detector_net(bm_detector *det);
+int bm_detector_n_classes(const bm_detector *det);
+char *const *bm_detector_class_names(const bm_detector *det);
+const char *bm_detector_cfg_text(const bm_detector *det);
+int bm_detector_n_heads(const bm_detector *det);
+const bm_yolo_head *bm_detector_head(const bm_detector *det, int head);
+int bm_detector_head_layer(const bm_detector *det, int head); /* layer index of the head */
+/* Changes the images per forward pass (keeps the weights). */
+int bm_detector_set_batch(bm_detector *det, int batch, bm_error *err);
+int bm_detector_batch(const bm_detector *det);
+/* Network threads (OpenMP inside the engine); results depend only on this number. */
+void bm_detector_set_threads(bm_detector *det, int threads);
+/* Checks that the detector's class list equals the dataset's (names and order). */
+int bm_detector_check_classes(const bm_detector *det, const bm_dataset *ds, bm_error *err);
+
+/* Called after each batch of images with the number of images done so far. */
+typedef void (*bm_progress_fn)(void *user, long done, long total);
+
+/* Detects on images of ds (split: indices into ds->images, NULL = all of them): letterbox,
+ * forward in inference mode, decode every head, map boxes back to each image (clipped to
+ * it), per-class NMS, score floor and cap from opts. Appends to out in VOC pixel
+ * coordinates of each image, with det.image = dataset index; images in split order, boxes of
+ * an image by descending score. Images are decoded in a background thread. */
+int bm_detector_detect_dataset(bm_detector *det, const bm_dataset *ds, const int *split,
+                               int n_split, const bm_detect_opts *opts, bm_progress_fn progress,
+                               void *progress_user, bm_detections *out, bm_error *err);
+/* The same for one decoded image; det.image = image_index. */
+int bm_detector_detect_image(bm_detector *det, const bm_image *img, const bm_detect_opts *opts,
+                             int image_index, bm_detections *out, bm_error *err);
+
+/* Writes the detector as a darknet .weights file (boxmine writes version 0.2.0) and, when
+ * cfg_path is not NULL, a darknet .cfg with its classes and head filters set. */
+int bm_detector_export_darknet(const bm_detector *det, const char *weights_path,
+                               const char *cfg_path, bm_error *err);
+
+/* A copy of cfg_text with the [net] section's width and height replaced (the network is
+ * fully convolutional; anchors stay in input pixels). *out is freed with bm_free. */
+int bm_cfg_set_input_size(const char *cfg_text, int width, int height, char **out,
+                          bm_error *err);
+
+/* ---- training ------------------------------------------------------------------------- */
+/* One training sample: an image of a dataset and the boxes to learn on it. The boxes may
+ * differ from the dataset's ground truth (pseudo-labels, mined SA annotations). */
+typedef struct bm_train_sample {
+  int image;                /* index into the dataset's images (path, size) */
+  const bm_object *objects; /* VOC pixel coordinates; NULL = the dataset's own objects */
+  int n_objects;            /* used when objects != NULL */
+} bm_train_sample;
+
+/* A trainer: a detector plus everything needed to continue training it exactly: optimiser
+ * moments, learning-rate schedule, counters, the evaluation history. Designed to be driven
+ * by `boxmine train` (bm_trainer_fit) and by the mining loop, which calls
+ * bm_trainer_train_epochs on its own sample lists and bm_trainer_evaluate between rounds:
+ *
+ *   bm_trainer *tr;
+ *   bm_train_opts to = bm_train_defaults();              // adjust lr, batch, ...
+ *   bm_trainer_create(&tr, cfg_text, "cfg", ds->n_classes, ds->class_names, &to,
+ *                     images_per_epoch, log, &err);       // or bm_trainer_load(ckpt)
+ *   for each round:
+ *     bm_trainer_train_epochs(tr, ds, samples, n_samples, 1, NULL, &summary, &err);
+ *     bm_trainer_evaluate(tr, ds, test_split, n_test, NULL, &eval, NULL, &err);
+ *     bm_trainer_record_ap(tr, eval.ap50, eval.ap75);    // kept in checkpoints
+ *     bm_trainer_save(tr, "round.ckpt", NULL, &err);      // all of the state above
+ *
+ * Every random choice comes from generators derived from opts.seed and the epoch number, so
+ * results depend only on the inputs and the network thread count. */
+typedef struct bm_trainer bm_trainer;
+
+typedef enum bm_optimizer {
+  BM_OPTIMIZER_SGD = 1, /* momentum; nesterov optional */
+  BM_OPTIMIZER_ADAM = 2,
+  BM_OPTIMIZER_ADAMW = 3,
+} bm_optimizer;
+
+typedef enum bm_lr_schedule {
+  BM_SCHEDULE_CONST = 1,
+  BM_SCHEDULE_STEP = 2,   /* lr x 0.1 at 70% and again at 90% of schedule_epochs */
+  BM_SCHEDULE_COSINE = 3, /* cosine from lr to lr * min_lr_frac over schedule_epochs */
+} bm_lr_schedule;
+
+typedef struct bm_train_opts {
+  int batch;             /* images per update */
+  int threads;           /* network threads (results depend on this number only) */
+  uint64_t seed;         /* initial weights, data order, augmentation */
+  bm_optimizer optimizer;
+  int nesterov;          /* SGD only */
+  float lr;              /* base learning rate */
+  float momentum;        /* SGD momentum; Adam/AdamW beta1 */
+  float weight_decay;    /* applied to convolution weights only */
+  float clip_norm;       /* clip the gradient's global norm to this; <= 0: no clipping */
+  bm_lr_schedule schedule;
+  float schedule_epochs; /* length of the cosine / step schedule in epochs */
+  float min_lr_frac;     /* cosine floor, as a fraction of lr */
+  long warmup_iters;     /* linear warm-up over the first updates; 0: none */
+  /* augmentation (darknet-style, see bm_augment.h) */
+  float jitter, hue, saturation, exposure;
+  int flip;
+} bm_train_opts;
+bm_train_opts bm_train_defaults(void);
+
+/* A new trainer: a detector from cfg_text with n_classes classes, initialised from
+ * opts->seed, and a fresh optimiser and schedule. images_per_epoch converts the schedule's
+ * epochs into updates (ceil(images_per_epoch / batch) updates per epoch). */
+int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_name,
+                      int n_classes, char *const *class_names, const bm_train_opts *opts,
+                      long images_per_epoch, bm_log *log, bm_error *err);
+/* The whole state back from a checkpoint written by bm_trainer_save. threads > 0 overrides
+ * the saved thread count (results then differ from an uninterrupted run's bits). */
+int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log *log,
+                    bm_error *err);
+void bm_trainer_free(bm_trainer *tr);
+
+bm_detector *bm_trainer_detector(bm_trainer *tr);
+const bm_train_opts *bm_trainer_opts(const bm_trainer *tr);
+int64_t bm_trainer_epoch(const bm_trainer *tr);     /* epochs completed */
+int64_t bm_trainer_iteration(const bm_trainer *tr); /* updates done */
+float bm_trainer_lr(const bm_trainer *tr);          /* learning rate of the next update */
+
+/* Reported after every update. */
+typedef struct bm_train_progress {
+  int64_t epoch;       /* 0-based epoch in progress */
+  long batch;          /* batches done in this epoch (1-based after the update) */
+  long n_batches;      /* batches in this epoch */
+  int64_t iteration;   /* updates done, all epochs */
+  double loss, box, obj, cls; /* this update's loss and its parts (per image) */
+  double epoch_loss;   /* mean loss over this epoch's updates so far */
+  float lr;            /* learning rate used by this update */
+  double grad_norm;    /* before clipping */
+  double images_per_s; /* this epoch so far, loading included */
+  double eta_s;        /* rest of this epoch */
+} bm_train_progress;
+
+typedef struct bm_train_hooks {
+  /* After every update. Return nonzero to stop after it: the state is then consistent (it
+   * may be saved), and the next bm_trainer_train_epochs call continues the epoch. */
+  int (*on_update)(void *user, bm_trainer *tr, const bm_train_progress *progress);
+  void *user;
+} bm_train_hooks;
+
+typedef struct bm_epoch_summary {
+  int64_t epoch;           /* epochs completed */
+  long n_updates;          /* updates in the last epoch run by this call */
+  double loss, box, obj, cls; /* means over those updates */
+  float lr;                /* learning rate of the last update */
+  long skipped_updates;    /* updates skipped because the loss or gradient was not finite */
+  double seconds;
+  double images_per_s;
+} bm_epoch_summary;
+
+/* Trains n_epochs epochs over samples of ds, continuing from the current state (a stopped
+ * epoch is finished first, and counts as one of the n_epochs). Every epoch reshuffles the
+ * samples; an epoch is ceil(n_samples / batch) updates, the last batch filled by wrapping
+ * around. Returns 0 when done, 1 when a hook stopped it, -1 on failure (a diverging loss
+ * is a failure). summary (may be NULL) describes the last epoch run. */
+int bm_trainer_train_epochs(bm_trainer *tr, const bm_dataset *ds, const bm_train_sample *samples,
+                            int n_samples, int n_epochs, const bm_train_hooks *hooks,
+                            bm_epoch_summary *summary, bm_error *err);
+
+/* VOC all-point AP (VOC2010+ devkit) at IoU 0.5 and 0.75 on images of ds. */
+typedef struct bm_eval_summary {
+  double ap50, ap75; /* mean over classes with ground truth; NAN when none has */
+  double ap50_07;    /* VOC2007 11-point AP at IoU 0.5 */
+  long n_images;
+  long n_detections;
+  double seconds;
+} bm_eval_summary;
+/* Detects on ds (split: indices; NULL = every image) with opts (NULL = bm_detect_defaults)
+ * and evaluates against ds's ground truth. The detections are appended to dets if it is
+ * not NULL. For numbers that match the reference evaluators, load ds with
+ * bm_eval_load_dataset (ground truth as written, not clipped; docs/METRICS.md). */
+int bm_trainer_evaluate(bm_trainer *tr, const bm_dataset *ds, const int *split, int n_split,
+                        const bm_detect_opts *opts, bm_eval_summary *out, bm_detections *dets,
+                        bm_error *err);
+
+/* Evaluation history, kept in checkpoints (for early stopping). */
+int bm_trainer_record_ap(bm_trainer *tr, double ap50, double ap75);
+int bm_trainer_n_history(const bm_trainer *tr);
+/* Entry k: the epoch count when it was recorded and its APs. */
+void bm_trainer_history(const bm_trainer *tr, int k, int64_t *epoch, double *ap50, double *ap75);
+/* Writes the whole state atomically: "boxmine.kind", detector, optimiser, schedule,
+ * counters, options, history, and caller-defined extra sections (extra may be NULL; it is
+ * called with the writer before saving, e.g. for the run settings). */
+typedef int (*bm_ckpt_extra_fn)(void *user, bm_ckpt_writer *w);
+int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn extra,
+                    void *extra_user, bm_error *err);
+
+/* ---- the `boxmine train` loop ----------------------------------------------------------- */
+/* Epochs over a training set with evaluation, checkpoints, TensorBoard scalars and early
+ * stop, writing into a run folder:
+ *   last.ckpt / last.weights  after every epoch (and every checkpoint_minutes inside one)
+ *   best.ckpt / best.weights  when the validation AP50 improves
+ *   model.cfg                 the darknet cfg matching the .weights (classes, head filters)
+ *   classes.txt               one class name per line
+ *   events.out.tfevents.*     Train/loss, Train/loss_box, Train/loss_obj, Train/loss_cls,
+ *                             Train/lr (step = update), Accuracy/AP_50, Accuracy/AP_75,
+ *                             Accuracy/AP_shift (step = epoch)
+ * Called on a trainer loaded from last.ckpt, it continues where that run stopped. */
+typedef struct bm_fit_opts {
+  const char *run_dir;
+  int epochs;                /* train until this many epochs are complete */
+  int stop_after;            /* stop after this many epochs of this call, as if interrupted
+                              * (result.interrupted = 1); 0: no limit */
+  int eval_every;            /* evaluate every N epochs and after the last one; 0: never */
+  double checkpoint_minutes; /* also save last.ckpt inside an epoch this often; 0: never */
+  int log_every;             /* Train/ scalars every N updates */
+  int ap_range;              /* early stop over this many evaluations; 0: off */
+  double ap_shift;           /* stop when 0 < AP shift < ap_shift ... */
+  double ap_thre;            /* ... once an AP50 above ap_thre was seen */
+  bm_detect_opts detect;     /* post-processing for evaluation */
+  bm_ckpt_extra_fn extra;    /* more sections in every checkpoint (may be NULL) */
+  void *extra_user;
+} bm_fit_opts;
+/* epochs 100, eval_every 5, checkpoint_minutes 10, log_every 10, early stop off
+ * (ap_range 0, ap_shift 0.001, ap_thre 0.5), bm_detect_defaults(). */
+bm_fit_opts bm_fit_defaults(void);
+
+typedef struct bm_fit_hooks {
+  /* After every update; return nonzero to interrupt (last.ckpt is saved first). */
+  int (*on_update)(void *user, const bm_train_progress *progress);
+  /* After every epoch: eval is NULL when the epoch was not evaluated; ap_shift is -1 when
+   * not defined yet. */
+  void (*on_epoch)(void *user, const bm_epoch_summary *summary, const bm_eval_summary *eval,
+                   double ap_shift, int is_best);
+  /* Around evaluations (for a progress display); may be NULL. */
+  void (*on_eval_progress)(void *user, long done, long total);
+  void *user;
+} bm_fit_hooks;
+
+typedef struct bm_fit_result {
+  int64_t epochs;      /* epochs completed */
+  double best_ap50;    /* NAN when never evaluated */
+  int64_t best_epoch;  /* epoch count of the best evaluation; 0 when none */
+  int stopped_early;   /* the AP shift rule ended the run */
+  int interrupted;     /* a hook asked to stop */
+} bm_fit_result;
+
+/* Trains on every image of train (its ground truth), evaluates on every image of val
+ * (may be NULL: no evaluation, no best.*; load it with bm_eval_load_dataset). Returns 0, or
+ * -1 with a reason. */
+int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *val,
+                   const bm_fit_opts *opts, const bm_fit_hooks *hooks, bm_fit_result *result,
+                   bm_error *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,12 @@
 extern "C" {
 #endif
 
+/* Loads the dataset (split) to evaluate on: bm_dataset_load with keep_boxes_as_written set,
+ * so the ground truth is exactly what the files say, as the reference evaluators see it
+ * (training loads clip boxes and drop zero-area ones; evaluating on such a load would differ
+ * from the references). Everything else as in opts. */
+int bm_eval_load_dataset(bm_dataset *ds, const bm_dataset_opts *opts, bm_log *log, bm_error *err);
+
 /* ---- PASCAL VOC ----------------------------------------------------------------------- */
 
 /* The two IoU thresholds VOC AP is reported at (a match needs IoU strictly above them). */

@@ -12,7 +12,8 @@ static void usage(FILE *out) {
           "usage: boxmine convert --data DIR [--split NAME] --out DIR --format voc,coco,yolo "
           "[options]\n\n"
           "Writes the dataset (after the checks of boxmine info: zero-area boxes dropped, boxes\n"
-          "clipped, real image sizes) in one or more formats, each in its own folder:\n"
+          "clipped, real image sizes; see --boxes-as-written) in one or more formats, each in its\n"
+          "own folder:\n"
           "  OUT/voc/   Annotations/*.xml, JPEGImages/, ImageSets/Main/<list>.txt, classes.txt\n"
           "  OUT/coco/  instances_<list>.json, images/\n"
           "  OUT/yolo/  labels/*.txt (class cx cy w h, normalised), images/, <list>.txt,\n"
@@ -20,13 +21,18 @@ static void usage(FILE *out) {
           "With --split NAME there is one list, NAME. Without it there is 'all', plus one list\n"
           "per split list of ROOT/ImageSets/Main (train, val, ...). COCO boxes are\n"
           "x = xmin - 1, y = ymin - 1, w = xmax - xmin + 1, h = ymax - ymin + 1 (see\n"
-          "docs/DATA.md); difficult boxes get iscrowd 0 and \"ignore\": 1.\n\n"
+          "docs/DATA.md); difficult boxes get iscrowd 1 (crowd regions, as boxmine eval and\n"
+          "pycocotools treat them); image ids are the numbers VOC ids spell (000005 -> 5) when\n"
+          "all ids of a list have distinct ones, else the id strings; category id = class + 1.\n\n"
           "options:\n"
           "  --out DIR              output folder (must not lie inside the dataset)\n"
           "  --format LIST          comma-separated formats: voc, coco, yolo\n"
           "  --image-mode MODE      copy (default), symlink (absolute links), or none\n"
           "  --force                write into output format folders that are not empty\n"
           "                         (files of an earlier conversion that are not rewritten stay)\n"
+          "  --boxes-as-written     keep boxes exactly as the XML files give them (no clipping,\n"
+          "                         zero-area boxes kept), as boxmine eval reads ground truth:\n"
+          "                         then pycocotools on the COCO files gives boxmine eval's numbers\n"
           "%s"
           "  -h, --help             this help\n",
           cli_dataset_help);
@@ -147,6 +153,8 @@ int cmd_convert(int argc, char **argv) {
       *target = argv[++i];
     } else if (!strcmp(opt, "--force")) {
       opts.overwrite = 1;
+    } else if (!strcmp(opt, "--boxes-as-written")) {
+      args.opts.keep_boxes_as_written = 1;
     } else {
       cli_error("convert: unknown option '%s' (see boxmine convert --help)", opt);
       return 2;

@@ -109,7 +109,7 @@ static int folder_is_empty(const char *dir) {
 /* ---- images --------------------------------------------------------------------------- */
 /* Output file name of an image: its id with the source file's extension, so names are unique
  * (ids are) and YOLO's labels/<stem>.txt matches images/<stem>.<ext>. */
-static char *output_image_name(const bm_image_info *img) {
+char *bm_convert_image_name(const bm_image_info *img) {
   const char *slash = strrchr(img->image_path, '/');
   const char *base = slash ? slash + 1 : img->image_path;
   const char *dot = strrchr(base, '.');
@@ -163,7 +163,7 @@ static int write_list(const char *path, const bm_dataset *ds, const bm_subset *s
     const bm_image_info *img = &ds->images[subset->images[n]];
     if (!img->ann_path) continue;
     if (use_file_names) {
-      char *name = output_image_name(img);
+      char *name = bm_convert_image_name(img);
       bm_buf_printf(&text, "%s%s\n", prefix, name ? name : "");
       if (!name) text.failed = 1;
       bm_free(name);
@@ -262,7 +262,7 @@ static int convert_one(const bm_dataset *ds, const bm_subset *subsets, int n_sub
   for (int i = 0; i < ds->n_images && status == 0; i++) {
     const bm_image_info *img = &ds->images[i];
     if (!img->ann_path) continue;
-    char *name = output_image_name(img);
+    char *name = bm_convert_image_name(img);
     char *folder = bm_path_join(out, spec->image_folder);
     char *target = name && folder ? bm_path_join(folder, name) : NULL;
     if (!target) status = bm_fail(err, "out of memory");

@@ -81,4 +81,9 @@ int bm_names_are_voc(char *const *names, int n_names);
 int bm_infer_class_list(char *const *found, int n_found, const char *root_folder,
                         char ***names_out, int *n_out, int *is_voc, bm_error *err);
 
+/* ---- converting (convert.c) ----------------------------------------------------------- */
+/* Name of an image in a converted dataset: its id with the source file's extension
+ * (bm_free; NULL when out of memory). */
+char *bm_convert_image_name(const bm_image_info *img);
+
 #endif

@@ -459,8 +459,36 @@ static int push_object(bm_dataset *ds, int *cap, const bm_object *obj) {
   return 0;
 }
 
+/* keep_boxes_as_written: the VOC devkit and pycocotools use boxes as written, so evaluation
+ * must too. A box with xmax == xmin is one pixel wide in VOC's inclusive convention and a
+ * valid (small) box for both; only a box with a negative inclusive size (xmax < xmin - 1) or
+ * a coordinate too large for a float is unusable and dropped. Returns 1 to keep, 0 to drop. */
+static int keep_as_written(const bm_voc_object_raw *raw, int width, int height,
+                           const char *xml_path, bm_object *obj, bm_log *log) {
+  int finite = isfinite(raw->x1) && isfinite(raw->y1) && isfinite(raw->x2) && isfinite(raw->y2);
+  if (!finite || (double)raw->x2 - raw->x1 + 1 < 0 || (double)raw->y2 - raw->y1 + 1 < 0) {
+    bm_warn(log, "%s:%d: inverted box (%g,%g)-(%g,%g) of class '%s'; dropped", xml_path,
+            raw->line, raw->x1, raw->y1, raw->x2, raw->y2, raw->name);
+    return 0;
+  }
+  if (!(raw->x2 > raw->x1 && raw->y2 > raw->y1))
+    bm_warn(log, "%s:%d: zero-area box (%g,%g)-(%g,%g) of class '%s'; kept as written", xml_path,
+            raw->line, raw->x1, raw->y1, raw->x2, raw->y2, raw->name);
+  else if (raw->x1 < 1 || raw->y1 < 1 || raw->x2 > (float)width || raw->y2 > (float)height)
+    bm_warn(log, "%s:%d: box (%g,%g)-(%g,%g) of class '%s' reaches outside the %dx%d image; "
+            "kept as written", xml_path, raw->line, raw->x1, raw->y1, raw->x2, raw->y2,
+            raw->name, width, height);
+  obj->x1 = raw->x1;
+  obj->y1 = raw->y1;
+  obj->x2 = raw->x2;
+  obj->y2 = raw->y2;
+  return 1;
+}
+
 /* Converts one raw object: class look-up, zero-area check, clipping to [1,W]x[1,H]. Returns 1
- * to keep *obj, 0 to drop it (warned), -1 on error. */
+ * to keep *obj, 0 to drop it (warned), -1 on error. With keep_boxes_as_written the box is
+ * kept exactly as the file gives it (still warned about) unless the evaluators could not use
+ * it at all. */
 static int check_object(bm_dataset *ds, const bm_strmap *class_ids, const char *xml_path,
                         const bm_voc_object_raw *raw, int width, int height,
                         const bm_dataset_opts *opts, bm_object *obj, bm_log *log, bm_error *err) {
@@ -472,13 +500,17 @@ static int check_object(bm_dataset *ds, const bm_strmap *class_ids, const char *
     bm_warn(log, "%s:%d: unknown class '%s'; object dropped", xml_path, raw->line, raw->name);
     return 0;
   }
+  memset(obj, 0, sizeof *obj);
+  obj->class_id = class_id;
+  obj->difficult = raw->difficult;
+  obj->truncated = raw->truncated;
+  memcpy(obj->pose, raw->pose, sizeof obj->pose);
+  if (opts->keep_boxes_as_written) return keep_as_written(raw, width, height, xml_path, obj, log);
   if (!(raw->x2 > raw->x1 && raw->y2 > raw->y1)) {
     bm_warn(log, "%s:%d: zero-area box (%g,%g)-(%g,%g) of class '%s'; dropped", xml_path,
             raw->line, raw->x1, raw->y1, raw->x2, raw->y2, raw->name);
     return 0;
   }
-  memset(obj, 0, sizeof *obj);
-  obj->class_id = class_id;
   obj->x1 = fmaxf(raw->x1, 1.0f);
   obj->y1 = fmaxf(raw->y1, 1.0f);
   obj->x2 = fminf(raw->x2, (float)width);
@@ -494,9 +526,6 @@ static int check_object(bm_dataset *ds, const bm_strmap *class_ids, const char *
             xml_path, raw->line, raw->x1, raw->y1, raw->x2, raw->y2, raw->name, width, height);
     ds->n_boxes_clipped++;
   }
-  obj->difficult = raw->difficult;
-  obj->truncated = raw->truncated;
-  memcpy(obj->pose, raw->pose, sizeof obj->pose);
   return 1;
 }
 

@@ -1,0 +1,206 @@
+/* The data loader: letterboxed truths against hand-computed boxes, reproducible batches for
+ * a (seed, epoch), a resumed epoch equal to the uninterrupted one, wrap-around and padding,
+ * sample lists with their own boxes, and a clear error for a missing image. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "boxmine/bm_augment.h"
+#include "det_fixture.h"
+#include "testlib.h"
+#include "train/loader.h"
+
+static bm_loader_opts base_opts(int train, int64_t epoch) {
+  bm_loader_opts o;
+  memset(&o, 0, sizeof o);
+  o.batch = 2;
+  o.net_w = o.net_h = 64;
+  o.train = train;
+  o.augment = bm_augment_defaults(64, 64);
+  o.augment.jitter = 0.2f;
+  o.augment.flip = 1;
+  o.augment.hue = 0.1f;
+  o.augment.saturation = o.augment.exposure = 1.5f;
+  o.seed = 7;
+  o.epoch = epoch;
+  return o;
+}
+
+/* All batches of an epoch, concatenated: inputs, sample indices and truths. */
+typedef struct epoch_dump {
+  float *input;
+  int *sample;
+  long n_batches;
+  bm_yolo_truth truths[256];
+  int n_truths;
+} epoch_dump;
+
+static int dump_epoch(const bm_dataset *ds, const bm_train_sample *samples, int n,
+                      const bm_loader_opts *opts, epoch_dump *d) {
+  bm_loader *loader;
+  bm_error err;
+  if (bm_loader_start(&loader, ds, samples, n, opts, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    return -1;
+  }
+  size_t per_batch = (size_t)opts->batch * 3 * 64 * 64;
+  long total = bm_loader_batches_per_epoch(n, opts->batch);
+  d->input = calloc((size_t)total * per_batch, sizeof(float));
+  d->sample = calloc((size_t)total * opts->batch, sizeof(int));
+  d->n_batches = 0;
+  d->n_truths = 0;
+  const bm_loader_batch *b;
+  int got;
+  while ((got = bm_loader_next(loader, &b, &err)) == 1) {
+    memcpy(d->input + b->index * per_batch, b->input, per_batch * sizeof(float));
+    memcpy(d->sample + b->index * opts->batch, b->sample, (size_t)opts->batch * sizeof(int));
+    for (int t = 0; t < b->truth_start[opts->batch] && d->n_truths < 256; t++) d->truths[d->n_truths++] = b->truths[t];
+    d->n_batches++;
+  }
+  bm_loader_stop(loader);
+  return got;
+}
+
+static void free_dump(epoch_dump *d) {
+  free(d->input);
+  free(d->sample);
+}
+
+static void test_letterbox_truths(const char *dir) {
+  /* one 200 x 100 image, one box VOC 1 1 100 50 (continuous 0 0 100 50), no augmentation:
+   * scale 64 / 200 = 0.32, vertical padding (64 - 32) / 2 = 16 -> box 0 16 32 32:
+   * centre (16, 24) / 64, size 32 x 16 / 64 */
+  char root[600], path[700];
+  snprintf(root, sizeof root, "%s/wide", dir);
+  snprintf(path, sizeof path, "%s/JPEGImages", root);
+  bm_error err;
+  CHECK(bm_mkdir_p(path, &err) == 0);
+  bm_image img = {200, 100, 3, calloc(200 * 100 * 3, 1)};
+  snprintf(path, sizeof path, "%s/JPEGImages/a.png", root);
+  CHECK(bm_image_save_png(path, &img, &err) == 0);
+  free(img.pixels);
+  bm_dataset ds;
+  memset(&ds, 0, sizeof ds);
+  bm_image_info info = {"a", path, NULL, 200, 100, 3, 0, 1};
+  bm_object obj = {0};
+  obj.class_id = 1;
+  obj.x1 = 1, obj.y1 = 1, obj.x2 = 100, obj.y2 = 50;
+  obj.difficult = 1;
+  ds.n_images = 1;
+  ds.images = &info;
+  ds.n_objects = 1;
+  ds.objects = &obj;
+  ds.n_classes = 2;
+  bm_train_sample sample = {0, NULL, 0};
+  bm_loader_opts o = base_opts(1, 0);
+  o.batch = 1;
+  o.augment = bm_augment_defaults(64, 64); /* letterbox only */
+  bm_loader *loader;
+  CHECK(bm_loader_start(&loader, &ds, &sample, 1, &o, &err) == 0);
+  const bm_loader_batch *b;
+  CHECK(bm_loader_next(loader, &b, &err) == 1);
+  CHECK(b->truth_start[1] == 1);
+  CHECK_NEAR(b->truths[0].cx, 16.0 / 64, 1e-5);
+  CHECK_NEAR(b->truths[0].cy, 24.0 / 64, 1e-5);
+  CHECK_NEAR(b->truths[0].w, 32.0 / 64, 1e-5);
+  CHECK_NEAR(b->truths[0].h, 16.0 / 64, 1e-5);
+  CHECK(b->truths[0].class_id == 1 && b->truths[0].difficult == 1);
+  /* the padding rows are grey (127 / 255), the picture black */
+  CHECK_NEAR(b->input[0], 127.0 / 255, 1e-3);
+  CHECK_NEAR(b->input[32 * 64 + 32], 0, 1e-3);
+  /* the geometry maps the box back */
+  bm_box back = bm_geom_inverse(&b->geom[0], (bm_box){0, 16, 32, 32});
+  CHECK_NEAR(back.x2, 100, 1e-3);
+  CHECK_NEAR(back.y2, 50, 1e-3);
+  CHECK(bm_loader_next(loader, &b, &err) == 0);
+  bm_loader_stop(loader);
+
+  /* a sample with its own boxes replaces the dataset's */
+  bm_object own = obj;
+  own.x2 = 200, own.y2 = 100, own.difficult = 0, own.class_id = 0;
+  bm_train_sample mine = {0, &own, 1};
+  CHECK(bm_loader_start(&loader, &ds, &mine, 1, &o, &err) == 0);
+  CHECK(bm_loader_next(loader, &b, &err) == 1);
+  CHECK_NEAR(b->truths[0].w, 1.0, 1e-5);
+  CHECK_NEAR(b->truths[0].h, 0.5, 1e-5);
+  CHECK(b->truths[0].class_id == 0 && b->truths[0].difficult == 0);
+  bm_loader_stop(loader);
+
+  /* a missing image is an error naming it */
+  info.image_path = "/nonexistent/b.png";
+  CHECK(bm_loader_start(&loader, &ds, &sample, 1, &o, &err) == 0);
+  CHECK(bm_loader_next(loader, &b, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "/nonexistent/b.png") != NULL, "error: %s", err.msg);
+  bm_loader_stop(loader);
+}
+
+static void test_reproducible(const char *dir) {
+  char root[600];
+  snprintf(root, sizeof root, "%s/fixture", dir);
+  CHECK(fixture_write(root, 5, 96, 96, 11) == 0);
+  bm_dataset ds;
+  bm_dataset_opts dopts;
+  memset(&dopts, 0, sizeof dopts);
+  dopts.root = root;
+  dopts.split = "train";
+  bm_error err;
+  CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
+  CHECK(ds.n_images == 5);
+  bm_train_sample samples[5];
+  for (int k = 0; k < 5; k++) samples[k] = (bm_train_sample){k, NULL, 0};
+
+  bm_loader_opts o = base_opts(1, 3);
+  epoch_dump a, b, c, r;
+  CHECK(dump_epoch(&ds, samples, 5, &o, &a) == 0);
+  CHECK(dump_epoch(&ds, samples, 5, &o, &b) == 0);
+  CHECK(a.n_batches == 3); /* ceil(5 / 2) */
+  size_t floats = (size_t)3 * 2 * 3 * 64 * 64;
+  CHECK(memcmp(a.input, b.input, floats * sizeof(float)) == 0);
+  CHECK(memcmp(a.sample, b.sample, 6 * sizeof(int)) == 0);
+  CHECK(a.n_truths == b.n_truths && memcmp(a.truths, b.truths, (size_t)a.n_truths * sizeof a.truths[0]) == 0);
+  /* every sample once in the first 5 slots, the 6th wraps around to the first */
+  int seen[5] = {0};
+  for (int k = 0; k < 5; k++) seen[a.sample[k]]++;
+  for (int k = 0; k < 5; k++) CHECK(seen[k] == 1);
+  CHECK(a.sample[5] == a.sample[0]);
+  /* ... but is augmented differently (another pass) */
+  size_t image_floats = (size_t)3 * 64 * 64;
+  CHECK(memcmp(a.input, a.input + 5 * image_floats, image_floats * sizeof(float)) != 0);
+
+  /* another epoch: another order or other pixels */
+  o.epoch = 4;
+  CHECK(dump_epoch(&ds, samples, 5, &o, &c) == 0);
+  CHECK(memcmp(a.input, c.input, floats * sizeof(float)) != 0);
+
+  /* resuming at batch 1 gives batches 1 and 2 exactly */
+  o.epoch = 3;
+  o.first_batch = 1;
+  CHECK(dump_epoch(&ds, samples, 5, &o, &r) == 0);
+  CHECK(r.n_batches == 2);
+  size_t per_batch = (size_t)2 * image_floats;
+  CHECK(memcmp(r.input + per_batch, a.input + per_batch, 2 * per_batch * sizeof(float)) == 0);
+  CHECK(memcmp(r.sample + 2, a.sample + 2, 4 * sizeof(int)) == 0);
+
+  /* evaluation: sample order, last batch padded with zeros */
+  bm_loader_opts e = base_opts(0, 0);
+  epoch_dump ev;
+  CHECK(dump_epoch(&ds, samples, 5, &e, &ev) == 0);
+  for (int k = 0; k < 5; k++) CHECK(ev.sample[k] == k);
+  CHECK(ev.sample[5] == -1);
+  int zero = 1;
+  for (size_t k = 0; k < image_floats; k++) zero &= ev.input[5 * image_floats + k] == 0.0f;
+  CHECK(zero);
+  free_dump(&a);
+  free_dump(&b);
+  free_dump(&c);
+  free_dump(&r);
+  free_dump(&ev);
+  bm_dataset_free(&ds);
+}
+
+int main(void) {
+  char dir[512];
+  bm_test_tmpdir(dir, sizeof dir);
+  test_letterbox_truths(dir);
+  test_reproducible(dir);
+  return bm_test_finish("test_train_loader");
+}
