@@ -76,8 +76,8 @@ check "bad --metric exits 2" test $? -eq 2
 "$BIN" eval --data "$D" --split test --dets "$R" --frobnicate --no-cache >/dev/null 2>&1
 check "unknown option exits 2" test $? -eq 2
 "$BIN" eval --data "$D" --split test --weights x.ckpt --no-cache >/dev/null 2>"$TMP/err"
-check "--weights exits 1 for now" test $? -eq 1
-check "--weights says why" grep -q "not available until the detector lands" "$TMP/err"
+check "--weights with a missing checkpoint exits 1" test $? -eq 1
+check "--weights names the missing checkpoint" grep -q "x.ckpt" "$TMP/err"
 
 # VOC results folder: table and JSON
 "$BIN" eval --data "$D" --split test --dets "$R" --no-cache --json "$TMP/m.json" >"$TMP/out" 2>"$TMP/err"

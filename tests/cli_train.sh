@@ -126,6 +126,12 @@ check "one VOC results file per class" test "$n_files" = 10
 check "COCO results JSON parses" python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, list)" "$T/d/detections.json"
 check "a drawing per test image" test "$(ls "$T/d/draw" | wc -l)" = 8
 check "VOC lines have 6 fields with ids of the split" awk 'NF != 6 || $1 !~ /^test_/ { bad = 1 } END { exit bad }' "$T"/d/comp4_det_test_*.txt
+check "eval --weights runs" test "$(status_of "$BM" eval --weights "$T/a/best.ckpt" --data "$T/data" --split test --metric voc12)" = 0
+grep "^mAP" "$T/out" >"$T/map_weights"
+check "eval --dets of detect's files runs" test "$(status_of "$BM" eval --dets "$T/d" --data "$T/data" --split test --metric voc12)" = 0
+grep "^mAP" "$T/out" >"$T/map_dets"
+check "eval --weights equals detect + eval --dets" cmp -s "$T/map_weights" "$T/map_dets"
+check "eval --weights with a wrong class list is refused" test "$(printf 'a\nb\n' >"$T/two.txt"; status_of "$BM" eval --weights "$T/a/best.ckpt" --data "$T/data" --split test --classes "$T/two.txt" --skip-unknown-classes)" = 1
 check "detect on loose images" test "$(status_of "$BM" detect --weights "$T/a/best.ckpt" --image "$T/data/JPEGImages/test_000001.jpg" "$T/data/JPEGImages/test_000002.jpg" --out "$T/e")" = 0
 check "loose images use split 'images'" test -f "$T/e/comp4_det_images_tshirt.txt"
 check "detect on a missing image fails" test "$(status_of "$BM" detect --weights "$T/a/best.ckpt" --image "$T/none.jpg" --out "$T/f")" = 1

@@ -251,6 +251,29 @@ static void test_export(const char *dir) {
   bm_trainer_free(tr);
 }
 
+/* --input: the cfg's [net] size replaced; the network and its head follow. */
+static void test_input_size(void) {
+  char *sized = NULL;
+  bm_error err;
+  CHECK(bm_cfg_set_input_size(fixture_cfg, 96, 48, &sized, &err) == 0);
+  CHECK(sized && strstr(sized, "width=96") && strstr(sized, "height=48"));
+  CHECK(sized && !strstr(sized, "width=64\n"));
+  bm_detector *det = NULL;
+  bm_rng rng;
+  bm_rng_seed(&rng, 1, 1);
+  CHECK_MSG(bm_detector_create(&det, sized, "sized", 2, (char *const *)fixture_classes, 1, &rng, NULL, &err) == 0, "%s", err.msg);
+  if (det) {
+    int c, h, w;
+    bm_net_input_dims(bm_detector_net(det), &c, &h, &w);
+    CHECK(w == 96 && h == 48);
+    CHECK(bm_detector_head(det, 0)->w == 12 && bm_detector_head(det, 0)->h == 6); /* stride 8 */
+  }
+  bm_detector_free(det);
+  bm_free(sized);
+  CHECK(bm_cfg_set_input_size("[convolutional]\nfilters=3\n", 64, 64, &sized, &err) == -1);
+  CHECK(bm_cfg_set_input_size(fixture_cfg, 4, 64, &sized, &err) == -1);
+}
+
 int main(void) {
   char dir[512], root[600];
   bm_test_tmpdir(dir, sizeof dir);
@@ -266,6 +289,7 @@ int main(void) {
   test_resume(dir, &ds);
   test_refused(dir, &ds);
   test_export(dir);
+  test_input_size();
   bm_dataset_free(&ds);
   return bm_test_finish("test_train_resume");
 }

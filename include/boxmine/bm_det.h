@@ -168,6 +168,11 @@ int bm_detector_detect_image(bm_detector *det, const bm_image *img, const bm_det
 int bm_detector_export_darknet(const bm_detector *det, const char *weights_path,
                                const char *cfg_path, bm_error *err);
 
+/* A copy of cfg_text with the [net] section's width and height replaced (the network is
+ * fully convolutional; anchors stay in input pixels). *out is freed with bm_free. */
+int bm_cfg_set_input_size(const char *cfg_text, int width, int height, char **out,
+                          bm_error *err);
+
 /* ---- training ------------------------------------------------------------------------- */
 /* One training sample: an image of a dataset and the boxes to learn on it. The boxes may
  * differ from the dataset's ground truth (pseudo-labels, mined SA annotations). */

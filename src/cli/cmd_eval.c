@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boxmine/bm_det.h"
 #include "boxmine/bm_eval.h"
 #include "cli/cli.h"
 
@@ -23,8 +24,10 @@ static void usage(FILE *out) {
       "                         VOC pixel coordinates), or a COCO results JSON file\n"
       "                         ([{image_id, category_id, bbox [x,y,w,h], score}], category_id\n"
       "                         = class index + 1)\n"
-      "  --weights CKPT         run the detector first (not available until the detector\n"
-      "                         lands)\n"
+      "  --weights CKPT         run a detector checkpoint (boxmine train's .ckpt) on the split\n"
+      "                         first, with --thresh F (0.005), --nms F (0.45), --max-dets N\n"
+      "                         (100), --threads N (2); the dataset's class list must equal\n"
+      "                         the checkpoint's\n"
       "  --metric WHICH         voc07 (11-point AP), voc12 (area under the precision\n"
       "                         envelope), coco (AP@[.5:.95], AP50, AP75, sizes, AR), or all\n"
       "                         (default)\n"
@@ -229,10 +232,32 @@ static int write_json(const char *path, const char *split, const bm_dataset *ds,
   return 0;
 }
 
+static void show_detect_progress(void *user, long done, long total) {
+  if (done >= total) cli_progress_finish(user, NULL);
+  else cli_progress_update(user, done, NULL);
+}
+
+/* --weights: runs the checkpoint's detector on every image of ds. */
+static int detect_with(const char *weights, const bm_detect_opts *opts, int threads,
+                       const bm_dataset *ds, bm_detections *dets, bm_log *log, bm_error *err) {
+  bm_detector *det;
+  if (bm_detector_load(&det, weights, 8, log, err)) return -1;
+  bm_detector_set_threads(det, threads);
+  int rc = bm_detector_check_classes(det, ds, err);
+  if (rc) bm_fail_prefix(err, "--weights %s (give the class list with --classes)", weights);
+  cli_progress bar;
+  cli_progress_start(&bar, "detect", ds->n_images);
+  if (rc == 0) rc = bm_detector_detect_dataset(det, ds, NULL, 0, opts, show_detect_progress, &bar, dets, err);
+  bm_detector_free(det);
+  return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
   cli_dataset_args args;
   cli_dataset_args_init(&args, 0);
   const char *dets_path = NULL, *weights = NULL, *json_path = NULL, *metric = "all";
+  bm_detect_opts detect_opts = bm_detect_defaults();
+  long detect_threads = 2;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
@@ -241,6 +266,22 @@ int cmd_eval(int argc, char **argv) {
     int used = cli_dataset_arg(&args, argc, argv, &i);
     if (used < 0) return 2;
     if (used) continue;
+    double number;
+    long count;
+    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(argv[i], "--thresh") || !strcmp(argv[i], "--nms")) {
+      if (cli_parse_float(argv[i], value, 0, 1, &number)) return 2;
+      *(!strcmp(argv[i], "--thresh") ? &detect_opts.thresh : &detect_opts.nms) = (float)number;
+      i++;
+      continue;
+    }
+    if (!strcmp(argv[i], "--max-dets") || !strcmp(argv[i], "--threads")) {
+      if (cli_parse_int(argv[i], value, 1, 100000, &count)) return 2;
+      if (!strcmp(argv[i], "--max-dets")) detect_opts.max_dets = (int)count;
+      else detect_threads = count;
+      i++;
+      continue;
+    }
     const char **target = NULL;
     if (!strcmp(argv[i], "--dets")) target = &dets_path;
     else if (!strcmp(argv[i], "--weights")) target = &weights;
@@ -271,11 +312,6 @@ int cmd_eval(int argc, char **argv) {
     cli_error("give the split to evaluate with --split NAME");
     return 2;
   }
-  if (weights)
-    return cli_error(
-        "--weights: not available until the detector lands; run the "
-        "detector separately and pass its output with --dets");
-
   /* the ground truth exactly as written, as the references see it (bm_eval_load_dataset's
    * rule; the CLI loader adds the cache defaults and a progress bar) */
   args.opts.keep_boxes_as_written = 1;
@@ -301,15 +337,15 @@ int cmd_eval(int argc, char **argv) {
   memset(&coco, 0, sizeof coco);
   bm_error err = {{0}};
   status = 1;
-  int read_status = bm_is_dir(dets_path)
-                        ? bm_read_voc_results(dets_path, split, &ds, &dets, &log, &err)
-                        : bm_read_coco_results(dets_path, &ds, &dets, &err);
+  int read_status = weights    ? detect_with(weights, &detect_opts, (int)detect_threads, &ds, &dets, &log, &err)
+                    : bm_is_dir(dets_path) ? bm_read_voc_results(dets_path, split, &ds, &dets, &log, &err)
+                                           : bm_read_coco_results(dets_path, &ds, &dets, &err);
   if (read_status != 0) {
     cli_error("%s", err.msg);
     goto done;
   }
   printf("boxmine eval: split '%s': %d images, %d objects; %ld detections from %s\n", split,
-         ds.n_images, ds.n_objects, dets.n, dets_path);
+         ds.n_images, ds.n_objects, dets.n, weights ? weights : dets_path);
   if ((want_voc07 || want_voc12) && bm_eval_voc(&ds, NULL, 0, &dets, &voc, &err) != 0) {
     cli_error("VOC evaluation: %s", err.msg);
     goto done;

@@ -23,6 +23,7 @@ static void usage(FILE *out) {
           "  --split NAME          training split (default trainval)\n"
           "  --val-split NAME      split evaluated during training (default test; 'none': no evaluation)\n"
           "  --cfg FILE            darknet network cfg (default cfg/boxmine-tiny.cfg)\n"
+          "  --input WxH           network input size instead of the cfg's (e.g. 320x320)\n"
           "training:\n"
           "  --epochs N            epochs to train (default 100)\n"
           "  --batch N             images per update (default 16)\n"
@@ -200,6 +201,7 @@ int cmd_train(int argc, char **argv) {
   const char *data = NULL, *out = NULL, *cfg_path = NULL;
   int resume = 0, no_augment = 0, epochs_given = 0, threads_given = 0;
   long stop_after = 0;
+  int input_w = 0, input_h = 0;
   const char *ignored_on_resume = NULL; /* a training option that --resume does not change */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -257,6 +259,15 @@ int cmd_train(int argc, char **argv) {
       if (cli_parse_int(a, v, 1, 1000000, &n)) return 2;
       rs.epochs = (int)n;
       epochs_given = 1;
+      i++;
+      continue;
+    }
+    if (!strcmp(a, "--input")) {
+      char tail;
+      if (!v || sscanf(v, "%dx%d%c", &input_w, &input_h, &tail) != 2 || input_w < 8 || input_h < 8 ||
+          input_w > 8192 || input_h > 8192)
+        return cli_error("--input: '%s' is not WIDTHxHEIGHT (8..8192)", v ? v : ""), 2;
+      ignored_on_resume = a;
       i++;
       continue;
     }
@@ -338,6 +349,15 @@ int cmd_train(int argc, char **argv) {
     }
     snprintf(rs.data, sizeof rs.data, "%s", data);
     if (cli_find_cfg(cfg_path, &cfg_text)) goto done;
+    if (input_w > 0) {
+      char *sized;
+      if (bm_cfg_set_input_size(cfg_text, input_w, input_h, &sized, &err)) {
+        cli_error("--input: %s", err.msg);
+        goto done;
+      }
+      bm_free(cfg_text);
+      cfg_text = sized;
+    }
     if (bm_mkdir_p(out, &err)) {
       cli_error("%s", err.msg);
       goto done;

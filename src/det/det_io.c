@@ -218,6 +218,44 @@ static int patch_cfg(const bm_detector *det, bm_buf *out, bm_error *err) {
   return rc;
 }
 
+int bm_cfg_set_input_size(const char *cfg_text, int width, int height, char **out,
+                          bm_error *err) {
+  *out = NULL;
+  if (width < 8 || height < 8 || width > 8192 || height > 8192)
+    return bm_fail(err, "input size %dx%d is outside 8..8192", width, height);
+  bm_buf buf;
+  bm_buf_init(&buf);
+  int in_net = 0, seen_net = 0;
+  for (const char *p = cfg_text; *p;) {
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (is_any_section(p, len)) {
+      in_net = is_section(p, len, "net") || is_section(p, len, "network");
+      bm_buf_append(&buf, p, len);
+      if (in_net) {
+        bm_buf_printf(&buf, "\nwidth=%d\nheight=%d", width, height);
+        seen_net = 1;
+      }
+    } else if (!(in_net && (is_key(p, len, "width") || is_key(p, len, "height")))) {
+      bm_buf_append(&buf, p, len);
+    } else {
+      bm_buf_puts(&buf, "# (input size set by boxmine)");
+    }
+    if (end) bm_buf_puts(&buf, "\n");
+    p = end ? end + 1 : p + len;
+  }
+  if (!seen_net) {
+    bm_buf_free(&buf);
+    return bm_fail(err, "the cfg has no [net] section to set the input size in");
+  }
+  if (buf.failed) {
+    bm_buf_free(&buf);
+    return bm_fail(err, "out of memory");
+  }
+  *out = buf.data;
+  return 0;
+}
+
 int bm_detector_export_darknet(const bm_detector *det, const char *weights_path,
                                const char *cfg_path, bm_error *err) {
   if (weights_path && bm_net_save_weights(det->net, weights_path, err)) return -1;
