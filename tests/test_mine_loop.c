@@ -43,6 +43,7 @@ static int load_split(const char *root, const char *split, bm_dataset *ds, int f
 static void base_opts(bm_loop_opts *o, bm_strategy strategy) {
   bm_loop_opts_default(o);
   o->mine.strategy = strategy;
+  o->mine.oracle = BM_ORACLE_VERIFY;
   o->mine.K = 8;
   o->n_init = 10;
   o->pre_epochs = 2;

@@ -36,8 +36,10 @@ static void usage(FILE *out) {
           "mining (defaults: asm-spec, except where docs/MINING.md says why):\n"
           "  --strategy NAME        v1, v1plus, topk-alratio, topk-alratio-thre, topk-slscore,\n"
           "                         random, uncertainty, full (default topk-slscore)\n"
-          "  --oracle MODE          verify: people check every batch image; trust: certain images\n"
-          "                         are pseudo-labelled with no human look (default verify)\n"
+          "  --oracle MODE          trust: images the machine is sure of are pseudo-labelled with\n"
+          "                         no human look, the rest go to people and join L; verify (the\n"
+          "                         reference's): people check every batch image (default trust;\n"
+          "                         verify for v1, v1plus and topk-alratio)\n"
           "  --init N | --init-frac F  initial labelled images (default 20%% of the pool)\n"
           "  --K N                  batch size per round (default 200)\n"
           "  --certain-thre F       score >= F is certain (default 0.8)\n"
@@ -247,6 +249,7 @@ int cmd_mine(int argc, char **argv) {
   snprintf(cs.split, sizeof cs.split, "trainval");
   snprintf(cs.test_split, sizeof cs.test_split, "test");
   const char *data = NULL, *out = NULL, *cfg_path = NULL, *phase1_from = NULL;
+  int oracle_given = 0;
   int resume = 0, no_augment = 0, threads_given = 0, max_rounds_given = 0, budget_given = 0;
   long init_n = -1;
   double init_frac = -1;
@@ -299,6 +302,7 @@ int cmd_mine(int argc, char **argv) {
         if (bm_strategy_parse(v, &lo.mine.strategy, &err)) return cli_error("--strategy: %s", err.msg), 2;
       } else if (!strcmp(a, "--oracle")) {
         if (bm_oracle_parse(v, &lo.mine.oracle, &err)) return cli_error("--oracle: %s", err.msg), 2;
+        oracle_given = 1;
       } else if (!strcmp(a, "--ap-metric")) {
         if (bm_ap_metric_parse(v, &lo.ap_metric, &err)) return cli_error("--ap-metric: %s", err.msg), 2;
       } else if (!strcmp(a, "--uncertainty")) {
@@ -390,6 +394,10 @@ int cmd_mine(int argc, char **argv) {
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
   if (resume && phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;
   if (init_n > 0 && init_frac > 0) return cli_error("give --init or --init-frac, not both"), 2;
+  /* trust mode needs an image-level certain side; these strategies have none */
+  if (!oracle_given && (lo.mine.strategy == BM_STRATEGY_V1 || lo.mine.strategy == BM_STRATEGY_V1PLUS ||
+                        lo.mine.strategy == BM_STRATEGY_TOPK_ALRATIO))
+    lo.mine.oracle = BM_ORACLE_VERIFY;
   if (no_augment) to.jitter = to.hue = 0, to.saturation = to.exposure = 1, to.flip = 0;
   /* mining detections: the floor is the uncertain threshold (lower boxes are ignored by
    * fusion, and NMS among higher boxes is unaffected by them) */

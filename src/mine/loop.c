@@ -52,6 +52,7 @@ struct bm_loop {
   const bm_loop_hooks *hooks;
   bm_tfevents *events;
   int stop_asked;
+  int told_exhausted; /* the "pool exhausted" message was given in this process */
   bm_object dummy_object; /* non-NULL target for samples with an empty annotation */
 };
 
@@ -855,6 +856,11 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
         message(loop, "phase 2: mining with %s (oracle %s, K %d)",
                 bm_strategy_name(loop->opts.mine.strategy), bm_oracle_name(loop->opts.mine.oracle),
                 loop->opts.mine.K);
+      if (bm_mine_exhausted(&loop->st) && !loop->told_exhausted) {
+        message(loop, "U and Q are empty: the rounds go on training on L only (no batch, no "
+                      "cost) until a stop rule or --max-rounds");
+        loop->told_exhausted = 1;
+      }
       if (start_round(loop, err) || save_to(loop, loop->last_ckpt, err)) {
         rc = -1;
         break;

@@ -31,6 +31,10 @@ void bm_loop_opts_default(bm_loop_opts *o) {
   memset(o, 0, sizeof *o);
   bm_mine_opts_default(&o->mine);
   o->mine.K = 200; /* reference 400 of 5011 images; 200 of 4000 keeps a round near a minute */
+  /* trust, not the reference's verify: with a detector that is not yet sure of anything,
+   * verify mode re-queues every batch image and the next batch is that same queue, paid
+   * again (docs/MINING.md, "Defaults") */
+  o->mine.oracle = BM_ORACLE_TRUST;
   bm_fusion_opts_default(&o->fusion);
   o->costs.draw = 7;
   o->costs.verify = 1.5;
