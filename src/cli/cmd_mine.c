@@ -26,11 +26,13 @@ static void usage(FILE *out) {
           "  --split NAME           the pool to mine (default trainval)\n"
           "  --test-split NAME      the evaluation set E (default test)\n"
           "  --cfg FILE             darknet network cfg (default cfg/boxmine-tiny.cfg)\n"
+          "  --input WxH            network input size instead of the cfg's (e.g. 128x128)\n"
           "  --seed N               seed of the split, the mining and the training (default 1)\n"
           "  --threads N            compute threads (default 2)\n"
           "  --deterministic        keep the thread count on --resume (bit-identical results)\n"
           "  --resume               continue the run in RUN (only --max-rounds, --budget-seconds,\n"
           "                         --threads and --data may be given again)\n"
+          "  --checkpoint-minutes F also save last.ckpt inside an epoch this often (default 10)\n"
           "  --phase1-from RUN0     start from RUN0/phase1.ckpt (same data, seed, --init and\n"
           "                         phase-1 settings) instead of training phase 1 again\n"
           "mining (defaults: asm-spec, except where docs/MINING.md says why):\n"
@@ -249,7 +251,7 @@ int cmd_mine(int argc, char **argv) {
   snprintf(cs.split, sizeof cs.split, "trainval");
   snprintf(cs.test_split, sizeof cs.test_split, "test");
   const char *data = NULL, *out = NULL, *cfg_path = NULL, *phase1_from = NULL;
-  int oracle_given = 0;
+  int oracle_given = 0, input_w = 0, input_h = 0;
   int resume = 0, no_augment = 0, threads_given = 0, max_rounds_given = 0, budget_given = 0;
   long init_n = -1;
   double init_frac = -1;
@@ -322,6 +324,15 @@ int cmd_mine(int argc, char **argv) {
       }
       continue;
     }
+    if (!strcmp(a, "--input")) {
+      char tail;
+      if (!v || sscanf(v, "%dx%d%c", &input_w, &input_h, &tail) != 2 || input_w < 8 || input_h < 8 ||
+          input_w > 8192 || input_h > 8192)
+        return cli_error("--input: '%s' is not WIDTHxHEIGHT (8..8192)", v ? v : ""), 2;
+      not_on_resume = a;
+      i++;
+      continue;
+    }
     if (!strcmp(a, "--threads")) {
       if (cli_parse_int(a, v, 1, 256, &n)) return 2;
       to.threads = (int)n;
@@ -385,6 +396,7 @@ int cmd_mine(int argc, char **argv) {
     FLOAT_OPT("--weight-decay", 0, 1, to.weight_decay)
     FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
     FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, to.schedule_epochs)
+    FLOAT_OPT("--checkpoint-minutes", 0, 1e6, lo.checkpoint_minutes)
 #undef INT_OPT
 #undef FLOAT_OPT
     cli_error("unknown option '%s' (see boxmine mine --help)", a);
@@ -503,6 +515,15 @@ int cmd_mine(int argc, char **argv) {
       bm_free(from);
     } else {
       if (cli_find_cfg(cfg_path, &cfg_text)) goto done;
+      if (input_w > 0) {
+        char *sized = NULL;
+        if (bm_cfg_set_input_size(cfg_text, input_w, input_h, &sized, &err)) {
+          cli_error("--input: %s", err.msg);
+          goto done;
+        }
+        bm_free(cfg_text);
+        cfg_text = sized;
+      }
       bm_trainer *tr = NULL;
       if (bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool.n_classes,
                             pool.class_names, &to, lo.n_init, &log, &err) ||
