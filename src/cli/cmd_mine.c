@@ -20,7 +20,8 @@ static void usage(FILE *out) {
           "is sure of, charge simulated people for the rest (the pool's hidden ground truth is the\n"
           "oracle), and retrain. Writes into RUN: rounds.jsonl, summary.json, last.ckpt, best.ckpt,\n"
           "phase1.ckpt, TensorBoard events, annotations/ (the labelled set as VOC XML with each\n"
-          "box's provenance). Compare runs with `boxmine report RUN1 RUN2 --out DIR`.\n\n"
+          "box's provenance). Compare runs with `boxmine report RUN1 RUN2 --out DIR`.\n"
+          "Ctrl-C saves the state and exits with status 130; --resume continues.\n\n"
           "data and run:\n"
           "  --data DIR             VOC dataset root\n"
           "  --split NAME           the pool to mine (default trainval)\n"
@@ -556,6 +557,7 @@ int cmd_mine(int argc, char **argv) {
   if (!result.finished) {
     fprintf(stderr, "boxmine mine: interrupted; state saved in %s (continue with --resume)\n",
             last_ckpt);
+    status = 130; /* as a shell reports a Ctrl-C */
     goto done;
   }
   const bm_round_record *r = &result.last;
