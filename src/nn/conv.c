@@ -82,9 +82,14 @@ static void forward_rows(const nn_ctx *ctx, nn_layer *l, const conv_dims *d, con
         a = col;
         lda = d->k;
       }
-      nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
-              l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
-              z + c0 * d->filters + g * d->group_filters, d->filters);
+      if (nn_small_gemm_fits(d->group_filters, d->k))
+        nn_small_gemm_nt((int)(c1 - c0), d->group_filters, d->k, a, lda,
+                         l->weight + (size_t)g * d->group_filters * d->k, d->k,
+                         z + c0 * d->filters + g * d->group_filters, d->filters);
+      else
+        nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
+                l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
+                z + c0 * d->filters + g * d->group_filters, d->filters);
     }
     if (hook->kind == HOOK_BN_SUMS) nn_bn_sums_rows(z, c0, c1, d->filters, hook->sums);
     if (hook->kind == HOOK_AFFINE)
@@ -116,8 +121,12 @@ static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims 
         ldx = d->k;
       }
       /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K) */
-      nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
-              dweight + (size_t)g * d->group_filters * d->k, d->k);
+      if (nn_small_gemm_fits(d->group_filters, d->k))
+        nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
+                             dweight + (size_t)g * d->group_filters * d->k, d->k);
+      else
+        nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
+                dweight + (size_t)g * d->group_filters * d->k, d->k);
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
       if (is_pointwise(info)) {
