@@ -178,6 +178,12 @@ static void test_split_paths(void) {
   CHECK(biggest > 0);
   CHECK_MSG(worst <= 1e-4 * biggest, "one image, 1 vs 2 threads: gradients differ by %g (max %g)",
             worst, biggest);
+  /* and two threads repeat bitwise */
+  float *first = copy(bm_net_grads(two), bm_net_n_params(two));
+  bm_net_zero_grads(two);
+  train_step(two);
+  CHECK(memcmp(first, bm_net_grads(two), bm_net_n_params(two) * sizeof(float)) == 0);
+  free(first);
   const float *a = bm_net_output(one, 4), *b = bm_net_output(two, 4);
   worst = 0;
   for (size_t j = 0; j < (size_t)32 * 32 * 14; j++)

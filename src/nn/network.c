@@ -357,7 +357,9 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     int k = l->info.size * l->info.size * (l->info.in_c / l->info.groups);
     if (nn_conv_chunk_rows(k) * k > chunk) chunk = nn_conv_chunk_rows(k) * k;
   }
-  size_t by_images = (size_t)threads * chunk + (size_t)(threads - 1) * max_weights;
+  /* private weight gradients only when backward splits by images (batch >= threads) */
+  size_t partials = b >= (size_t)threads ? (size_t)(threads - 1) * max_weights : 0;
+  size_t by_images = (size_t)threads * chunk + partials;
   size_t n_work = by_blocks > by_images ? by_blocks : by_images;
   if (net->work && n_work <= net->n_work) {
     net->chunk_floats = chunk;
