@@ -11,6 +11,9 @@
 # runs of each tool's per-run median ms per iteration, img/s, and the ratio
 # boxmine time / PyTorch time (below 1 = boxmine faster). Ends with one JSON line.
 # Both tools print one JSON line with ms_per_iter, img_per_s and gflop_per_img.
+# OpenBLAS picks its kernels from OPENBLAS_CORETYPE, which passes through: on AVX-512 CPUs that
+# it does not know it falls back to slow generic ones ("Prescott"), so run e.g.
+# `OPENBLAS_CORETYPE=SkylakeX bash bench/compare.sh ...` there (the summary names the core).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -83,8 +86,9 @@ b_ms, b_ips, b_gf = summary(ours)
 t_ms, t_ips, t_gf = summary(theirs)
 print("%s, mode %s, batch %d, %d threads, %d runs each (median of per-run medians):"
       % (cfg, mode, batch, threads, len(ours)))
-print("  boxmine  %9.3f ms/iter  %9.2f img/s   (runs: %s)"
-      % (b_ms, b_ips, ", ".join("%.1f" % r["ms_per_iter"] for r in ours)))
+print("  boxmine  %9.3f ms/iter  %9.2f img/s   (runs: %s; OpenBLAS core %s)"
+      % (b_ms, b_ips, ", ".join("%.1f" % r["ms_per_iter"] for r in ours),
+         ours[0].get("blas_core", "?")))
 print("  pytorch  %9.3f ms/iter  %9.2f img/s   (runs: %s)"
       % (t_ms, t_ips, ", ".join("%.1f" % r["ms_per_iter"] for r in theirs)))
 print("  ratio boxmine/pytorch time: %.3f  (below 1: boxmine faster)" % (b_ms / t_ms))
@@ -95,5 +99,5 @@ print(json.dumps({"cfg": cfg, "mode": mode, "batch": batch, "threads": threads,
                   "pytorch_ms_per_iter": round(t_ms, 3),
                   "boxmine_img_per_s": round(b_ips, 3), "pytorch_img_per_s": round(t_ips, 3),
                   "ratio_boxmine_over_pytorch": round(b_ms / t_ms, 4),
-                  "gflop_per_img": t_gf}))
+                  "gflop_per_img": t_gf, "blas_core": ours[0].get("blas_core")}))
 EOF
