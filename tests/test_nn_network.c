@@ -12,7 +12,8 @@ static const char *small_cfg =
     "[net]\nwidth=24\nheight=20\nchannels=3\n"
     "[convolutional]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
     "[maxpool]\nsize=2\nstride=2\n"
-    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\n"
+                    "activation=leaky\n"
     "[convolutional]\nfilters=16\nsize=1\nbatch_normalize=1\nactivation=leaky\n"
     "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n"
     "[yolo]\nmask=0,1\nanchors=4,4,8,8\nclasses=2\nnum=2\n"
@@ -124,7 +125,8 @@ static void test_independence_and_determinism(void) {
  * the batch is processed in chunks. */
 static void test_batch_consistency(void) {
   const char *cfg = "[net]\nwidth=64\nheight=64\nchannels=32\n"
-                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\n"
+                    "activation=leaky\n"
                     "[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=mish\n";
   int batch = 8;
   bm_network *big = make(cfg, batch, 5);
@@ -157,8 +159,10 @@ static void test_batch_consistency(void) {
  * summation order. Sizes are large enough for the GEMMs and copies to be split. */
 static void test_split_paths(void) {
   const char *cfg = "[net]\nwidth=64\nheight=64\nchannels=8\n"
-                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
-                    "[convolutional]\nfilters=32\nsize=3\nstride=2\npad=1\ngroups=2\nactivation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\n"
+                    "activation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\nstride=2\npad=1\ngroups=2\n"
+                    "activation=leaky\n"
                     "[convolutional]\nfilters=64\nsize=1\nbatch_normalize=1\nactivation=leaky\n"
                     "[convolutional]\nfilters=14\nsize=3\npad=1\nactivation=linear\n"
                     "[yolo]\nmask=0,1\nanchors=4,4,8,8\nclasses=2\nnum=2\n";

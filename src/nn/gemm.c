@@ -17,7 +17,8 @@ const char *bm_nn_blas_core(void) { return openblas_get_corename(); }
 
 int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err) {
   size_t count = (size_t)n * n;
-  float *a = bm_malloc_aligned(count * sizeof(float)), *b = bm_malloc_aligned(count * sizeof(float));
+  float *a = bm_malloc_aligned(count * sizeof(float));
+  float *b = bm_malloc_aligned(count * sizeof(float));
   float *c = bm_malloc_aligned(count * sizeof(float));
   if (!a || !b || !c) {
     bm_free_aligned(a);
@@ -103,7 +104,8 @@ __attribute__((optimize("fp-contract=fast"))) void nn_small_gemm_nt(
     }
     for (; i < m; i++) {
       v16f acc = {0};
-      for (int t = 0; t < k; t++) acc += a[(size_t)i * lda + t] * *(const v16f *)(bt + t * n_cols + j0);
+      for (int t = 0; t < k; t++)
+        acc += a[(size_t)i * lda + t] * *(const v16f *)(bt + t * n_cols + j0);
       *(v16f *)(c + (size_t)i * ldc + j0) = acc;
     }
   }

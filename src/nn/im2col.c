@@ -1,7 +1,8 @@
 /* im2col / col2im for NHWC tensors. Output pixels are numbered across the batch,
  * r = (b * out_h + oy) * out_w + ox, and col holds one row per output pixel: the k x k input
  * window, tap-major and channel-minor,
- *   col[r - r0][(ky * k + kx) * cg + ci] = in[b][oy * stride - pad + ky][ox * stride - pad + kx][c0 + ci]
+ *   col[r - r0][(ky * k + kx) * cg + ci]
+ *     = in[b][oy * stride - pad + ky][ox * stride - pad + kx][c0 + ci]
  * (0 outside the image), which matches conv weights stored [filters][k][k][c/groups].
  * Channels [c0, c0 + cg) select one group of a grouped convolution. */
 #include <string.h>
@@ -49,8 +50,8 @@ static void im2col_range(const nn_conv_geom *g, const float *in, size_t r0, size
     if (end - r < (size_t)(ox_end - ox)) ox_end = ox + (int)(end - r);
     for (int ky = 0; ky < g->size; ky++) {
       int iy = oy * g->stride - g->pad + ky;
-      src_rows[ky] = iy < 0 || iy >= g->in_h ? NULL
-                                             : in + (((size_t)b * g->in_h + iy) * g->in_w) * g->in_c + g->c0;
+      size_t at = (((size_t)b * g->in_h + iy) * g->in_w) * g->in_c + g->c0;
+      src_rows[ky] = iy < 0 || iy >= g->in_h ? NULL : in + at;
     }
     for (; ox < ox_end; ox++, r++) {
       float *dst = col + (r - r0) * row_len;

@@ -718,12 +718,14 @@ void bm_nhwc_to_nchw(const float *src, float *dst, int n, int h, int w, int c) {
   size_t plane = (size_t)h * w;
   for (int b = 0; b < n; b++)
     for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++) dst[((size_t)b * c + k) * plane + p] = src[((size_t)b * plane + p) * c + k];
+      for (int k = 0; k < c; k++)
+        dst[((size_t)b * c + k) * plane + p] = src[((size_t)b * plane + p) * c + k];
 }
 
 void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w) {
   size_t plane = (size_t)h * w;
   for (int b = 0; b < n; b++)
     for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++) dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
+      for (int k = 0; k < c; k++)
+        dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
 }
