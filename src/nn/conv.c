@@ -53,24 +53,23 @@ static conv_dims dims_of(const nn_ctx *ctx, const bm_layer_info *l) {
 
 /* Rows per chunk: an im2col of about NN_CHUNK_FLOATS (cache-sized), at least
  * NN_CHUNK_ROWS_MIN rows so that the GEMMs stay efficient. */
-static size_t chunk_rows(const nn_ctx *ctx, const bm_layer_info *l, const conv_dims *d) {
-  (void)ctx;
+static size_t chunk_rows(const bm_layer_info *l, const conv_dims *d) {
   if (is_pointwise(l)) return d->rows;
   return nn_conv_chunk_rows(d->k);
 }
 
-/* z[r0:r1] = conv of the input, on the calling thread. `after_chunk` runs on each chunk of
- * rows while it is still in cache. */
+/* What forward_rows does with each chunk of z while it is still in cache. */
 typedef struct chunk_hook {
-  enum { HOOK_NONE, HOOK_BN_SUMS, HOOK_AFFINE } kind;
+  enum { HOOK_BN_SUMS, HOOK_AFFINE } kind;
   double *sums;      /* HOOK_BN_SUMS */
   const float *a, *b; /* HOOK_AFFINE: out = act(a z + b), a may be NULL */
 } chunk_hook;
 
-static void forward_rows(const nn_ctx *ctx, nn_layer *l, const conv_dims *d, const float *in,
-                         float *z, size_t r0, size_t r1, float *col, const chunk_hook *hook) {
+/* z[r0:r1] = conv of the input, on the calling thread. */
+static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float *z, size_t r0,
+                         size_t r1, float *col, const chunk_hook *hook) {
   const bm_layer_info *info = &l->info;
-  size_t step = chunk_rows(ctx, info, d);
+  size_t step = chunk_rows(info, d);
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
     for (int g = 0; g < d->groups; g++) {
@@ -82,9 +81,14 @@ static void forward_rows(const nn_ctx *ctx, nn_layer *l, const conv_dims *d, con
         a = col;
         lda = d->k;
       }
-      nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
-              l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
-              z + c0 * d->filters + g * d->group_filters, d->filters);
+      if (nn_small_gemm_fits(d->group_filters, d->k))
+        nn_small_gemm_nt((int)(c1 - c0), d->group_filters, d->k, a, lda,
+                         l->weight + (size_t)g * d->group_filters * d->k, d->k,
+                         z + c0 * d->filters + g * d->group_filters, d->filters);
+      else
+        nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
+                l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
+                z + c0 * d->filters + g * d->group_filters, d->filters);
     }
     if (hook->kind == HOOK_BN_SUMS) nn_bn_sums_rows(z, c0, c1, d->filters, hook->sums);
     if (hook->kind == HOOK_AFFINE)
@@ -95,11 +99,11 @@ static void forward_rows(const nn_ctx *ctx, nn_layer *l, const conv_dims *d, con
 /* Weight gradient (into dweight) and input gradient (into din, may be NULL) of rows
  * [r0, r1) from grad = dLoss/dz, on the calling thread. With bn_coef, grad holds dLoss/du
  * and batch norm's backward pass 2 turns each chunk into dLoss/dz first. */
-static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims *d,
-                          const float *in, float *grad, float *dweight, float *din, size_t r0,
-                          size_t r1, float *col, const float *bn_coef) {
+static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in, float *grad,
+                          float *dweight, float *din, size_t r0, size_t r1, float *col,
+                          const float *bn_coef) {
   const bm_layer_info *info = &l->info;
-  size_t step = chunk_rows(ctx, info, d);
+  size_t step = chunk_rows(info, d);
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
     int n = (int)(c1 - c0);
@@ -116,8 +120,12 @@ static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims 
         ldx = d->k;
       }
       /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K) */
-      nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
-              dweight + (size_t)g * d->group_filters * d->k, d->k);
+      if (nn_small_gemm_fits(d->group_filters, d->k))
+        nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
+                             dweight + (size_t)g * d->group_filters * d->k, d->k);
+      else
+        nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
+                dweight + (size_t)g * d->group_filters * d->k, d->k);
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
       if (is_pointwise(info)) {
@@ -160,7 +168,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
         hook = (chunk_hook){HOOK_BN_SUMS, ctx->reduce + (size_t)p * 2 * d.filters, NULL, NULL};
         memset(hook.sums, 0, 2 * (size_t)d.filters * sizeof(double));
       }
-      forward_rows(ctx, l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook);
+      forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook);
       if (batch_stats) {
 #pragma omp barrier
 #pragma omp single
@@ -231,7 +239,7 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       }
       float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
       if (p) memset(dweight, 0, l->n_weights * sizeof(float));
-      backward_rows(ctx, l, &d, in, grad, dweight, din, r0, r1,
+      backward_rows(l, &d, in, grad, dweight, din, r0, r1,
                     ctx->work + (size_t)p * ctx->chunk_floats,
                     info->batch_normalize ? coef : NULL);
     }

@@ -1,7 +1,8 @@
 /* im2col / col2im for NHWC tensors. Output pixels are numbered across the batch,
  * r = (b * out_h + oy) * out_w + ox, and col holds one row per output pixel: the k x k input
  * window, tap-major and channel-minor,
- *   col[r - r0][(ky * k + kx) * cg + ci] = in[b][oy * stride - pad + ky][ox * stride - pad + kx][c0 + ci]
+ *   col[r - r0][(ky * k + kx) * cg + ci]
+ *     = in[b][oy * stride - pad + ky][ox * stride - pad + kx][c0 + ci]
  * (0 outside the image), which matches conv weights stored [filters][k][k][c/groups].
  * Channels [c0, c0 + cg) select one group of a grouped convolution. */
 #include <string.h>
@@ -36,43 +37,42 @@ static inline void zero_floats(float *dst, size_t n) {
   if (i < n) *(v8f *)(dst + n - 8) = zero;
 }
 
+/* col rows [first, end) (row r at col + (r - r0) * row_len), one output row (b, oy) at a
+ * time so that the input rows of the window are looked up once per output row. */
 static void im2col_range(const nn_conv_geom *g, const float *in, size_t r0, size_t first,
                          size_t end, float *col) {
-  size_t row_len = (size_t)g->size * g->size * g->cg;
-  size_t plane = (size_t)g->out_h * g->out_w;
-  /* (b, oy, ox) of row `first`, then stepped along (no division per row) */
-  int b = (int)(first / plane), oy = (int)(first % plane) / g->out_w;
-  int ox = (int)(first % plane) % g->out_w;
-  for (size_t r = first; r < end; r++) {
-    float *dst = col + (r - r0) * row_len;
-    const float *in_b = in + (size_t)b * g->in_h * g->in_w * g->in_c + g->c0;
-    int x0 = ox * g->stride - g->pad;
-    int whole_rows = g->cg == g->in_c && x0 >= 0 && x0 + g->size <= g->in_w;
+  size_t row_len = (size_t)g->size * g->size * g->cg, plane = (size_t)g->out_h * g->out_w;
+  size_t run = (size_t)g->size * g->in_c; /* floats of one window row when cg == in_c */
+  const float *src_rows[16];              /* input row of each ky (NULL: outside) */
+  for (size_t r = first; r < end;) {
+    int b = (int)(r / plane), oy = (int)(r % plane) / g->out_w, ox = (int)(r % plane) % g->out_w;
+    int ox_end = g->out_w;
+    if (end - r < (size_t)(ox_end - ox)) ox_end = ox + (int)(end - r);
     for (int ky = 0; ky < g->size; ky++) {
       int iy = oy * g->stride - g->pad + ky;
-      float *tap = dst + (size_t)ky * g->size * g->cg;
-      if (iy < 0 || iy >= g->in_h) {
-        zero_floats(tap, (size_t)g->size * g->cg);
-        continue;
-      }
-      const float *src = in_b + (size_t)iy * g->in_w * g->in_c;
-      if (whole_rows) { /* the window row is one contiguous run */
-        copy_floats(tap, src + (size_t)x0 * g->in_c, (size_t)g->size * g->in_c);
-        continue;
-      }
-      for (int kx = 0; kx < g->size; kx++) {
-        int ix = x0 + kx;
-        if (ix < 0 || ix >= g->in_w)
-          zero_floats(tap + (size_t)kx * g->cg, g->cg);
-        else
-          copy_floats(tap + (size_t)kx * g->cg, src + (size_t)ix * g->in_c, g->cg);
-      }
+      size_t at = (((size_t)b * g->in_h + iy) * g->in_w) * g->in_c + g->c0;
+      src_rows[ky] = iy < 0 || iy >= g->in_h ? NULL : in + at;
     }
-    if (++ox == g->out_w) {
-      ox = 0;
-      if (++oy == g->out_h) {
-        oy = 0;
-        b++;
+    for (; ox < ox_end; ox++, r++) {
+      float *dst = col + (r - r0) * row_len;
+      int x0 = ox * g->stride - g->pad;
+      int whole_rows = g->cg == g->in_c && x0 >= 0 && x0 + g->size <= g->in_w;
+      for (int ky = 0; ky < g->size; ky++) {
+        float *tap = dst + (size_t)ky * g->size * g->cg;
+        const float *src = src_rows[ky];
+        if (!src) {
+          zero_floats(tap, (size_t)g->size * g->cg);
+        } else if (whole_rows) { /* the window row is one contiguous run */
+          copy_floats(tap, src + (size_t)x0 * g->in_c, run);
+        } else {
+          for (int kx = 0; kx < g->size; kx++) {
+            int ix = x0 + kx;
+            if (ix < 0 || ix >= g->in_w)
+              zero_floats(tap + (size_t)kx * g->cg, g->cg);
+            else
+              copy_floats(tap + (size_t)kx * g->cg, src + (size_t)ix * g->in_c, g->cg);
+          }
+        }
       }
     }
   }

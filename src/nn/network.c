@@ -357,7 +357,9 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     int k = l->info.size * l->info.size * (l->info.in_c / l->info.groups);
     if (nn_conv_chunk_rows(k) * k > chunk) chunk = nn_conv_chunk_rows(k) * k;
   }
-  size_t by_images = (size_t)threads * chunk + (size_t)(threads - 1) * max_weights;
+  /* private weight gradients only when backward splits by images (batch >= threads) */
+  size_t partials = b >= (size_t)threads ? (size_t)(threads - 1) * max_weights : 0;
+  size_t by_images = (size_t)threads * chunk + partials;
   size_t n_work = by_blocks > by_images ? by_blocks : by_images;
   if (net->work && n_work <= net->n_work) {
     net->chunk_floats = chunk;
@@ -716,12 +718,14 @@ void bm_nhwc_to_nchw(const float *src, float *dst, int n, int h, int w, int c) {
   size_t plane = (size_t)h * w;
   for (int b = 0; b < n; b++)
     for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++) dst[((size_t)b * c + k) * plane + p] = src[((size_t)b * plane + p) * c + k];
+      for (int k = 0; k < c; k++)
+        dst[((size_t)b * c + k) * plane + p] = src[((size_t)b * plane + p) * c + k];
 }
 
 void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w) {
   size_t plane = (size_t)h * w;
   for (int b = 0; b < n; b++)
     for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++) dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
+      for (int k = 0; k < c; k++)
+        dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
 }

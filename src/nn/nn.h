@@ -138,6 +138,15 @@ nn_ctx nn_context(bm_network *net);
 void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void nn_blas_single_threaded(void);
+/* Small products for layers with k <= NN_SMALL_K and n_cols a multiple of 16 up to
+ * NN_SMALL_N (a first conv layer), on the calling thread. */
+#define NN_SMALL_K 32
+#define NN_SMALL_N 64
+int nn_small_gemm_fits(int n_cols, int k);
+void nn_small_gemm_nt(int m, int n_cols, int k, const float *a, int lda, const float *b,
+                      int ldb, float *c, int ldc);
+void nn_small_gemm_tn_add(int m, int n_cols, int k, const float *a, int lda, const float *b,
+                          int ldb, float *c, int ldc);
 
 /* im2col.c (NHWC). Output pixels are numbered across the batch:
  * r = (b * out_h + oy) * out_w + ox; col[r - r0][(ky * size + kx) * cg + ci]. */
