@@ -6,7 +6,9 @@
 #   an HTML report.
 # The mining runs are cut short to fit the time (see "demo settings" below); docs/MINING.md and
 # docs/RESULTS.md have the full-length commands. Environment: BM_DEMO_DATA (data folder,
-# default data/fmnist-det), BM_DEMO_RUNS (run folder, default runs/demo), BM_DEMO_ROUNDS.
+# default data/fmnist-det), BM_DEMO_RUNS (run folder, default runs/demo), BM_DEMO_ROUNDS,
+# BM_DEMO_EXTRA (more `boxmine mine` options, appended; e.g. "--init 50 --pre-epochs 1" for a
+# quick check of the script itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -25,12 +27,14 @@ if [ ! -f "$data/ImageSets/Main/test.txt" ]; then
   $bin synth --out "$data" --seed 1
 fi
 $bin info --data "$data" --split trainval
-# demo settings: evaluation on the first 300 test images (all 1000 with the full commands),
+# demo settings: evaluation on the first 200 test images (all 1000 with the full commands),
 # 300 initial labelled images trained for 6 epochs, then 4 rounds of K = 100 images.
-head -n 300 "$data/ImageSets/Main/test.txt" >"$data/ImageSets/Main/test300.txt"
+head -n 200 "$data/ImageSets/Main/test.txt" >"$data/ImageSets/Main/test200.txt"
 rounds=${BM_DEMO_ROUNDS:-4}
-demo=(--data "$data" --test-split test300 --init 300 --pre-epochs 6 --K 100 --warmup 30
+demo=(--data "$data" --test-split test200 --init 300 --pre-epochs 6 --K 100 --warmup 30
   --max-rounds "$rounds" --seed 1 --threads 2)
+read -r -a extra <<<"${BM_DEMO_EXTRA:-}"
+demo+=("${extra[@]}")
 rm -rf "$runs"
 mkdir -p "$runs"
 
@@ -46,7 +50,7 @@ $bin report "$runs/topk-slscore" "$runs/random" --out "$runs/report" --title "bo
 # A short summary from each run's summary.json (the last record's numbers).
 field() { grep -o "\"$2\":[^,}]*" "$1" | tail -1 | cut -d: -f2; }
 echo
-echo "== demo summary after $(($(date +%s) - t0)) s (test300 = first 300 test images) =="
+echo "== demo summary after $(($(date +%s) - t0)) s (test200 = first 200 test images) =="
 printf '%-14s %12s %12s %14s %12s %12s\n' strategy "test AP50" "COCO AP" "human seconds" "boxes drawn" "verified"
 for r in topk-slscore random; do
   s=$runs/$r/summary.json
