@@ -372,6 +372,16 @@ int main(void) {
                 "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nbatch_normalize=1\n"
                 "activation=leaky\n",
                 2, 1);
+  /* k = 27 and 16 filters, k = 32 and 32 filters (1x1), and 2 groups of 16 filters with
+   * k = 18: the engine's own small-product loops instead of BLAS */
+  check_network("small products: first conv, 1x1, groups",
+                "[net]\nwidth=6\nheight=5\nchannels=3\n"
+                "[convolutional]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+                "[convolutional]\nfilters=32\nsize=1\nstride=2\nactivation=linear\n"
+                "[convolutional]\nfilters=32\nsize=1\nactivation=logistic\n"
+                "[convolutional]\nfilters=32\nsize=1\ngroups=2\nactivation=linear\n"
+                "[convolutional]\nfilters=16\nsize=3\npad=1\ngroups=16\nactivation=linear\n",
+                2, 5);
   static const char *acts[] = {"linear", "leaky", "relu", "logistic", "mish", "swish"};
   for (int a = 0; a < 6; a++) {
     char cfg[512], label[64];

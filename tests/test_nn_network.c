@@ -12,7 +12,8 @@ static const char *small_cfg =
     "[net]\nwidth=24\nheight=20\nchannels=3\n"
     "[convolutional]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
     "[maxpool]\nsize=2\nstride=2\n"
-    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\n"
+                    "activation=leaky\n"
     "[convolutional]\nfilters=16\nsize=1\nbatch_normalize=1\nactivation=leaky\n"
     "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n"
     "[yolo]\nmask=0,1\nanchors=4,4,8,8\nclasses=2\nnum=2\n"
@@ -124,7 +125,8 @@ static void test_independence_and_determinism(void) {
  * the batch is processed in chunks. */
 static void test_batch_consistency(void) {
   const char *cfg = "[net]\nwidth=64\nheight=64\nchannels=32\n"
-                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\n"
+                    "activation=leaky\n"
                     "[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=mish\n";
   int batch = 8;
   bm_network *big = make(cfg, batch, 5);
@@ -157,8 +159,10 @@ static void test_batch_consistency(void) {
  * summation order. Sizes are large enough for the GEMMs and copies to be split. */
 static void test_split_paths(void) {
   const char *cfg = "[net]\nwidth=64\nheight=64\nchannels=8\n"
-                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
-                    "[convolutional]\nfilters=32\nsize=3\nstride=2\npad=1\ngroups=2\nactivation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\npad=1\nbatch_normalize=1\n"
+                    "activation=leaky\n"
+                    "[convolutional]\nfilters=32\nsize=3\nstride=2\npad=1\ngroups=2\n"
+                    "activation=leaky\n"
                     "[convolutional]\nfilters=64\nsize=1\nbatch_normalize=1\nactivation=leaky\n"
                     "[convolutional]\nfilters=14\nsize=3\npad=1\nactivation=linear\n"
                     "[yolo]\nmask=0,1\nanchors=4,4,8,8\nclasses=2\nnum=2\n";
@@ -178,6 +182,12 @@ static void test_split_paths(void) {
   CHECK(biggest > 0);
   CHECK_MSG(worst <= 1e-4 * biggest, "one image, 1 vs 2 threads: gradients differ by %g (max %g)",
             worst, biggest);
+  /* and two threads repeat bitwise */
+  float *first = copy(bm_net_grads(two), bm_net_n_params(two));
+  bm_net_zero_grads(two);
+  train_step(two);
+  CHECK(memcmp(first, bm_net_grads(two), bm_net_n_params(two) * sizeof(float)) == 0);
+  free(first);
   const float *a = bm_net_output(one, 4), *b = bm_net_output(two, 4);
   worst = 0;
   for (size_t j = 0; j < (size_t)32 * 32 * 14; j++)

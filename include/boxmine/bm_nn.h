@@ -24,11 +24,14 @@
  *  True gradients dLoss/dx (not darknet's negated deltas), ACCUMULATED (+=) into the
  *  gradient buffers. Training step:
  *      bm_net_zero_grads(net);                 // parameter gradients = 0 (one memset)
- *      fill bm_net_input(net); bm_net_forward(net);  // in training mode forward also sets all
- *                                              // activation gradients to 0
- *      for each head i: write dLoss/d(output) into bm_net_output_grad(net, i)
+ *      fill bm_net_input(net); bm_net_forward(net);  // in training mode forward also sets
+ *                                              // the output gradients of the heads to 0
+ *      for each head i: write (or add) dLoss/d(output) into bm_net_output_grad(net, i)
  *      bm_net_backward(net);                   // adds into bm_net_grads(net)
- *  Calling forward+backward several times between zero_grads accumulates (subdivisions).
+ *  Heads are the layers whose output no later layer reads (the [yolo] layers of a detector).
+ *  Output gradients of other layers are the engine's scratch space, cleared and filled by
+ *  backward. Calling forward+backward several times between zero_grads accumulates
+ *  (subdivisions).
  *  The gradient with respect to the network input is not computed.
  *
  * ---- Batch normalisation (the PyTorch reference must match these exact rules) -----------

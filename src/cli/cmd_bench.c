@@ -146,7 +146,8 @@ int cmd_bench(int argc, char **argv) {
   bm_log log = cli_log();
   bm_error err;
   bm_network *net;
-  if (bm_net_create_from_file(&net, cfg_path, (int)batch, &log, &err)) return cli_error("%s", err.msg);
+  if (bm_net_create_from_file(&net, cfg_path, (int)batch, &log, &err))
+    return cli_error("%s", err.msg);
   if (width > 0 && bm_net_resize(net, bm_net_batch(net), (int)width, (int)height, &err)) {
     bm_net_free(net);
     return cli_error("%s", err.msg);
@@ -185,7 +186,8 @@ int cmd_bench(int argc, char **argv) {
   int n_groups;
   const bm_param_group *groups = bm_net_param_groups(net, &n_groups);
   for (int g = 0; g < n_groups && !failed; g++)
-    if (groups[g].kind == BM_PARAM_CONV_WEIGHT) memset(decays + groups[g].offset, 1, groups[g].count);
+    if (groups[g].kind == BM_PARAM_CONV_WEIGHT)
+      memset(decays + groups[g].offset, 1, groups[g].count);
 
   cli_progress progress;
   if (!failed) cli_progress_start(&progress, "bench", warmup + iters);

@@ -1,8 +1,554 @@
-/* boxmine mine: placeholder until its issue lands. */
+/* boxmine mine: Active Sample Mining on a VOC dataset into a run folder (bm_mine_loop.h). */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boxmine/bm_det.h"
+#include "boxmine/bm_eval.h"
+#include "boxmine/bm_mine_loop.h"
 #include "cli/cli.h"
+#include "cli/cli_det.h"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: boxmine mine --data DIR --out RUN [options]\n"
+          "       boxmine mine --out RUN --resume [--max-rounds N] [--budget-seconds F] [--threads N]\n\n"
+          "Active Sample Mining (docs/MINING.md): trains a detector on an initial labelled part of\n"
+          "the pool (phase 1), then runs rounds that detect a batch, let the machine label what it\n"
+          "is sure of, charge simulated people for the rest (the pool's hidden ground truth is the\n"
+          "oracle), and retrain. Writes into RUN: rounds.jsonl, summary.json, last.ckpt, best.ckpt,\n"
+          "phase1.ckpt, TensorBoard events, annotations/ (the labelled set as VOC XML with each\n"
+          "box's provenance). Compare runs with `boxmine report RUN1 RUN2 --out DIR`.\n\n"
+          "data and run:\n"
+          "  --data DIR             VOC dataset root\n"
+          "  --split NAME           the pool to mine (default trainval)\n"
+          "  --test-split NAME      the evaluation set E (default test)\n"
+          "  --cfg FILE             darknet network cfg (default cfg/boxmine-tiny.cfg)\n"
+          "  --seed N               seed of the split, the mining and the training (default 1)\n"
+          "  --threads N            compute threads (default 2)\n"
+          "  --deterministic        keep the thread count on --resume (bit-identical results)\n"
+          "  --resume               continue the run in RUN (only --max-rounds, --budget-seconds,\n"
+          "                         --threads and --data may be given again)\n"
+          "  --phase1-from RUN0     start from RUN0/phase1.ckpt (same data, seed, --init and\n"
+          "                         phase-1 settings) instead of training phase 1 again\n"
+          "mining (defaults: asm-spec, except where docs/MINING.md says why):\n"
+          "  --strategy NAME        v1, v1plus, topk-alratio, topk-alratio-thre, topk-slscore,\n"
+          "                         random, uncertainty, full (default topk-slscore)\n"
+          "  --oracle MODE          verify: people check every batch image; trust: certain images\n"
+          "                         are pseudo-labelled with no human look (default verify)\n"
+          "  --init N | --init-frac F  initial labelled images (default 20%% of the pool)\n"
+          "  --K N                  batch size per round (default 200)\n"
+          "  --certain-thre F       score >= F is certain (default 0.8)\n"
+          "  --uncertain-thre F     score in [F, certain) is uncertain (default 0.3)\n"
+          "  --judge-iou F          uncertain boxes re-judge certain ones above this IoU (0.5)\n"
+          "  --gt-iou F             the oracle accepts a machine box above this IoU (0.8)\n"
+          "  --sl-hi F / --sl-lo F  topk-slscore: join L / train and re-queue (0.5 / 0.3)\n"
+          "  --al-lo F / --al-hi F  topk-alratio-thre: join L / train and re-queue (0.3 / 0.6)\n"
+          "  --train-from-labeled N images of L added to each round's training (default K)\n"
+          "  --uncertainty mean|least  measure of the uncertainty baseline (default mean)\n"
+          "  --candidates N         uncertainty baseline: images of U scored per round (0 = all)\n"
+          "  --eval-update N        move N people-checked images per round to E_new (default 0)\n"
+          "  --cost-draw F          seconds to draw a box (default 7)\n"
+          "  --cost-verify F        seconds to accept/reject a machine box (default 1.5)\n"
+          "  --cost-image F         seconds to open an image (default 2)\n"
+          "rounds and stopping:\n"
+          "  --epochs-per-round N   training epochs per round (default 1)\n"
+          "  --max-rounds N         mining rounds at most, 0 = no limit (default 20)\n"
+          "  --budget-seconds F     stop after the round in which human seconds reach F\n"
+          "  --stop-when-exhausted  end when U and Q are empty (default: keep training on L)\n"
+          "  --pre-epochs N         phase 1 ends after N epochs at the latest (default 30)\n"
+          "  --ap-range-pre N --ap-shift-pre F   phase-1 early stop window and shift (3, 0.05)\n"
+          "  --ap-range-asm N --ap-shift-asm F   phase-2 early stop window and shift (5, 0.001)\n"
+          "  --ap-thre F            early stops only after an AP above F (default 0.5)\n"
+          "  --ap-metric NAME       ap50, ap75 or ap_coco: what early stop and best watch (ap50)\n"
+          "training (as boxmine train):\n"
+          "  --batch N --lr F --momentum F --weight-decay F --optimizer sgd|adam|adamw --nesterov\n"
+          "  --schedule const|step|cosine (default const) --schedule-epochs F (length, in epochs\n"
+          "  of the initial labelled set; default 60) --warmup ITERS (200) --clip F (10) --no-augment\n"
+          "evaluation (on the test split, VOC all-point AP50/AP75 and COCO AP):\n"
+          "  --thresh F (0.005) --nms F (0.45) --max-dets N (100)\n");
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+/* The CLI's own settings, kept in the checkpoints so --resume needs only --out. */
+typedef struct cli_settings {
+  char data[1024];
+  char split[128];
+  char test_split[128];
+  int deterministic;
+} cli_settings;
+
+static int save_cli(void *user, bm_ckpt_writer *w) {
+  const cli_settings *s = user;
+  bm_buf text;
+  bm_buf_init(&text);
+  bm_buf_printf(&text, "data=%s\nsplit=%s\ntest_split=%s\ndeterministic=%d\n", s->data, s->split,
+                s->test_split, s->deterministic);
+  int rc = text.failed ? -1 : bm_ckpt_add_string(w, "mine.cli", text.data);
+  bm_buf_free(&text);
+  return rc;
+}
+
+static int load_cli(const char *ckpt, cli_settings *s) {
+  bm_ckpt_reader r;
+  bm_error err;
+  if (bm_ckpt_open(&r, ckpt, &err)) return cli_error("%s", err.msg), -1;
+  char *text = NULL;
+  if (bm_ckpt_read_string(&r, "mine.cli", &text, &err)) {
+    bm_ckpt_close(&r);
+    return cli_error("%s: not written by 'boxmine mine' (%s)", ckpt, err.msg), -1;
+  }
+  bm_ckpt_close(&r);
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *eq = strchr(line, '=');
+    if (!eq) continue;
+    *eq = '\0';
+    const char *v = eq + 1;
+    if (!strcmp(line, "data")) snprintf(s->data, sizeof s->data, "%s", v);
+    else if (!strcmp(line, "split")) snprintf(s->split, sizeof s->split, "%s", v);
+    else if (!strcmp(line, "test_split")) snprintf(s->test_split, sizeof s->test_split, "%s", v);
+    else if (!strcmp(line, "deterministic")) s->deterministic = atoi(v);
+  }
+  bm_free(text);
+  return 0;
+}
+
+/* ---- progress display ------------------------------------------------------------------ */
+typedef struct display {
+  cli_progress bar;
+  int bar_open;
+  int64_t bar_epoch;
+  char bar_label[64];
+  cli_progress det_bar;
+  int det_open;
+  char det_label[64];
+  int pool_size;
+} display;
+
+static void close_bars(display *d) {
+  if (d->bar_open) fputc('\n', stderr);
+  d->bar_open = 0;
+}
+
+static int show_update(void *user, const bm_train_progress *p) {
+  display *d = user;
+  if (!d->bar_open || d->bar_epoch != p->epoch) {
+    snprintf(d->bar_label, sizeof d->bar_label, "  train epoch %lld", (long long)p->epoch + 1);
+    cli_progress_start(&d->bar, d->bar_label, p->n_batches);
+    d->bar.done = p->batch - 1;
+    d->bar_open = 1;
+    d->bar_epoch = p->epoch;
+  }
+  char extra[160];
+  snprintf(extra, sizeof extra, "loss %.3f lr %.2e %.1f img/s", p->epoch_loss, p->lr,
+           p->images_per_s);
+  if (p->batch == p->n_batches) {
+    cli_progress_finish(&d->bar, extra);
+    d->bar_open = 0;
+  } else {
+    cli_progress_update(&d->bar, p->batch, extra);
+  }
+  return interrupted != 0;
+}
+
+static void show_detect(void *user, const char *what, long done, long total) {
+  display *d = user;
+  if (!d->det_open) {
+    snprintf(d->det_label, sizeof d->det_label, "  %s", what);
+    cli_progress_start(&d->det_bar, d->det_label, total);
+    d->det_open = 1;
+  }
+  if (done >= total) {
+    cli_progress_finish(&d->det_bar, NULL);
+    d->det_open = 0;
+  } else {
+    cli_progress_update(&d->det_bar, done, NULL);
+  }
+}
+
+static void show_record(void *user, const bm_round_record *r) {
+  display *d = user;
+  close_bars(d);
+  if (r->phase == 1) {
+    fprintf(stderr, "phase 1 epoch %d: L %ld U %ld | test AP50 %.4f AP75 %.4f COCO AP %.4f", r->round,
+            r->labeled_images, r->unlabeled_images, r->ap50, r->ap75, r->ap_coco);
+  } else {
+    fprintf(stderr,
+            "round %d: L %ld U %ld Q %ld | batch %ld: SL %ld AL %ld images, SL %ld AL %ld boxes | "
+            "test AP50 %.4f AP75 %.4f COCO AP %.4f | human %.0f s (%ld drawn, %ld verified)",
+            r->round, r->labeled_images, r->unlabeled_images, r->queued_images, r->batch_images,
+            r->sl_images, r->al_images, r->sl_boxes, r->al_boxes, r->ap50, r->ap75, r->ap_coco,
+            r->human_seconds, r->human_draws, r->human_verifies);
+    if (isfinite(r->pseudo_precision))
+      fprintf(stderr, " | pseudo-labels precision %.3f recall %.3f", r->pseudo_precision,
+              r->pseudo_recall);
+  }
+  if (isfinite(r->ap_shift)) fprintf(stderr, " | AP shift %.4f", r->ap_shift);
+  fprintf(stderr, " | loss %.3f | %.0f s\n", r->train_loss, r->seconds);
+}
+
+static void show_message(void *user, const char *text) {
+  close_bars(user);
+  fprintf(stderr, "boxmine mine: %s\n", text);
+}
+
+static int should_stop(void *user) {
+  (void)user;
+  return interrupted != 0;
+}
+
+/* ---- options -------------------------------------------------------------------------- */
+static char *join_command_line(int argc, char **argv) {
+  bm_buf b;
+  bm_buf_init(&b);
+  bm_buf_puts(&b, "boxmine");
+  for (int i = 0; i < argc; i++) bm_buf_printf(&b, " %s", argv[i]);
+  if (b.failed) {
+    bm_buf_free(&b);
+    return NULL;
+  }
+  return b.data; /* owned by the caller */
+}
+
+static int load_datasets(const cli_settings *cs, const char *classes_path, int classes_exist,
+                         bm_dataset *pool, bm_dataset *test) {
+  bm_log log = cli_log();
+  bm_error err;
+  bm_dataset_opts d;
+  memset(&d, 0, sizeof d);
+  d.root = cs->data;
+  d.split = cs->split;
+  if (classes_exist) d.classes_file = classes_path;
+  else d.class_list_out = classes_path;
+  if (bm_dataset_load(pool, &d, &log, &err)) return cli_error("%s", err.msg), -1;
+  d.split = cs->test_split;
+  d.class_list_out = NULL;
+  d.classes_file = classes_path;
+  /* evaluation only: the ground truth as written, as the reference evaluators read it */
+  if (bm_eval_load_dataset(test, &d, &log, &err)) return cli_error("%s", err.msg), -1;
+  return 0;
+}
 
 int cmd_mine(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return cli_error("'mine' is not implemented yet");
+  bm_loop_opts lo;
+  bm_loop_opts_default(&lo);
+  bm_train_opts to = bm_train_defaults();
+  to.schedule = BM_SCHEDULE_CONST;
+  to.schedule_epochs = 60;
+  cli_settings cs;
+  memset(&cs, 0, sizeof cs);
+  snprintf(cs.split, sizeof cs.split, "trainval");
+  snprintf(cs.test_split, sizeof cs.test_split, "test");
+  const char *data = NULL, *out = NULL, *cfg_path = NULL, *phase1_from = NULL;
+  int resume = 0, no_augment = 0, threads_given = 0, max_rounds_given = 0, budget_given = 0;
+  long init_n = -1;
+  double init_frac = -1;
+  const char *not_on_resume = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    long n;
+    double f;
+    bm_error err;
+#define INT_OPT(name, lo_, hi_, dst) \
+  if (!strcmp(a, name)) {            \
+    if (cli_parse_int(name, v, lo_, hi_, &n)) return 2; \
+    dst = n;                         \
+    not_on_resume = name;            \
+    i++;                             \
+    continue;                        \
+  }
+#define FLOAT_OPT(name, lo_, hi_, dst) \
+  if (!strcmp(a, name)) {              \
+    if (cli_parse_float(name, v, lo_, hi_, &f)) return 2; \
+    dst = f;                           \
+    not_on_resume = name;              \
+    i++;                               \
+    continue;                          \
+  }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--resume")) { resume = 1; continue; }
+    if (!strcmp(a, "--deterministic")) { cs.deterministic = 1; not_on_resume = a; continue; }
+    if (!strcmp(a, "--nesterov")) { to.nesterov = 1; not_on_resume = a; continue; }
+    if (!strcmp(a, "--no-augment")) { no_augment = 1; not_on_resume = a; continue; }
+    if (!strcmp(a, "--stop-when-exhausted")) { lo.stop_when_exhausted = 1; continue; }
+    if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--cfg") || !strcmp(a, "--split") ||
+        !strcmp(a, "--test-split") || !strcmp(a, "--optimizer") || !strcmp(a, "--schedule") ||
+        !strcmp(a, "--strategy") || !strcmp(a, "--oracle") || !strcmp(a, "--ap-metric") ||
+        !strcmp(a, "--uncertainty") || !strcmp(a, "--phase1-from")) {
+      if (!v) return cli_error("%s needs a value", a), 2;
+      i++;
+      if (strcmp(a, "--data") && strcmp(a, "--out")) not_on_resume = a;
+      if (!strcmp(a, "--data")) data = v;
+      else if (!strcmp(a, "--out")) out = v;
+      else if (!strcmp(a, "--cfg")) cfg_path = v;
+      else if (!strcmp(a, "--phase1-from")) phase1_from = v;
+      else if (!strcmp(a, "--split")) snprintf(cs.split, sizeof cs.split, "%s", v);
+      else if (!strcmp(a, "--test-split")) snprintf(cs.test_split, sizeof cs.test_split, "%s", v);
+      else if (!strcmp(a, "--strategy")) {
+        if (bm_strategy_parse(v, &lo.mine.strategy, &err)) return cli_error("--strategy: %s", err.msg), 2;
+      } else if (!strcmp(a, "--oracle")) {
+        if (bm_oracle_parse(v, &lo.mine.oracle, &err)) return cli_error("--oracle: %s", err.msg), 2;
+      } else if (!strcmp(a, "--ap-metric")) {
+        if (bm_ap_metric_parse(v, &lo.ap_metric, &err)) return cli_error("--ap-metric: %s", err.msg), 2;
+      } else if (!strcmp(a, "--uncertainty")) {
+        if (!strcmp(v, "mean")) lo.mine.uncertainty = BM_UNCERTAINTY_MEAN_CERTAIN;
+        else if (!strcmp(v, "least")) lo.mine.uncertainty = BM_UNCERTAINTY_LEAST_CONFIDENT;
+        else return cli_error("--uncertainty: '%s' is not mean or least", v), 2;
+      } else if (!strcmp(a, "--optimizer")) {
+        if (!strcmp(v, "sgd")) to.optimizer = BM_OPTIMIZER_SGD;
+        else if (!strcmp(v, "adam")) to.optimizer = BM_OPTIMIZER_ADAM;
+        else if (!strcmp(v, "adamw")) to.optimizer = BM_OPTIMIZER_ADAMW;
+        else return cli_error("--optimizer: '%s' is not sgd, adam or adamw", v), 2;
+      } else {
+        if (!strcmp(v, "const")) to.schedule = BM_SCHEDULE_CONST;
+        else if (!strcmp(v, "step")) to.schedule = BM_SCHEDULE_STEP;
+        else if (!strcmp(v, "cosine")) to.schedule = BM_SCHEDULE_COSINE;
+        else return cli_error("--schedule: '%s' is not const, step or cosine", v), 2;
+      }
+      continue;
+    }
+    if (!strcmp(a, "--threads")) {
+      if (cli_parse_int(a, v, 1, 256, &n)) return 2;
+      to.threads = (int)n;
+      threads_given = 1;
+      i++;
+      continue;
+    }
+    if (!strcmp(a, "--max-rounds")) {
+      if (cli_parse_int(a, v, 0, 1000000, &n)) return 2;
+      lo.max_rounds = (int)n;
+      max_rounds_given = 1;
+      i++;
+      continue;
+    }
+    if (!strcmp(a, "--budget-seconds")) {
+      if (cli_parse_float(a, v, 0, 1e15, &f)) return 2;
+      lo.budget_seconds = f;
+      budget_given = 1;
+      i++;
+      continue;
+    }
+    if (!strcmp(a, "--seed")) {
+      if (cli_parse_int(a, v, 0, 2147483647, &n)) return 2;
+      lo.seed = (uint64_t)n;
+      to.seed = (uint64_t)n;
+      not_on_resume = a;
+      i++;
+      continue;
+    }
+    INT_OPT("--init", 1, 100000000, init_n)
+    FLOAT_OPT("--init-frac", 1e-9, 1, init_frac)
+    INT_OPT("--K", 1, 100000000, lo.mine.K)
+    INT_OPT("--train-from-labeled", -1, 100000000, lo.mine.train_from_labeled)
+    INT_OPT("--candidates", 0, 100000000, lo.mine.candidates)
+    INT_OPT("--eval-update", 0, 100000000, lo.mine.eval_update)
+    INT_OPT("--epochs-per-round", 1, 100000, lo.epochs_per_round)
+    INT_OPT("--pre-epochs", 1, 100000, lo.pre_epochs)
+    INT_OPT("--ap-range-pre", 0, BM_EARLYSTOP_MAX_WINDOW, lo.ap_range_pre)
+    INT_OPT("--ap-range-asm", 0, BM_EARLYSTOP_MAX_WINDOW, lo.ap_range_asm)
+    INT_OPT("--max-dets", 1, 100000, lo.eval_detect.max_dets)
+    INT_OPT("--batch", 1, 4096, to.batch)
+    INT_OPT("--warmup", 0, 100000000, to.warmup_iters)
+    FLOAT_OPT("--certain-thre", 0, 1, lo.fusion.certain_thre)
+    FLOAT_OPT("--uncertain-thre", 0, 1, lo.fusion.uncertain_thre)
+    FLOAT_OPT("--judge-iou", 0, 1, lo.fusion.judge_iou)
+    FLOAT_OPT("--gt-iou", 0, 1, lo.fusion.gt_iou)
+    FLOAT_OPT("--sl-hi", 0, 1, lo.mine.sl_hi)
+    FLOAT_OPT("--sl-lo", 0, 1, lo.mine.sl_lo)
+    FLOAT_OPT("--al-hi", 0, 1, lo.mine.al_hi)
+    FLOAT_OPT("--al-lo", 0, 1, lo.mine.al_lo)
+    FLOAT_OPT("--cost-draw", 0, 1e9, lo.costs.draw)
+    FLOAT_OPT("--cost-verify", 0, 1e9, lo.costs.verify)
+    FLOAT_OPT("--cost-image", 0, 1e9, lo.costs.image)
+    FLOAT_OPT("--ap-shift-pre", 1e-12, 1, lo.ap_shift_pre)
+    FLOAT_OPT("--ap-shift-asm", 1e-12, 1, lo.ap_shift_asm)
+    FLOAT_OPT("--ap-thre", 0, 1, lo.ap_thre)
+    FLOAT_OPT("--thresh", 0, 1, lo.eval_detect.thresh)
+    FLOAT_OPT("--nms", 0, 1, lo.eval_detect.nms)
+    FLOAT_OPT("--lr", 1e-9, 10, to.lr)
+    FLOAT_OPT("--momentum", 0, 0.9999, to.momentum)
+    FLOAT_OPT("--weight-decay", 0, 1, to.weight_decay)
+    FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
+    FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, to.schedule_epochs)
+#undef INT_OPT
+#undef FLOAT_OPT
+    cli_error("unknown option '%s' (see boxmine mine --help)", a);
+    return 2;
+  }
+  if (!out) return cli_error("--out RUN is required (see boxmine mine --help)"), 2;
+  if (!resume && !data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
+  if (resume && phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;
+  if (init_n > 0 && init_frac > 0) return cli_error("give --init or --init-frac, not both"), 2;
+  if (no_augment) to.jitter = to.hue = 0, to.saturation = to.exposure = 1, to.flip = 0;
+  /* mining detections: the floor is the uncertain threshold (lower boxes are ignored by
+   * fusion, and NMS among higher boxes is unaffected by them) */
+  lo.mine_detect = lo.eval_detect;
+  lo.mine_detect.thresh = lo.fusion.uncertain_thre;
+
+  char *command_line = join_command_line(argc, argv);
+  char *last_ckpt = bm_path_join(out, "last.ckpt");
+  char *classes_path = bm_path_join(out, "classes.txt");
+  bm_log log = cli_log();
+  bm_error err = {{0}};
+  bm_dataset pool, test;
+  memset(&pool, 0, sizeof pool);
+  memset(&test, 0, sizeof test);
+  bm_loop *loop = NULL;
+  char *cfg_text = NULL;
+  int status = 1;
+  display disp;
+  memset(&disp, 0, sizeof disp);
+
+  if (resume) {
+    if (!bm_file_exists(last_ckpt)) {
+      cli_error("--resume: %s does not exist (nothing to resume in %s)", last_ckpt, out);
+      goto done;
+    }
+    if (not_on_resume)
+      bm_warn(&log, "%s ignored: --resume continues with the run's own settings", not_on_resume);
+    int deterministic_now = cs.deterministic;
+    (void)deterministic_now;
+    bm_loop_opts saved;
+    if (load_cli(last_ckpt, &cs) || bm_loop_saved_opts(last_ckpt, &saved, &err)) {
+      if (err.msg[0]) cli_error("%s", err.msg);
+      goto done;
+    }
+    if (max_rounds_given) saved.max_rounds = lo.max_rounds;
+    if (budget_given) saved.budget_seconds = lo.budget_seconds;
+    saved.stop_when_exhausted = saved.stop_when_exhausted || lo.stop_when_exhausted;
+    lo = saved;
+    if (data) snprintf(cs.data, sizeof cs.data, "%s", data);
+    int threads = threads_given ? to.threads : 0;
+    if (cs.deterministic && threads_given) {
+      bm_warn(&log, "--threads ignored: the run is --deterministic and keeps its thread count");
+      threads = 0;
+    }
+    if (load_datasets(&cs, classes_path, 1, &pool, &test)) goto done;
+    if (bm_loop_resume(&loop, out, last_ckpt, &lo, &pool, &test, threads, command_line, save_cli,
+                       &cs, &log, &err)) {
+      cli_error("cannot resume: %s", err.msg);
+      goto done;
+    }
+    fprintf(stderr, "boxmine mine: resuming %s (%s, %d mining rounds done)\n", out,
+            bm_strategy_name(lo.mine.strategy), bm_loop_state(loop)->round);
+  } else {
+    if (bm_file_exists(last_ckpt)) {
+      cli_error("%s already holds a run (%s); use --resume to continue it or another --out", out,
+                last_ckpt);
+      goto done;
+    }
+    snprintf(cs.data, sizeof cs.data, "%s", data);
+    if (bm_mkdir_p(out, &err)) {
+      cli_error("%s", err.msg);
+      goto done;
+    }
+    if (load_datasets(&cs, classes_path, 0, &pool, &test)) goto done;
+    if (pool.n_images < 2) {
+      cli_error("%s: the pool (%s) has %d images; mining needs at least 2", cs.data, cs.split,
+                pool.n_images);
+      goto done;
+    }
+    lo.n_init = init_n > 0 ? (int)init_n
+                           : (int)lround((init_frac > 0 ? init_frac : 0.2) * pool.n_images);
+    if (lo.n_init < 1) lo.n_init = 1;
+    if (lo.n_init > pool.n_images) {
+      cli_error("--init %d is more than the %d images of the pool", lo.n_init, pool.n_images);
+      status = 2;
+      goto done;
+    }
+    if (bm_loop_opts_check(&lo, pool.n_images, &err)) {
+      cli_error("%s", err.msg);
+      status = 2;
+      goto done;
+    }
+    if (phase1_from) {
+      char *from = bm_path_join(phase1_from, "phase1.ckpt");
+      char *bytes = NULL;
+      size_t len = 0;
+      int rc = from ? bm_read_file(from, &bytes, &len, &err) : -1;
+      if (rc == 0) rc = bm_write_file_atomic(last_ckpt, bytes, len, &err);
+      bm_free(bytes);
+      if (rc) {
+        cli_error("--phase1-from: %s", err.msg);
+        bm_free(from);
+        goto done;
+      }
+      if (bm_loop_resume(&loop, out, last_ckpt, &lo, &pool, &test, to.threads, command_line,
+                         save_cli, &cs, &log, &err)) {
+        cli_error("--phase1-from %s: %s", from, err.msg);
+        bm_free(from);
+        remove(last_ckpt);
+        goto done;
+      }
+      fprintf(stderr, "boxmine mine: starting from phase 1 of %s\n", phase1_from);
+      bm_free(from);
+    } else {
+      if (cli_find_cfg(cfg_path, &cfg_text)) goto done;
+      bm_trainer *tr = NULL;
+      if (bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool.n_classes,
+                            pool.class_names, &to, lo.n_init, &log, &err) ||
+          bm_loop_create(&loop, out, &lo, &pool, &test, tr, command_line, save_cli, &cs, &err)) {
+        cli_error("%s", err.msg);
+        goto done;
+      }
+    }
+  }
+  const bm_train_opts *used = bm_trainer_opts(bm_loop_trainer(loop));
+  fprintf(stderr,
+          "boxmine mine: pool %d %s images, test %d %s images, %d classes; strategy %s, oracle %s, "
+          "initial L %d, K %d, max rounds %d%s; batch %d, lr %g, %d threads, seed %llu\n",
+          pool.n_images, cs.split, test.n_images, cs.test_split, pool.n_classes,
+          bm_strategy_name(lo.mine.strategy), bm_oracle_name(lo.mine.oracle), lo.n_init, lo.mine.K,
+          lo.max_rounds, lo.max_rounds == 0 ? " (no limit)" : "", used->batch, used->lr,
+          used->threads, (unsigned long long)lo.seed);
+  disp.pool_size = pool.n_images;
+  bm_loop_hooks hooks = {show_update, show_detect, show_record, show_message, should_stop, &disp};
+  bm_loop_result result;
+  interrupted = 0;
+  void (*old_handler)(int) = signal(SIGINT, on_sigint);
+  int rc = bm_loop_run(loop, &hooks, &result, &err);
+  signal(SIGINT, old_handler);
+  close_bars(&disp);
+  if (rc) {
+    cli_error("%s", err.msg);
+    goto done;
+  }
+  if (!result.finished) {
+    fprintf(stderr, "boxmine mine: interrupted; state saved in %s (continue with --resume)\n",
+            last_ckpt);
+    goto done;
+  }
+  const bm_round_record *r = &result.last;
+  printf("mining finished: %s\n", result.stop_reason);
+  printf("phase 1: %d epochs; mining rounds: %d\n", result.phase1_epochs, result.rounds);
+  printf("last record: test AP50 %.4f, AP75 %.4f (VOC all-point), COCO AP %.4f; labelled images %ld\n",
+         r->ap50, r->ap75, r->ap_coco, r->labeled_images);
+  printf("human effort: %.0f s (%.1f min): %ld boxes drawn, %ld verified, %ld images opened\n",
+         r->human_seconds, r->human_seconds / 60, r->human_draws, r->human_verifies,
+         r->human_images);
+  if (result.best_round >= 0)
+    printf("best round: %d, test %s %.4f -> %s/best.ckpt\n", result.best_round,
+           bm_ap_metric_name(lo.ap_metric), result.best_ap, out);
+  printf("files: %s/rounds.jsonl, %s/summary.json, %s/annotations/\n", out, out, out);
+  status = 0;
+done:
+  bm_loop_free(loop);
+  bm_dataset_free(&pool);
+  bm_dataset_free(&test);
+  bm_free(cfg_text);
+  bm_free(command_line);
+  bm_free(last_ckpt);
+  bm_free(classes_path);
+  return status;
 }

@@ -18,6 +18,13 @@ static inline __attribute__((always_inline)) void affine_act_rows(
   }
 }
 
+void nn_affine_act_rows(const float *z, float *out, size_t first, size_t end, int channels,
+                        const float *a, const float *b, bm_activation act) {
+#define CALL(A) affine_act_rows(z, out, first, end, channels, a, b, A)
+  NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+}
+
 void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels,
                            const float *a, const float *b, bm_activation act, int threads) {
   int parts = nn_parts(rows * channels, threads);
@@ -25,9 +32,7 @@ void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels
   for (int p = 0; p < parts; p++) {
     size_t first, end;
     nn_part(rows, parts, p, &first, &end);
-#define CALL(A) affine_act_rows(z, out, first, end, channels, a, b, A)
-    NN_DISPATCH_ACT(act, CALL)
-#undef CALL
+    nn_affine_act_rows(z, out, first, end, channels, a, b, act);
   }
 }
 
@@ -45,6 +50,13 @@ static inline __attribute__((always_inline)) void bias_act_backward_rows(
   }
 }
 
+void nn_bias_act_backward_rows(const float *z, float *grad, size_t first, size_t end,
+                               int channels, const float *bias, bm_activation act, double *sum) {
+#define CALL(A) bias_act_backward_rows(z, grad, first, end, channels, bias, sum, A)
+  NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+}
+
 void nn_bias_act_backward(const float *z, float *grad, size_t rows, int channels,
                           const float *bias, bm_activation act, float *dbias, double *reduce,
                           int threads) {
@@ -55,9 +67,7 @@ void nn_bias_act_backward(const float *z, float *grad, size_t rows, int channels
     memset(sum, 0, (size_t)channels * sizeof(double));
     size_t first, end;
     nn_part(rows, parts, p, &first, &end);
-#define CALL(A) bias_act_backward_rows(z, grad, first, end, channels, bias, sum, A)
-    NN_DISPATCH_ACT(act, CALL)
-#undef CALL
+    nn_bias_act_backward_rows(z, grad, first, end, channels, bias, act, sum);
   }
   for (int f = 0; f < channels; f++) {
     double total = 0;
@@ -100,5 +110,15 @@ void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, i
 #define CALL(A) act_grad_range(u, grad, first, end, A)
     NN_DISPATCH_ACT(act, CALL)
 #undef CALL
+  }
+}
+
+void nn_zero(float *x, size_t n, int threads) {
+  int parts = nn_parts(n, threads);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int p = 0; p < parts; p++) {
+    size_t first, end;
+    nn_part(n, parts, p, &first, &end);
+    memset(x + first, 0, (end - first) * sizeof(float));
   }
 }

@@ -60,7 +60,7 @@ static int parse_net(const nn_cfg *cfg, nn_section *s, bm_net_config *c, bm_log 
 static int parse_conv(const nn_cfg *cfg, nn_section *s, bm_layer_info *l, bm_error *err) {
   int pad = 0, line;
   if (nn_cfg_int(cfg, s, "filters", 1, 1, 65536, &l->filters, err) ||
-      nn_cfg_int(cfg, s, "size", 1, 1, 64, &l->size, err) ||
+      nn_cfg_int(cfg, s, "size", 1, 1, 16, &l->size, err) ||
       nn_cfg_int(cfg, s, "stride", 1, 1, 64, &l->stride, err) ||
       nn_cfg_int(cfg, s, "pad", 0, 0, 1, &pad, err) ||
       nn_cfg_int(cfg, s, "padding", 0, 0, 64, &l->pad, err) ||

@@ -10,11 +10,14 @@
  *
  * Two ways to share the work between threads (both give results that depend only on the
  * thread count, never on timing):
- *  - by images (batch >= threads): each thread takes a contiguous range of images and walks
- *    it in chunks of rows whose im2col fits in cache, calling single-threaded GEMMs. Weight
- *    gradients are summed per thread and added in thread order at the end.
- *  - by GEMM blocks (batch < threads, e.g. inference on one image): im2col of the whole
- *    batch (in workspace-sized chunks of images), then each GEMM split over threads. */
+ *  - by rows: each thread takes a contiguous range of output pixels and walks it in chunks
+ *    whose im2col fits in cache, calling single-threaded GEMMs. Forward does this whenever
+ *    each thread gets at least `filters` rows; backward when each thread gets whole images
+ *    (batch >= threads), since col2im writes around each pixel. Weight gradients are summed
+ *    per thread and added in thread order at the end.
+ *  - by GEMM blocks (e.g. one image on two threads, or 13x13 layers with 1024 filters):
+ *    im2col of the whole batch (in workspace-sized chunks of images), then each GEMM split
+ *    over threads into row or column blocks. */
 #include <omp.h>
 #include <string.h>
 
@@ -50,18 +53,25 @@ static conv_dims dims_of(const nn_ctx *ctx, const bm_layer_info *l) {
 
 /* Rows per chunk: an im2col of about NN_CHUNK_FLOATS (cache-sized), at least
  * NN_CHUNK_ROWS_MIN rows so that the GEMMs stay efficient. */
-static size_t chunk_rows(const nn_ctx *ctx, const bm_layer_info *l, const conv_dims *d) {
-  (void)ctx;
+static size_t chunk_rows(const bm_layer_info *l, const conv_dims *d) {
   if (is_pointwise(l)) return d->rows;
   return nn_conv_chunk_rows(d->k);
 }
 
+/* What forward_rows does with each chunk of z while it is still in cache. */
+typedef struct chunk_hook {
+  enum { HOOK_BN_SUMS, HOOK_AFFINE } kind;
+  double *sums;      /* HOOK_BN_SUMS */
+  const float *a, *b; /* HOOK_AFFINE: out = act(a z + b), a may be NULL */
+} chunk_hook;
+
 /* z[r0:r1] = conv of the input, on the calling thread. */
-static void forward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims *d,
-                         const float *in, float *z, size_t r0, size_t r1, float *col) {
+static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float *z, size_t r0,
+                         size_t r1, float *col, const chunk_hook *hook) {
   const bm_layer_info *info = &l->info;
-  for (size_t c0 = r0; c0 < r1; c0 += chunk_rows(ctx, info, d)) {
-    size_t c1 = c0 + chunk_rows(ctx, info, d) < r1 ? c0 + chunk_rows(ctx, info, d) : r1;
+  size_t step = chunk_rows(info, d);
+  for (size_t c0 = r0; c0 < r1; c0 += step) {
+    size_t c1 = c0 + step < r1 ? c0 + step : r1;
     for (int g = 0; g < d->groups; g++) {
       const float *a = in + c0 * info->in_c + g * d->group_channels;
       int lda = info->in_c;
@@ -71,22 +81,33 @@ static void forward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims *
         a = col;
         lda = d->k;
       }
-      nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
-              l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
-              z + c0 * d->filters + g * d->group_filters, d->filters);
+      if (nn_small_gemm_fits(d->group_filters, d->k))
+        nn_small_gemm_nt((int)(c1 - c0), d->group_filters, d->k, a, lda,
+                         l->weight + (size_t)g * d->group_filters * d->k, d->k,
+                         z + c0 * d->filters + g * d->group_filters, d->filters);
+      else
+        nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
+                l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
+                z + c0 * d->filters + g * d->group_filters, d->filters);
     }
+    if (hook->kind == HOOK_BN_SUMS) nn_bn_sums_rows(z, c0, c1, d->filters, hook->sums);
+    if (hook->kind == HOOK_AFFINE)
+      nn_affine_act_rows(z, l->out, c0, c1, d->filters, hook->a, hook->b, info->activation);
   }
 }
 
 /* Weight gradient (into dweight) and input gradient (into din, may be NULL) of rows
- * [r0, r1), from grad = dLoss/dz, on the calling thread. */
-static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims *d,
-                          const float *in, const float *grad, float *dweight, float *din,
-                          size_t r0, size_t r1, float *col) {
+ * [r0, r1) from grad = dLoss/dz, on the calling thread. With bn_coef, grad holds dLoss/du
+ * and batch norm's backward pass 2 turns each chunk into dLoss/dz first. */
+static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in, float *grad,
+                          float *dweight, float *din, size_t r0, size_t r1, float *col,
+                          const float *bn_coef) {
   const bm_layer_info *info = &l->info;
-  for (size_t c0 = r0; c0 < r1; c0 += chunk_rows(ctx, info, d)) {
-    size_t c1 = c0 + chunk_rows(ctx, info, d) < r1 ? c0 + chunk_rows(ctx, info, d) : r1;
+  size_t step = chunk_rows(info, d);
+  for (size_t c0 = r0; c0 < r1; c0 += step) {
+    size_t c1 = c0 + step < r1 ? c0 + step : r1;
     int n = (int)(c1 - c0);
+    if (bn_coef) nn_bn_backward_apply_rows(l, l->z, grad, c0, c1, bn_coef);
     for (int g = 0; g < d->groups; g++) {
       nn_conv_geom geom = geometry(info, g);
       const float *grad_g = grad + c0 * d->filters + g * d->group_filters;
@@ -99,8 +120,12 @@ static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims 
         ldx = d->k;
       }
       /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K) */
-      nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
-              dweight + (size_t)g * d->group_filters * d->k, d->k);
+      if (nn_small_gemm_fits(d->group_filters, d->k))
+        nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
+                             dweight + (size_t)g * d->group_filters * d->k, d->k);
+      else
+        nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
+                dweight + (size_t)g * d->group_filters * d->k, d->k);
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
       if (is_pointwise(info)) {
@@ -117,20 +142,43 @@ static void backward_rows(const nn_ctx *ctx, const nn_layer *l, const conv_dims 
 
 static int split_by_images(const nn_ctx *ctx) { return ctx->batch >= ctx->threads; }
 
+/* reduce (see bm_network): per thread 2 * filters partial sums, then float coefficients */
+static float *coefficients(const nn_ctx *ctx, const conv_dims *d) {
+  return (float *)(ctx->reduce + (size_t)ctx->threads * 2 * d->filters);
+}
+
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   const bm_layer_info *info = &l->info;
   conv_dims d = dims_of(ctx, info);
+  int batch_stats = info->batch_normalize && ctx->training;
   float *z = ctx->training && l->z ? l->z : l->out;
-  if (split_by_images(ctx)) {
+  float *a = coefficients(ctx, &d), *b = a + d.filters;
+  if (info->batch_normalize && !ctx->training) nn_bn_infer_coefs(l, a, b);
+  if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
+    /* one region: each thread convolves its rows chunk by chunk, then either batch norm
+     * (statistics need every thread's sums first) or bias/bn-inference + activation */
 #pragma omp parallel num_threads(ctx->threads)
     {
       int p = omp_get_thread_num(), parts = omp_get_num_threads();
-      size_t b0, b1;
-      nn_part((size_t)ctx->batch, parts, p, &b0, &b1);
-      forward_rows(ctx, l, &d, in, z, b0 * d.plane, b1 * d.plane,
-                   ctx->work + (size_t)p * ctx->chunk_floats);
+      size_t r0, r1;
+      nn_part(d.rows, parts, p, &r0, &r1);
+      chunk_hook hook = {HOOK_AFFINE, NULL, info->batch_normalize ? a : NULL,
+                         info->batch_normalize ? b : l->bias};
+      if (batch_stats) {
+        hook = (chunk_hook){HOOK_BN_SUMS, ctx->reduce + (size_t)p * 2 * d.filters, NULL, NULL};
+        memset(hook.sums, 0, 2 * (size_t)d.filters * sizeof(double));
+      }
+      forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook);
+      if (batch_stats) {
+#pragma omp barrier
+#pragma omp single
+        nn_bn_finish_stats(l, d.rows, ctx->reduce, parts, a, b);
+        nn_affine_act_rows(z, l->out, r0, r1, d.filters, a, b, info->activation);
+      }
     }
-  } else if (is_pointwise(info)) {
+    return;
+  }
+  if (is_pointwise(info)) {
     for (int g = 0; g < d.groups; g++)
       nn_gemm(ctx->threads, 0, 1, (int)d.rows, d.group_filters, d.k, 1.0f,
               in + g * d.group_channels, info->in_c,
@@ -150,53 +198,68 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
       }
     }
   }
-  if (info->batch_normalize) {
-    if (ctx->training)
-      nn_bn_forward_train(z, l->out, d.rows, d.filters, l->scale, l->shift, l->running_mean,
-                          l->running_var, l->batch_mean, l->batch_invstd, info->activation,
-                          ctx->reduce, ctx->threads);
-    else
-      nn_bn_forward_infer(l->out, d.rows, d.filters, l->scale, l->shift, l->running_mean,
-                          l->running_var, info->activation, ctx->reduce, ctx->threads);
-  } else {
-    nn_channel_affine_act(z, l->out, d.rows, d.filters, NULL, l->bias, info->activation,
-                          ctx->threads);
-  }
+  if (batch_stats)
+    nn_bn_forward_train(l, z, d.rows, ctx->reduce, ctx->threads);
+  else
+    nn_channel_affine_act(z, l->out, d.rows, d.filters, info->batch_normalize ? a : NULL,
+                          info->batch_normalize ? b : l->bias, info->activation, ctx->threads);
 }
 
 void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
   const bm_layer_info *info = &l->info;
   conv_dims d = dims_of(ctx, info);
   float *grad = l->dout; /* dLoss/d(out) on entry, turned into dLoss/dz in place */
-  if (info->batch_normalize)
-    nn_bn_backward(l->z, grad, d.rows, d.filters, l->scale, l->shift, l->batch_mean,
-                   l->batch_invstd, info->activation, l->dscale, l->dshift, ctx->reduce,
-                   ctx->threads);
-  else
-    nn_bias_act_backward(l->z ? l->z : l->out, grad, d.rows, d.filters, l->bias,
-                         info->activation, l->dbias, ctx->reduce, ctx->threads);
-
+  const float *z = l->z ? l->z : l->out; /* without z the activation is linear: unused */
   if (split_by_images(ctx)) {
-    /* thread 0 adds into dweight directly, thread p > 0 into partial p - 1 */
+    /* one region: activation (+ batch norm pass 1) backward on each thread's rows, then per
+     * chunk batch norm pass 2, weight and input gradients. Thread 0 adds into dweight
+     * directly, thread p > 0 into partial p - 1, added in order at the end. */
     float *partials = ctx->work + (size_t)ctx->threads * ctx->chunk_floats;
+    float *coef = coefficients(ctx, &d);
     int used = 1;
 #pragma omp parallel num_threads(ctx->threads)
     {
       int p = omp_get_thread_num(), parts = omp_get_num_threads();
-      if (p == 0) used = parts;
-      float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
-      if (p) memset(dweight, 0, l->n_weights * sizeof(float));
       size_t b0, b1;
       nn_part((size_t)ctx->batch, parts, p, &b0, &b1);
-      backward_rows(ctx, l, &d, in, grad, dweight, din, b0 * d.plane, b1 * d.plane,
-                    ctx->work + (size_t)p * ctx->chunk_floats);
+      size_t r0 = b0 * d.plane, r1 = b1 * d.plane;
+      double *sums = ctx->reduce + (size_t)p * 2 * d.filters;
+      memset(sums, 0, 2 * (size_t)d.filters * sizeof(double));
+      if (info->batch_normalize) {
+        nn_bn_backward_sums_rows(l, z, grad, r0, r1, sums);
+#pragma omp barrier
+#pragma omp single
+        {
+          used = parts;
+          nn_bn_backward_finish(l, d.rows, ctx->reduce, parts, coef);
+        }
+      } else {
+        nn_bias_act_backward_rows(z, grad, r0, r1, d.filters, l->bias, info->activation, sums);
+        if (p == 0) used = parts;
+      }
+      float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
+      if (p) memset(dweight, 0, l->n_weights * sizeof(float));
+      backward_rows(l, &d, in, grad, dweight, din, r0, r1,
+                    ctx->work + (size_t)p * ctx->chunk_floats,
+                    info->batch_normalize ? coef : NULL);
     }
+    if (!info->batch_normalize)
+      for (int f = 0; f < d.filters; f++) {
+        double total = 0;
+        for (int p = 0; p < used; p++) total += ctx->reduce[(size_t)p * 2 * d.filters + f];
+        l->dbias[f] += (float)total;
+      }
     for (int p = 1; p < used; p++) {
       const float *part = partials + (size_t)(p - 1) * l->n_weights;
       for (size_t j = 0; j < l->n_weights; j++) l->dweight[j] += part[j];
     }
     return;
   }
+  if (info->batch_normalize)
+    nn_bn_backward(l, z, grad, d.rows, ctx->reduce, ctx->threads);
+  else
+    nn_bias_act_backward(z, grad, d.rows, d.filters, l->bias, info->activation, l->dbias,
+                         ctx->reduce, ctx->threads);
   if (is_pointwise(info)) {
     for (int g = 0; g < d.groups; g++) {
       const float *grad_g = grad + g * d.group_filters;

@@ -357,7 +357,9 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     int k = l->info.size * l->info.size * (l->info.in_c / l->info.groups);
     if (nn_conv_chunk_rows(k) * k > chunk) chunk = nn_conv_chunk_rows(k) * k;
   }
-  size_t by_images = (size_t)threads * chunk + (size_t)(threads - 1) * max_weights;
+  /* private weight gradients only when backward splits by images (batch >= threads) */
+  size_t partials = b >= (size_t)threads ? (size_t)(threads - 1) * max_weights : 0;
+  size_t by_images = (size_t)threads * chunk + partials;
   size_t n_work = by_blocks > by_images ? by_blocks : by_images;
   if (net->work && n_work <= net->n_work) {
     net->chunk_floats = chunk;
@@ -370,6 +372,28 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
   net->n_work = n_work;
   net->chunk_floats = chunk;
   return 0;
+}
+
+/* The layers whose outputs layer i reads (none for the first layer, which reads the
+ * network input); returns how many. */
+static int layer_inputs(const nn_layer *layers, int i, int inputs[BM_ROUTE_MAX_INPUTS + 1]) {
+  const bm_layer_info *info = &layers[i].info;
+  int n = 0;
+  if (info->type == BM_LAYER_ROUTE) {
+    for (int k = 0; k < info->n_inputs; k++) inputs[n++] = info->inputs[k];
+    return n;
+  }
+  if (i > 0) inputs[n++] = i - 1;
+  if (info->type == BM_LAYER_SHORTCUT) inputs[n++] = info->from;
+  return n;
+}
+
+static void find_readers(nn_layer *layers, int n_layers) {
+  int inputs[BM_ROUTE_MAX_INPUTS + 1];
+  for (int i = 0; i < n_layers; i++) layers[i].last_reader = -1;
+  for (int i = 0; i < n_layers; i++)
+    for (int k = layer_inputs(layers, i, inputs) - 1; k >= 0; k--)
+      layers[inputs[k]].last_reader = i;
 }
 
 /* ---- create / free -------------------------------------------------------------------- */
@@ -391,6 +415,7 @@ int bm_net_create_from_text(bm_network **out, const char *text, const char *name
     bm_net_free(net);
     return -1;
   }
+  find_readers(net->layers, net->n_layers);
   net->batch = batch > 0 ? batch : net->cfg.batch / net->cfg.subdivisions;
   if (net->batch < 1) net->batch = 1;
   net->in_c = net->cfg.channels;
@@ -553,6 +578,10 @@ int bm_net_set_classes(bm_network *net, int classes, bm_rng *rng, bm_error *err)
 }
 
 /* ---- running ---------------------------------------------------------------------------- */
+static size_t layer_size(const bm_network *net, const nn_layer *l) {
+  return (size_t)net->batch * l->info.out_h * l->info.out_w * l->info.out_c;
+}
+
 nn_ctx nn_context(bm_network *net) {
   return (nn_ctx){net->batch, net->threads, net->training, net->work,
                   net->n_work, net->chunk_floats, net->reduce};
@@ -561,7 +590,6 @@ nn_ctx nn_context(bm_network *net) {
 void bm_net_forward(bm_network *net) {
   nn_ctx ctx = nn_context(net);
   bm_nchw_to_nhwc(net->input, net->input_nhwc, net->batch, net->in_c, net->in_h, net->in_w);
-  if (net->training) memset(net->act_grads, 0, net->n_act_grads * sizeof(float));
   for (int i = 0; i < net->n_layers; i++) {
     nn_layer *l = &net->layers[i];
     const float *in = i ? net->layers[i - 1].out : net->input_nhwc;
@@ -573,6 +601,8 @@ void bm_net_forward(bm_network *net) {
     case BM_LAYER_SHORTCUT: nn_shortcut_forward(&ctx, l, in, net->layers[l->info.from].out); break;
     case BM_LAYER_YOLO: nn_yolo_forward(&ctx, l, in); break;
     }
+    /* heads' gradients come from the caller, who may add into them */
+    if (net->training && l->last_reader < 0) nn_zero(l->dout, layer_size(net, l), net->threads);
   }
 }
 
@@ -583,6 +613,13 @@ void bm_net_backward(bm_network *net) {
     nn_layer *l = &net->layers[i];
     const float *in = i ? net->layers[i - 1].out : net->input_nhwc;
     float *din = i ? net->layers[i - 1].dout : NULL;
+    /* every layer adds into its inputs' gradients; the first to do so (the last reader)
+     * clears them just before */
+    int inputs[BM_ROUTE_MAX_INPUTS + 1];
+    for (int k = layer_inputs(net->layers, i, inputs) - 1; k >= 0; k--) {
+      nn_layer *src = &net->layers[inputs[k]];
+      if (src->last_reader == i) nn_zero(src->dout, layer_size(net, src), net->threads);
+    }
     switch (l->info.type) {
     case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din); break;
     case BM_LAYER_MAXPOOL:
@@ -681,12 +718,14 @@ void bm_nhwc_to_nchw(const float *src, float *dst, int n, int h, int w, int c) {
   size_t plane = (size_t)h * w;
   for (int b = 0; b < n; b++)
     for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++) dst[((size_t)b * c + k) * plane + p] = src[((size_t)b * plane + p) * c + k];
+      for (int k = 0; k < c; k++)
+        dst[((size_t)b * c + k) * plane + p] = src[((size_t)b * plane + p) * c + k];
 }
 
 void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w) {
   size_t plane = (size_t)h * w;
   for (int b = 0; b < n; b++)
     for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++) dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
+      for (int k = 0; k < c; k++)
+        dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
 }

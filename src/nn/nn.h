@@ -51,6 +51,7 @@ int nn_parse_activation(const char *text, bm_activation *act);
 /* ---- layers ----------------------------------------------------------------------------- */
 typedef struct nn_layer {
   bm_layer_info info;
+  int last_reader; /* the highest-numbered layer reading this output; -1: none (a head) */
   /* offsets (floats) fixed by planning; the pointers below are views computed from them */
   size_t weight_off, bias_off, scale_off, shift_off; /* into params/grads (bias: no bn) */
   size_t mean_off, var_off;                          /* into state */
@@ -137,6 +138,15 @@ nn_ctx nn_context(bm_network *net);
 void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void nn_blas_single_threaded(void);
+/* Small products for layers with k <= NN_SMALL_K and n_cols a multiple of 16 up to
+ * NN_SMALL_N (a first conv layer), on the calling thread. */
+#define NN_SMALL_K 32
+#define NN_SMALL_N 64
+int nn_small_gemm_fits(int n_cols, int k);
+void nn_small_gemm_nt(int m, int n_cols, int k, const float *a, int lda, const float *b,
+                      int ldb, float *c, int ldc);
+void nn_small_gemm_tn_add(int m, int n_cols, int k, const float *a, int lda, const float *b,
+                          int ldb, float *c, int ldc);
 
 /* im2col.c (NHWC). Output pixels are numbered across the batch:
  * r = (b * out_h + oy) * out_w + ox; col[r - r0][(ky * size + kx) * cg + ci]. */
@@ -160,9 +170,13 @@ static inline int nn_parts(size_t elements, int threads) {
   return elements >= NN_ELEMWISE_SPLIT_MIN ? threads : 1;
 }
 /* out[r][f] = act(a[f] * z[r][f] + b[f]); a == NULL means a = 1. out may equal z. */
+void nn_affine_act_rows(const float *z, float *out, size_t first, size_t end, int channels,
+                        const float *a, const float *b, bm_activation act);
 void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels,
                            const float *a, const float *b, bm_activation act, int threads);
 /* grad[r][f] *= act'(z[r][f] + bias[f]); dbias[f] += sum over r of the new grad. */
+void nn_bias_act_backward_rows(const float *z, float *grad, size_t first, size_t end,
+                               int channels, const float *bias, bm_activation act, double *sum);
 void nn_bias_act_backward(const float *z, float *grad, size_t rows, int channels,
                           const float *bias, bm_activation act, float *dbias, double *reduce,
                           int threads);
@@ -177,6 +191,8 @@ void nn_bias_act_backward(const float *z, float *grad, size_t rows, int channels
   case BM_ACT_MISH: CALL(BM_ACT_MISH); break;                        \
   case BM_ACT_SWISH: CALL(BM_ACT_SWISH); break;                      \
   }
+/* x[0:n] = 0 */
+void nn_zero(float *x, size_t n, int threads);
 /* x = act(x) and grad *= act'(u) elementwise (u: the activation's input). */
 void nn_act_forward(float *x, size_t n, bm_activation act, int threads);
 void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, int threads);
@@ -205,19 +221,26 @@ static inline void nn_part(size_t rows, int parts, int p, size_t *first, size_t 
   *end = rows * (size_t)(p + 1) / (size_t)parts;
 }
 
-/* batchnorm.c: batch norm fused with the activation, over z[rows][channels]. */
-void nn_bn_forward_train(const float *z, float *out, size_t rows, int channels,
-                         const float *scale, const float *shift, float *running_mean,
-                         float *running_var, float *batch_mean, float *batch_invstd,
-                         bm_activation act, double *reduce, int threads);
-void nn_bn_forward_infer(float *x, size_t rows, int channels, const float *scale,
-                         const float *shift, const float *running_mean,
-                         const float *running_var, bm_activation act, double *reduce,
-                         int threads);
-/* grad: dLoss/d(out) on entry, dLoss/dz on return; adds into dscale and dshift. */
-void nn_bn_backward(const float *z, float *grad, size_t rows, int channels, const float *scale,
-                    const float *shift, const float *batch_mean, const float *batch_invstd,
-                    bm_activation act, float *dscale, float *dshift, double *reduce,
+/* batchnorm.c: batch norm of a conv layer, fused with its activation, over z[rows][filters].
+ * Range kernels (sums: 2 * filters doubles, zeroed by the caller, added to): */
+void nn_bn_sums_rows(const float *z, size_t first, size_t end, int channels, double *sums);
+/* combines `parts` partial sums; updates running and batch statistics; out = act(a z + b) */
+void nn_bn_finish_stats(nn_layer *l, size_t rows, const double *sums, int parts, float *a,
+                        float *b);
+void nn_bn_infer_coefs(const nn_layer *l, float *a, float *b);
+/* backward pass 1: grad = dLoss/d(out) -> dLoss/du in place, and partial sums */
+void nn_bn_backward_sums_rows(const nn_layer *l, const float *z, float *grad, size_t first,
+                              size_t end, double *sums);
+/* adds into dscale, dshift; coef: 3 * filters floats for pass 2 */
+void nn_bn_backward_finish(nn_layer *l, size_t rows, const double *sums, int parts,
+                           float *coef);
+/* backward pass 2: grad -> dLoss/dz in place */
+void nn_bn_backward_apply_rows(const nn_layer *l, const float *z, float *grad, size_t first,
+                               size_t end, const float *coef);
+/* Whole tensors on `threads` threads (reduce: see bm_network.reduce). */
+void nn_bn_forward_train(nn_layer *l, const float *z, size_t rows, double *reduce, int threads);
+void nn_bn_forward_infer(nn_layer *l, float *x, size_t rows, double *reduce, int threads);
+void nn_bn_backward(nn_layer *l, const float *z, float *grad, size_t rows, double *reduce,
                     int threads);
 
 #include <math.h>
