@@ -212,8 +212,22 @@ static void check_network(const char *label, const char *cfg, int batch, uint64_
   check_network_threads(label, cfg, batch, seed, 1);
 }
 
+static void check_network_gemm(const char *label, const char *cfg, int batch, uint64_t seed,
+                               int threads, bm_gemm_kind gemm);
+
+/* Every check runs with OpenBLAS and, where the CPU has AVX-512F, with the engine's own GEMM. */
 static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
                                   int threads) {
+  char with_gemm[160];
+  snprintf(with_gemm, sizeof with_gemm, "%s [gemm blas]", label);
+  check_network_gemm(with_gemm, cfg, batch, seed, threads, BM_GEMM_BLAS);
+  if (bm_gemm_resolve(BM_GEMM_OWN) != BM_GEMM_OWN) return;
+  snprintf(with_gemm, sizeof with_gemm, "%s [gemm own]", label);
+  check_network_gemm(with_gemm, cfg, batch, seed, threads, BM_GEMM_OWN);
+}
+
+static void check_network_gemm(const char *label, const char *cfg, int batch, uint64_t seed,
+                               int threads, bm_gemm_kind gemm) {
   bm_error err;
   bm_network *net;
   if (bm_net_create_from_text(&net, cfg, label, batch, NULL, &err)) {
@@ -221,6 +235,7 @@ static void check_network_threads(const char *label, const char *cfg, int batch,
     return;
   }
   bm_net_set_threads(net, threads);
+  CHECK(bm_net_set_gemm(net, gemm) == gemm);
   bm_rng rng;
   bm_rng_seed(&rng, seed, 1);
   bm_net_init_params(net, &rng);
