@@ -96,8 +96,12 @@ __attribute__((target("avx512f,fma"))) static void kernel(int kc, const float *a
                                                           float *c, int ldc, int add) {
   __m512 lo[MR], hi[MR]; /* columns 0..15 and 16..31 of each tile row */
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; r++)
+  for (int r = 0; r < MR; r++) {
     lo[r] = hi[r] = _mm512_setzero_ps();
+    /* C's rows lie far apart: ask for the tile now so it is in cache when the sums are done */
+    _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(c + (size_t)r * ldc + 16), _MM_HINT_T0);
+  }
   for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
     __m512 b_lo = _mm512_load_ps(bp), b_hi = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
