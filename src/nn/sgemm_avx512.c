@@ -35,6 +35,7 @@
 #define KC 256
 #define MC (MR * 16)
 #define NC 2048
+#define DIRECT_N_MAX (4 * NR) /* see `direct` below */
 
 int nn_own_sgemm_available(void) {
   __builtin_cpu_init();
@@ -90,10 +91,12 @@ static void pack_a(int trans_a, const float *a, int lda, int i0, int n_rows, int
   }
 }
 
-/* c[r][0:NR] (+)= sum over p < kc of ap[p][r] * bp[p][0:NR] for r < MR; `add`
- * keeps c's old value, otherwise it is overwritten. */
-__attribute__((target("avx512f,fma"))) static void kernel(int kc, const float *ap, const float *bp,
-                                                          float *c, int ldc, int add) {
+/* c[r][0:NR] (+)= sum over p < kc of a[r * a_row + p * a_step] * bp[p][0:NR] for r < MR;
+ * `add` keeps c's old value, otherwise it is overwritten. Always inlined into the two
+ * kernels below, which fix the A layout. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+tile(int kc, const float *a, size_t a_row, size_t a_step, const float *bp, float *c, int ldc,
+     int add) {
   __m512 lo[MR], hi[MR]; /* columns 0..15 and 16..31 of each tile row */
 #pragma GCC unroll 12
   for (int r = 0; r < MR; r++) {
@@ -102,11 +105,11 @@ __attribute__((target("avx512f,fma"))) static void kernel(int kc, const float *a
     _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
     _mm_prefetch((const char *)(c + (size_t)r * ldc + 16), _MM_HINT_T0);
   }
-  for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
+  for (int p = 0; p < kc; p++, a += a_step, bp += NR) {
     __m512 b_lo = _mm512_load_ps(bp), b_hi = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < MR; r++) {
-      __m512 a_r = _mm512_set1_ps(ap[r]);
+      __m512 a_r = _mm512_set1_ps(a[r * a_row]);
       lo[r] = _mm512_fmadd_ps(a_r, b_lo, lo[r]);
       hi[r] = _mm512_fmadd_ps(a_r, b_hi, hi[r]);
     }
@@ -121,6 +124,20 @@ __attribute__((target("avx512f,fma"))) static void kernel(int kc, const float *a
     _mm512_storeu_ps(row, lo[r]);
     _mm512_storeu_ps(row + 16, hi[r]);
   }
+}
+
+/* A packed: ap[p][r] */
+__attribute__((target("avx512f,fma"))) static void kernel_packed(int kc, const float *ap,
+                                                                 const float *bp, float *c,
+                                                                 int ldc, int add) {
+  tile(kc, ap, 1, MR, bp, c, ldc, add);
+}
+
+/* A read in place: MR rows of a row-major matrix, lda apart */
+__attribute__((target("avx512f,fma"))) static void kernel_direct(int kc, const float *a, int lda,
+                                                                 const float *bp, float *c,
+                                                                 int ldc, int add) {
+  tile(kc, a, (size_t)lda, 1, bp, c, ldc, add);
 }
 
 /* C = beta * C for the whole m x n block, used only for beta other than 0
@@ -155,6 +172,9 @@ int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
   int add_first = beta != 0.0f;
   if (beta != 0.0f && beta != 1.0f) scale_c(m, n, beta, c, ldc);
   float edge[MR * NR] __attribute__((aligned(64)));
+  /* With few columns, packing A would cost about as much as the product (each element of A
+   * meets only n / 16 FMAs): then the kernel reads the rows of A in place. */
+  int direct = !trans_a && alpha == 1.0f && (n < NC ? n : NC) <= DIRECT_N_MAX;
   for (int j0 = 0; j0 < n; j0 += NC) {
     int nc = n - j0 < NC ? n - j0 : NC;
     for (int p0 = 0; p0 < k; p0 += KC) {
@@ -163,19 +183,28 @@ int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
       pack_b(trans_b, b, ldb, p0, kc, j0, nc, bp);
       for (int i0 = 0; i0 < m; i0 += MC) {
         int mc = m - i0 < MC ? m - i0 : MC;
-        pack_a(trans_a, a, lda, i0, mc, p0, kc, alpha, ap);
+        if (!direct) pack_a(trans_a, a, lda, i0, mc, p0, kc, alpha, ap);
         for (int jr = 0; jr < nc; jr += NR) {
           int width = nc - jr < NR ? nc - jr : NR;
           const float *b_sliver = bp + (size_t)(jr / NR) * kc * NR;
           for (int ir = 0; ir < mc; ir += MR) {
             int height = mc - ir < MR ? mc - ir : MR;
-            const float *a_sliver = ap + (size_t)(ir / MR) * kc * MR;
             float *c_tile = c + (size_t)(i0 + ir) * ldc + j0 + jr;
-            if (height == MR && width == NR) {
-              kernel(kc, a_sliver, b_sliver, c_tile, ldc, add);
-              continue;
+            int full = height == MR && width == NR;
+            float *out = full ? c_tile : edge; /* edge tiles: computed aside, then copied */
+            int out_ld = full ? ldc : NR, out_add = full ? add : 0;
+            if (direct && height == MR) {
+              kernel_direct(kc, a + (size_t)(i0 + ir) * lda + p0, lda, b_sliver, out, out_ld,
+                            out_add);
+            } else {
+              const float *a_sliver = ap + (size_t)(ir / MR) * kc * MR;
+              if (direct) { /* the last rows: packed with zero padding, this sliver only */
+                pack_a(trans_a, a, lda, i0 + ir, height, p0, kc, alpha, ap);
+                a_sliver = ap;
+              }
+              kernel_packed(kc, a_sliver, b_sliver, out, out_ld, out_add);
             }
-            kernel(kc, a_sliver, b_sliver, edge, NR, 0);
+            if (full) continue;
             for (int r = 0; r < height; r++)
               for (int j = 0; j < width; j++)
                 c_tile[(size_t)r * ldc + j] =
