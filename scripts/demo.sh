@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole story on the default data set, in about 10 minutes on 2 idle cores:
 #   install what is missing, build, synthesise the default data set (4000 trainval / 1000 test
-#   images), train a detector on 400 labelled images (phase 1), mine with the default strategy
+#   images), train a detector on 300 labelled images (phase 1), mine with the default strategy
 #   (topk-slscore) and with the random baseline from that same phase 1, and compare the two in
 #   an HTML report.
 # The mining runs are cut short to fit the time (see "demo settings" below); docs/MINING.md and
@@ -26,15 +26,15 @@ if [ ! -f "$data/ImageSets/Main/test.txt" ]; then
 fi
 $bin info --data "$data" --split trainval
 # demo settings: evaluation on the first 300 test images (all 1000 with the full commands),
-# 400 initial labelled images trained for 8 epochs, then 4 rounds of K = 100 images.
+# 300 initial labelled images trained for 6 epochs, then 4 rounds of K = 100 images.
 head -n 300 "$data/ImageSets/Main/test.txt" >"$data/ImageSets/Main/test300.txt"
 rounds=${BM_DEMO_ROUNDS:-4}
-demo=(--data "$data" --test-split test300 --init 400 --pre-epochs 8 --K 100 --warmup 50
+demo=(--data "$data" --test-split test300 --init 300 --pre-epochs 6 --K 100 --warmup 30
   --max-rounds "$rounds" --seed 1 --threads 2)
 rm -rf "$runs"
 mkdir -p "$runs"
 
-step "4/6 phase 1 + $rounds mining rounds with the default strategy (topk-slscore, oracle verify) -> $runs/topk-slscore"
+step "4/6 phase 1 + $rounds mining rounds with the default strategy (topk-slscore, oracle trust) -> $runs/topk-slscore"
 echo "(demo settings, shortened to fit ~10 minutes: ${demo[*]})"
 $bin mine "${demo[@]}" --out "$runs/topk-slscore"
 step "5/6 $rounds rounds of the random baseline from the same phase 1 -> $runs/random"

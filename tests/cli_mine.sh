@@ -131,6 +131,22 @@ expect_status 1 "$BIN" mine "${common[@]}" --out "$TMP/wrong" --seed 5 --phase1-
 expect_status 0 "$BIN" report "$TMP/straight" "$TMP/random" --out "$TMP/report"
 [ -s "$TMP/report/index.html" ] || fail "no report page"
 
+# Ctrl-C: once the run has written a record, SIGINT saves the state and exits 130; --resume
+# then continues (here with a limit already reached, so it only writes the run's files)
+"$BIN" mine "${common[@]}" --out "$TMP/ctrlc" --max-rounds 100000 >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 600); do
+  [ -s "$TMP/ctrlc/rounds.jsonl" ] && break
+  sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+[ "$status" = 130 ] || fail "Ctrl-C: exit status $status, expected 130: $(tail -2 "$TMP/err")"
+grep -q 'continue with --resume' "$TMP/err" || fail "Ctrl-C: no word on how to resume"
+expect_status 0 "$BIN" mine --out "$TMP/ctrlc" --resume --max-rounds 1
+grep -q '"stop_reason":"--max-rounds 1 reached"' "$TMP/ctrlc/summary.json" || fail "resumed after Ctrl-C: summary"
+
 if [ "$failures" -ne 0 ]; then
   echo "cli_mine.sh: $failures failure(s)"
   exit 1

@@ -43,6 +43,7 @@ static int load_split(const char *root, const char *split, bm_dataset *ds, int f
 static void base_opts(bm_loop_opts *o, bm_strategy strategy) {
   bm_loop_opts_default(o);
   o->mine.strategy = strategy;
+  o->mine.oracle = BM_ORACLE_VERIFY;
   o->mine.K = 8;
   o->n_init = 10;
   o->pre_epochs = 2;
@@ -187,6 +188,7 @@ static void test_resume_matches(const char *tmp) {
    * the ones already done); 3: stopped right after round 2's record; 4: to the end */
   bm_loop_opts first = o;
   first.max_rounds = 1;
+  first.checkpoint_minutes = 1e-9; /* last.ckpt after every update: saving changes nothing */
   memset(&s, 0, sizeof s);
   CHECK(new_run(broken, &first, &loop) == 0);
   CHECK(loop && run(loop, &s, &res) == 0);

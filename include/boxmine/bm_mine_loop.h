@@ -55,6 +55,7 @@ typedef struct bm_loop_opts {
   bm_detect_opts eval_detect; /* post-processing for evaluation (score floor 0.005) */
   bm_detect_opts mine_detect; /* post-processing for mining (floor = uncertain threshold) */
   int log_every;              /* Train/ scalars every N updates */
+  double checkpoint_minutes;  /* also save last.ckpt inside an epoch this often; 0 = never */
 } bm_loop_opts;
 /* The defaults for the default data set on 2 cores (docs/MINING.md lists them and the
  * reference's values where they differ). n_init is 0: the caller sets it. */

@@ -57,10 +57,12 @@
  *
  * ---- Threads and determinism ------------------------------------------------------------
  *  Each network runs its own loops with OpenMP on bm_net_set_threads threads (default 1),
- *  splitting GEMMs into row blocks itself and calling OpenBLAS single-threaded: creating a
- *  network calls openblas_set_num_threads(1), which is process-global (every boxmine network
- *  wants the same, so two networks never disagree). Results are bitwise identical run to run
- *  for a given thread count (no atomics, fixed reduction order).
+ *  splitting convolutions into row ranges (or GEMMs into blocks) itself and calling OpenBLAS
+ *  single-threaded: creating a network calls openblas_set_num_threads(1), which is
+ *  process-global (every boxmine network wants the same, so two networks never disagree).
+ *  Results are bitwise identical run to run for a given thread count (no atomics, fixed
+ *  reduction order), so there is no separate deterministic mode. docs/NN.md has the
+ *  measurements behind this choice.
  *
  * Nothing here prints, exits or keeps global state; two networks in a process are independent
  * (a network must not be used from two threads at once).

@@ -20,24 +20,29 @@ static void usage(FILE *out) {
           "is sure of, charge simulated people for the rest (the pool's hidden ground truth is the\n"
           "oracle), and retrain. Writes into RUN: rounds.jsonl, summary.json, last.ckpt, best.ckpt,\n"
           "phase1.ckpt, TensorBoard events, annotations/ (the labelled set as VOC XML with each\n"
-          "box's provenance). Compare runs with `boxmine report RUN1 RUN2 --out DIR`.\n\n"
+          "box's provenance). Compare runs with `boxmine report RUN1 RUN2 --out DIR`.\n"
+          "Ctrl-C saves the state and exits with status 130; --resume continues.\n\n"
           "data and run:\n"
           "  --data DIR             VOC dataset root\n"
           "  --split NAME           the pool to mine (default trainval)\n"
           "  --test-split NAME      the evaluation set E (default test)\n"
           "  --cfg FILE             darknet network cfg (default cfg/boxmine-tiny.cfg)\n"
+          "  --input WxH            network input size instead of the cfg's (e.g. 128x128)\n"
           "  --seed N               seed of the split, the mining and the training (default 1)\n"
           "  --threads N            compute threads (default 2)\n"
           "  --deterministic        keep the thread count on --resume (bit-identical results)\n"
           "  --resume               continue the run in RUN (only --max-rounds, --budget-seconds,\n"
           "                         --threads and --data may be given again)\n"
+          "  --checkpoint-minutes F also save last.ckpt inside an epoch this often (default 10)\n"
           "  --phase1-from RUN0     start from RUN0/phase1.ckpt (same data, seed, --init and\n"
           "                         phase-1 settings) instead of training phase 1 again\n"
           "mining (defaults: asm-spec, except where docs/MINING.md says why):\n"
           "  --strategy NAME        v1, v1plus, topk-alratio, topk-alratio-thre, topk-slscore,\n"
           "                         random, uncertainty, full (default topk-slscore)\n"
-          "  --oracle MODE          verify: people check every batch image; trust: certain images\n"
-          "                         are pseudo-labelled with no human look (default verify)\n"
+          "  --oracle MODE          trust: images the machine is sure of are pseudo-labelled with\n"
+          "                         no human look, the rest go to people and join L; verify (the\n"
+          "                         reference's): people check every batch image (default trust;\n"
+          "                         verify for v1, v1plus and topk-alratio)\n"
           "  --init N | --init-frac F  initial labelled images (default 20%% of the pool)\n"
           "  --K N                  batch size per round (default 200)\n"
           "  --certain-thre F       score >= F is certain (default 0.8)\n"
@@ -247,6 +252,7 @@ int cmd_mine(int argc, char **argv) {
   snprintf(cs.split, sizeof cs.split, "trainval");
   snprintf(cs.test_split, sizeof cs.test_split, "test");
   const char *data = NULL, *out = NULL, *cfg_path = NULL, *phase1_from = NULL;
+  int oracle_given = 0, input_w = 0, input_h = 0;
   int resume = 0, no_augment = 0, threads_given = 0, max_rounds_given = 0, budget_given = 0;
   long init_n = -1;
   double init_frac = -1;
@@ -299,6 +305,7 @@ int cmd_mine(int argc, char **argv) {
         if (bm_strategy_parse(v, &lo.mine.strategy, &err)) return cli_error("--strategy: %s", err.msg), 2;
       } else if (!strcmp(a, "--oracle")) {
         if (bm_oracle_parse(v, &lo.mine.oracle, &err)) return cli_error("--oracle: %s", err.msg), 2;
+        oracle_given = 1;
       } else if (!strcmp(a, "--ap-metric")) {
         if (bm_ap_metric_parse(v, &lo.ap_metric, &err)) return cli_error("--ap-metric: %s", err.msg), 2;
       } else if (!strcmp(a, "--uncertainty")) {
@@ -316,6 +323,15 @@ int cmd_mine(int argc, char **argv) {
         else if (!strcmp(v, "cosine")) to.schedule = BM_SCHEDULE_COSINE;
         else return cli_error("--schedule: '%s' is not const, step or cosine", v), 2;
       }
+      continue;
+    }
+    if (!strcmp(a, "--input")) {
+      char tail;
+      if (!v || sscanf(v, "%dx%d%c", &input_w, &input_h, &tail) != 2 || input_w < 8 || input_h < 8 ||
+          input_w > 8192 || input_h > 8192)
+        return cli_error("--input: '%s' is not WIDTHxHEIGHT (8..8192)", v ? v : ""), 2;
+      not_on_resume = a;
+      i++;
       continue;
     }
     if (!strcmp(a, "--threads")) {
@@ -381,6 +397,7 @@ int cmd_mine(int argc, char **argv) {
     FLOAT_OPT("--weight-decay", 0, 1, to.weight_decay)
     FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
     FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, to.schedule_epochs)
+    FLOAT_OPT("--checkpoint-minutes", 0, 1e6, lo.checkpoint_minutes)
 #undef INT_OPT
 #undef FLOAT_OPT
     cli_error("unknown option '%s' (see boxmine mine --help)", a);
@@ -390,6 +407,10 @@ int cmd_mine(int argc, char **argv) {
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
   if (resume && phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;
   if (init_n > 0 && init_frac > 0) return cli_error("give --init or --init-frac, not both"), 2;
+  /* trust mode needs an image-level certain side; these strategies have none */
+  if (!oracle_given && (lo.mine.strategy == BM_STRATEGY_V1 || lo.mine.strategy == BM_STRATEGY_V1PLUS ||
+                        lo.mine.strategy == BM_STRATEGY_TOPK_ALRATIO))
+    lo.mine.oracle = BM_ORACLE_VERIFY;
   if (no_augment) to.jitter = to.hue = 0, to.saturation = to.exposure = 1, to.flip = 0;
   /* mining detections: the floor is the uncertain threshold (lower boxes are ignored by
    * fusion, and NMS among higher boxes is unaffected by them) */
@@ -495,6 +516,15 @@ int cmd_mine(int argc, char **argv) {
       bm_free(from);
     } else {
       if (cli_find_cfg(cfg_path, &cfg_text)) goto done;
+      if (input_w > 0) {
+        char *sized = NULL;
+        if (bm_cfg_set_input_size(cfg_text, input_w, input_h, &sized, &err)) {
+          cli_error("--input: %s", err.msg);
+          goto done;
+        }
+        bm_free(cfg_text);
+        cfg_text = sized;
+      }
       bm_trainer *tr = NULL;
       if (bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool.n_classes,
                             pool.class_names, &to, lo.n_init, &log, &err) ||
@@ -527,6 +557,7 @@ int cmd_mine(int argc, char **argv) {
   if (!result.finished) {
     fprintf(stderr, "boxmine mine: interrupted; state saved in %s (continue with --resume)\n",
             last_ckpt);
+    status = 130; /* as a shell reports a Ctrl-C */
     goto done;
   }
   const bm_round_record *r = &result.last;

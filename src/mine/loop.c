@@ -52,6 +52,10 @@ struct bm_loop {
   const bm_loop_hooks *hooks;
   bm_tfevents *events;
   int stop_asked;
+  int told_exhausted; /* the "pool exhausted" message was given in this process */
+  double last_save;   /* bm_now() of the last save of last.ckpt */
+  bm_error save_error; /* a save inside an epoch failed (reported after the epoch) */
+  int save_failed;
   bm_object dummy_object; /* non-NULL target for samples with an empty annotation */
 };
 
@@ -217,6 +221,7 @@ static int save_sections(void *user, bm_ckpt_writer *w) {
 
 static int save_to(bm_loop *loop, const char *path, bm_error *err) {
   if (bm_trainer_save(loop->tr, path, save_sections, loop, err)) return -1;
+  if (path == loop->last_ckpt) loop->last_save = bm_now();
   return 0;
 }
 
@@ -279,6 +284,7 @@ static int check_resume_opts(const bm_loop_opts *saved, const bm_loop_opts *now,
   a.budget_seconds = b.budget_seconds;
   a.stop_when_exhausted = b.stop_when_exhausted;
   a.log_every = b.log_every;
+  a.checkpoint_minutes = b.checkpoint_minutes;
   bm_buf ta, tb;
   bm_buf_init(&ta);
   bm_buf_init(&tb);
@@ -485,6 +491,13 @@ static int on_update(void *user, bm_trainer *tr, const bm_train_progress *p) {
   int stop = (h && h->on_update && h->on_update(h->user, p)) ||
              (h && h->should_stop && h->should_stop(h->user));
   if (stop) loop->stop_asked = 1;
+  /* a long epoch (e.g. `full` on the whole pool) is saved inside too; the trainer's state is
+   * consistent after every update, and a resumed epoch continues at the saved batch */
+  int epoch_done = p->batch == p->n_batches;
+  if (!stop && !epoch_done && loop->opts.checkpoint_minutes > 0 && !loop->save_failed &&
+      bm_now() - loop->last_save >= 60 * loop->opts.checkpoint_minutes &&
+      save_to(loop, loop->last_ckpt, &loop->save_error))
+    loop->save_failed = 1;
   return stop;
 }
 
@@ -527,6 +540,10 @@ static int train_epoch(bm_loop *loop, const int *images, int n, bm_epoch_summary
   int rc = build_samples(loop, images, n, &samples, &owned, err);
   bm_train_hooks th = {on_update, loop};
   if (rc == 0) rc = bm_trainer_train_epochs(loop->tr, loop->pool, samples, n, 1, &th, summary, err);
+  if (rc >= 0 && loop->save_failed) {
+    *err = loop->save_error;
+    rc = -1;
+  }
   free_samples(samples, owned, n);
   return rc;
 }
@@ -829,7 +846,9 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
   result->best_ap = NAN;
   loop->hooks = hooks;
   loop->stop_asked = 0;
+  loop->save_failed = 0;
   loop->record_start = bm_now();
+  loop->last_save = bm_now();
   int rc = write_run_files(loop, err);
   if (rc == 0 && !(loop->events = bm_tfevents_open(loop->run_dir, bm_wall_time(), err))) rc = -1;
   /* a kill between last.ckpt and rounds.jsonl leaves a stale file: rewrite it */
@@ -855,6 +874,11 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
         message(loop, "phase 2: mining with %s (oracle %s, K %d)",
                 bm_strategy_name(loop->opts.mine.strategy), bm_oracle_name(loop->opts.mine.oracle),
                 loop->opts.mine.K);
+      if (bm_mine_exhausted(&loop->st) && !loop->told_exhausted) {
+        message(loop, "U and Q are empty: the rounds go on training on L only (no batch, no "
+                      "cost) until a stop rule or --max-rounds");
+        loop->told_exhausted = 1;
+      }
       if (start_round(loop, err) || save_to(loop, loop->last_ckpt, err)) {
         rc = -1;
         break;

@@ -31,6 +31,10 @@ void bm_loop_opts_default(bm_loop_opts *o) {
   memset(o, 0, sizeof *o);
   bm_mine_opts_default(&o->mine);
   o->mine.K = 200; /* reference 400 of 5011 images; 200 of 4000 keeps a round near a minute */
+  /* trust, not the reference's verify: with a detector that is not yet sure of anything,
+   * verify mode re-queues every batch image and the next batch is that same queue, paid
+   * again (docs/MINING.md, "Defaults") */
+  o->mine.oracle = BM_ORACLE_TRUST;
   bm_fusion_opts_default(&o->fusion);
   o->costs.draw = 7;
   o->costs.verify = 1.5;
@@ -51,6 +55,7 @@ void bm_loop_opts_default(bm_loop_opts *o) {
   o->eval_detect = bm_detect_defaults();
   o->mine_detect = bm_detect_defaults();
   o->log_every = 10;
+  o->checkpoint_minutes = 10;
 }
 
 int bm_loop_opts_check(const bm_loop_opts *o, int n_pool, bm_error *err) {
@@ -70,6 +75,7 @@ int bm_loop_opts_check(const bm_loop_opts *o, int n_pool, bm_error *err) {
     return bm_fail(err, "AP shifts must be > 0");
   if (o->ap_metric < 0 || o->ap_metric > 2) return bm_fail(err, "unknown AP metric");
   if (o->log_every < 0) return bm_fail(err, "log_every must be >= 0");
+  if (!(o->checkpoint_minutes >= 0)) return bm_fail(err, "--checkpoint-minutes must be >= 0");
   return 0;
 }
 
@@ -121,6 +127,7 @@ static const opt_field fields[] = {
     F("mine_nms", OPT_FLOAT, mine_detect.nms),
     F("mine_max_dets", OPT_INT, mine_detect.max_dets),
     F("log_every", OPT_INT, log_every),
+    F("checkpoint_minutes", OPT_DOUBLE, checkpoint_minutes),
 };
 #undef F
 #define N_FIELDS (sizeof fields / sizeof fields[0])
