@@ -1,30 +1,30 @@
-/* The engine's own single-precision GEMM for AVX-512 CPUs, used instead of
- * OpenBLAS when OpenBLAS does not recognise the CPU and runs its generic
- * "Prescott" kernels (see gemm.c for the choice). Single-threaded: gemm.c
- * splits C between threads as it does for BLAS.
+/* The engine's own single-precision GEMM for AVX-512 CPUs, used instead of OpenBLAS when
+ * OpenBLAS does not recognise the CPU and runs its generic "Prescott" kernels (gemm.c makes
+ * the choice, per network). Single-threaded: gemm.c splits C between threads as for BLAS.
  *
  *   C[m][n] = alpha * op(A)[m][k] * op(B)[k][n] + beta * C      (row-major)
  *   op(A)[i][p] = trans_a ? a[p * lda + i] : a[i * lda + p]
  *   op(B)[p][j] = trans_b ? b[j * ldb + p] : b[p * ldb + j]
  *
  * Blocking (the classic packed GEMM):
- *   for each block of NC columns of C                       (j0)
- *     for each block of KC steps of the inner dimension     (p0)
- *       pack op(B)[p0:+KC][j0:+NC] into slivers of NR columns:
- * bp[sliver][p][0:NR] for each block of MC rows of C                      (i0)
- *         pack alpha * op(A)[i0:+MC][p0:+KC] into slivers of MR rows:
- * ap[sliver][p][0:MR] for each NR-column sliver, for each MR-row sliver:
- *           micro-kernel: an MR x NR tile of C held in 2 * MR zmm registers,
- * updated by KC rank-1 steps (two 16-float loads of B, MR broadcasts of A, 2 *
- * MR FMAs) One B sliver (KC x NR floats = 32 KB) stays in the L1 cache while
- * the kernel walks the A block (MC x KC floats = 192 KB, in the 2 MB L2); the
- * packed B block (at most KC x NC floats = 2 MB) is reused by every A block.
- * Packing makes both operands contiguous whatever the transposition, and pads
- * edge slivers with zeros, so the kernel always computes a full tile; edge
- * tiles go through a small buffer and only their valid part reaches C. Packing
- * buffers are allocated per call (no global state; callers on several threads
- * each get their own). Each element of C sums its k products in a fixed order,
- * so results do not depend on the thread split. */
+ *   for each block of NC columns of C                                 (j0)
+ *     for each block of KC steps of the inner dimension               (p0)
+ *       pack op(B)[p0:+KC][j0:+NC] into slivers of NR columns: bp[sliver][p][0:NR]
+ *       for each block of MC rows of C                                (i0)
+ *         pack alpha * op(A)[i0:+MC][p0:+KC] into slivers of MR rows: ap[sliver][p][0:MR]
+ *         for each NR-column sliver, for each MR-row sliver:
+ *           micro-kernel: an MR x NR tile of C held in 2 * MR zmm registers, updated by
+ *           KC rank-1 steps (two 16-float loads of B, MR broadcasts of A, 2 * MR FMAs)
+ * One B sliver (KC x NR floats = 32 KB) stays in the L1 cache while the kernel walks the A
+ * block (MC x KC floats = 192 KB, in the 2 MB L2); the packed B block (at most KC x NC floats
+ * = 2 MB) is reused by every A block. Packing makes both operands contiguous whatever the
+ * transposition and pads edge slivers with zeros, so the kernel always computes a full tile;
+ * edge tiles go through a small buffer and only their valid part reaches C. Narrow products
+ * (n <= DIRECT_N_MAX, A not transposed) read A's rows in place instead of packing them: there
+ * each element of A meets only n / 16 FMAs, and packing cost as much as the product.
+ * Packing buffers are allocated per call (no global state; callers on several threads each
+ * get their own). Each element of C sums its k products in a fixed order, so results do not
+ * depend on the thread split. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -62,8 +62,7 @@ static void pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0,
   }
 }
 
-/* ap[s][p][r] = alpha * op(A)[i0 + s * MR + r][p0 + p], zero beyond n_rows
- * rows. */
+/* ap[s][p][r] = alpha * op(A)[i0 + s * MR + r][p0 + p], zero beyond n_rows rows. */
 static void pack_a(int trans_a, const float *a, int lda, int i0, int n_rows, int p0, int kc,
                    float alpha, float *ap) {
   for (int s = 0; s * MR < n_rows; s++, ap += (size_t)kc * MR) {
@@ -167,8 +166,7 @@ int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
     bm_free_aligned(ap);
     return -1;
   }
-  /* beta is applied before the first KC block: 0 overwrites, 1 adds, others
-   * pre-scale */
+  /* beta is applied before the first KC block: 0 overwrites, 1 adds, others pre-scale */
   int add_first = beta != 0.0f;
   if (beta != 0.0f && beta != 1.0f) scale_c(m, n, beta, c, ldc);
   float edge[MR * NR] __attribute__((aligned(64)));
