@@ -206,16 +206,20 @@ static double ref_forward(ref_net *r, const double *input, const double *p, cons
 
 static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
                                   int threads);
-
-/* ---- one check ---------------------------------------------------------------------- */
-static void check_network(const char *label, const char *cfg, int batch, uint64_t seed) {
-  check_network_threads(label, cfg, batch, seed, 1);
-}
-
 static void check_network_gemm(const char *label, const char *cfg, int batch, uint64_t seed,
                                int threads, bm_gemm_kind gemm);
 
-/* Every check runs with OpenBLAS and, where the CPU has AVX-512F, with the engine's own GEMM. */
+/* ---- one check ---------------------------------------------------------------------- */
+/* One thread: the network's default GEMM (own on AVX-512 CPUs whose OpenBLAS runs its
+ * generic kernels, else OpenBLAS); the two-thread checks below run both, and test_nn_golden
+ * and test_nn_network cover both on every network. This keeps the sanitizer run short. */
+static void check_network(const char *label, const char *cfg, int batch, uint64_t seed) {
+  char with_gemm[160];
+  snprintf(with_gemm, sizeof with_gemm, "%s [gemm auto]", label);
+  check_network_gemm(with_gemm, cfg, batch, seed, 1, BM_GEMM_AUTO);
+}
+
+/* With OpenBLAS and, where the CPU has AVX-512F, with the engine's own GEMM. */
 static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
                                   int threads) {
   char with_gemm[160];
@@ -235,7 +239,7 @@ static void check_network_gemm(const char *label, const char *cfg, int batch, ui
     return;
   }
   bm_net_set_threads(net, threads);
-  CHECK(bm_net_set_gemm(net, gemm) == gemm);
+  CHECK(bm_net_set_gemm(net, gemm) == bm_gemm_resolve(gemm));
   bm_rng rng;
   bm_rng_seed(&rng, seed, 1);
   bm_net_init_params(net, &rng);
