@@ -11,6 +11,9 @@ trap 'rm -rf "$tmp"' EXIT
 "$bin" bench --help > "$tmp/help" 2>&1; check '[ $? -eq 0 ]'
 check 'grep -q -- "--mode train|infer" "$tmp/help"'
 check 'grep -q -- "--sgemm N" "$tmp/help"'
+check 'grep -q -- "--gemm auto|blas|own" "$tmp/help"'
+"$bin" bench --cfg x.cfg --gemm fast > /dev/null 2>&1; check '[ $? -eq 2 ]'
+BM_GEMM=fast "$bin" bench --cfg x.cfg > /dev/null 2>&1; check '[ $? -eq 2 ]'
 "$bin" bench --cfg x.cfg --bogus > /dev/null 2>&1; check '[ $? -eq 2 ]'
 "$bin" bench --cfg x.cfg --mode fast > /dev/null 2>&1; check '[ $? -eq 2 ]'
 "$bin" bench --cfg x.cfg --batch 0 > /dev/null 2>&1; check '[ $? -eq 2 ]'
@@ -65,4 +68,12 @@ import json, sys
 r = json.loads(open(sys.argv[1]).read())
 assert r["sgemm_n"] == 64 and r["gflops_median"] > 0 and r["threads"] == 2, r
 PY
+# the GEMM choice: --gemm over BM_GEMM, reported in the JSON; own needs AVX-512F
+if grep -q avx512f /proc/cpuinfo; then own=own; else own=blas; fi
+BM_GEMM=blas "$bin" bench --cfg "$tmp/t.cfg" --iters 1 --warmup 0 > "$tmp/out" 2>/dev/null
+check '[ $? -eq 0 ] && grep -q "\"gemm\": \"blas\"" "$tmp/out"'
+BM_GEMM=blas "$bin" bench --cfg "$tmp/t.cfg" --iters 1 --warmup 0 --gemm own > "$tmp/out" 2>/dev/null
+check '[ $? -eq 0 ] && grep -q "\"gemm\": \"$own\"" "$tmp/out"'
+"$bin" bench --sgemm 70 --iters 1 --gemm own > "$tmp/out" 2>/dev/null
+check '[ $? -eq 0 ] && grep -q "\"gemm\": \"$own\"" "$tmp/out"'
 exit $fail

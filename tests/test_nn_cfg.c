@@ -2,6 +2,7 @@
  * FLOPs (worked out by hand below), boxmine-tiny.cfg has the documented heads, and bad cfgs
  * fail with the line (and key) named. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "boxmine/bm_nn.h"
@@ -239,7 +240,65 @@ static void test_geometry(void) {
   bm_net_free(net);
 }
 
+/* Mutated cfgs (characters replaced, lines dropped, text cut) must load or fail with a
+ * reason, never crash (this test also runs under AddressSanitizer). Digits are never
+ * inserted, so sizes cannot grow into an allocation that would exhaust memory. */
+static void test_mutations(void) {
+  const char *base = "[net]\nwidth=16\nheight=12\nchannels=3\nbatch=2\n"
+                     "[convolutional]\nfilters=8\nsize=3\nstride=1\npad=1\nbatch_normalize=1\n"
+                     "activation=leaky\n"
+                     "[maxpool]\nsize=2\nstride=2\n"
+                     "[convolutional]\nfilters=14\nsize=1\nactivation=linear\n"
+                     "[yolo]\nmask=0,1\nanchors=2,3,4,5\nclasses=2\nnum=2\n"
+                     "[route]\nlayers=-2\n"
+                     "[upsample]\nstride=2\n"
+                     "[route]\nlayers=-1,0\n"
+                     "[shortcut]\nfrom=-3\n";
+  const char alphabet[] = "[]=,-#;\n abcxyz.";
+  bm_rng rng;
+  bm_rng_seed(&rng, 11, 0);
+  size_t len = strlen(base);
+  char *text = malloc(len + 1);
+  int loaded = 0, failed = 0;
+  for (int round = 0; round < 400; round++) {
+    memcpy(text, base, len + 1);
+    int edits = 1 + (int)bm_rng_below(&rng, 3);
+    for (int e = 0; e < edits; e++) {
+      size_t n = strlen(text);
+      if (n == 0) break;
+      size_t at = bm_rng_below(&rng, (uint32_t)n);
+      switch (bm_rng_below(&rng, 3)) {
+      case 0: text[at] = alphabet[bm_rng_below(&rng, sizeof alphabet - 1)]; break;
+      case 1: { /* drop the line holding `at` */
+        size_t start = at, end = at;
+        while (start > 0 && text[start - 1] != '\n') start--;
+        while (text[end] && text[end] != '\n') end++;
+        if (text[end]) end++;
+        memmove(text + start, text + end, n - end + 1);
+        break;
+      }
+      default: text[at] = '\0'; break;
+      }
+    }
+    bm_error err = {{0}};
+    bm_network *net = NULL;
+    if (bm_net_create_from_text(&net, text, "fuzz.cfg", 1, NULL, &err) == 0) {
+      loaded++;
+      bm_net_set_training(net, 1);
+      bm_net_forward(net);
+      bm_net_backward(net);
+      bm_net_free(net);
+    } else {
+      failed++;
+      CHECK_MSG(strstr(err.msg, "fuzz.cfg") != NULL, "error without the file name: %s", err.msg);
+    }
+  }
+  CHECK(loaded > 10 && failed > 10);
+  free(text);
+}
+
 int main(void) {
+  test_mutations();
   test_yolov3_tiny();
   test_boxmine_tiny();
   test_errors();

@@ -313,7 +313,7 @@ static int files_equal(const char *a, const char *b) {
   return same;
 }
 
-static void run_golden(const golden *g, int threads) {
+static void run_golden(const golden *g, int threads, bm_gemm_kind gemm) {
   char cfg[4096], weights[4096];
   bm_test_source("tests/golden/golden.cfg", cfg, sizeof cfg);
   bm_test_source("tests/golden/golden.weights", weights, sizeof weights);
@@ -327,6 +327,9 @@ static void run_golden(const golden *g, int threads) {
     return;
   }
   bm_net_set_threads(net, threads);
+  /* failure messages below belong to the last line printed here */
+  fprintf(stderr, "golden: %d threads, gemm %s\n", threads, bm_gemm_kind_name(gemm));
+  CHECK(bm_net_set_gemm(net, gemm) == gemm);
 
   /* Shapes and FLOPs. */
   int n_layers = bm_net_n_layers(net);
@@ -436,8 +439,12 @@ int main(void) {
     CHECK_MSG(0, "cannot load %s", path);
     return bm_test_finish("test_nn_golden");
   }
-  run_golden(&g, 1);
-  run_golden(&g, 2);
+  run_golden(&g, 1, BM_GEMM_BLAS);
+  run_golden(&g, 2, BM_GEMM_BLAS);
+  if (bm_gemm_resolve(BM_GEMM_OWN) == BM_GEMM_OWN) { /* CPUs with AVX-512F */
+    run_golden(&g, 1, BM_GEMM_OWN);
+    run_golden(&g, 2, BM_GEMM_OWN);
+  }
   golden_free(&g);
   return bm_test_finish("test_nn_golden");
 }

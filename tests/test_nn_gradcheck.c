@@ -206,14 +206,32 @@ static double ref_forward(ref_net *r, const double *input, const double *p, cons
 
 static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
                                   int threads);
+static void check_network_gemm(const char *label, const char *cfg, int batch, uint64_t seed,
+                               int threads, bm_gemm_kind gemm);
 
 /* ---- one check ---------------------------------------------------------------------- */
+/* One thread: the network's default GEMM (own on AVX-512 CPUs whose OpenBLAS runs its
+ * generic kernels, else OpenBLAS); the two-thread checks below run both, and test_nn_golden
+ * and test_nn_network cover both on every network. This keeps the sanitizer run short. */
 static void check_network(const char *label, const char *cfg, int batch, uint64_t seed) {
-  check_network_threads(label, cfg, batch, seed, 1);
+  char with_gemm[160];
+  snprintf(with_gemm, sizeof with_gemm, "%s [gemm auto]", label);
+  check_network_gemm(with_gemm, cfg, batch, seed, 1, BM_GEMM_AUTO);
 }
 
+/* With OpenBLAS and, where the CPU has AVX-512F, with the engine's own GEMM. */
 static void check_network_threads(const char *label, const char *cfg, int batch, uint64_t seed,
                                   int threads) {
+  char with_gemm[160];
+  snprintf(with_gemm, sizeof with_gemm, "%s [gemm blas]", label);
+  check_network_gemm(with_gemm, cfg, batch, seed, threads, BM_GEMM_BLAS);
+  if (bm_gemm_resolve(BM_GEMM_OWN) != BM_GEMM_OWN) return;
+  snprintf(with_gemm, sizeof with_gemm, "%s [gemm own]", label);
+  check_network_gemm(with_gemm, cfg, batch, seed, threads, BM_GEMM_OWN);
+}
+
+static void check_network_gemm(const char *label, const char *cfg, int batch, uint64_t seed,
+                               int threads, bm_gemm_kind gemm) {
   bm_error err;
   bm_network *net;
   if (bm_net_create_from_text(&net, cfg, label, batch, NULL, &err)) {
@@ -221,6 +239,7 @@ static void check_network_threads(const char *label, const char *cfg, int batch,
     return;
   }
   bm_net_set_threads(net, threads);
+  CHECK(bm_net_set_gemm(net, gemm) == bm_gemm_resolve(gemm));
   bm_rng rng;
   bm_rng_seed(&rng, seed, 1);
   bm_net_init_params(net, &rng);

@@ -2,7 +2,8 @@
  *
  * Layers: [convolutional] (+ batch norm, groups), [maxpool], [upsample], [route],
  * [shortcut], [yolo] (forward/backward of its logistic only; the loss lives in bm_det).
- * Forward and backward on CPU; convolution is im2col + one cblas_sgemm per layer and group.
+ * Forward and backward on CPU; convolution is im2col + one GEMM per layer and group (OpenBLAS
+ * or the engine's own AVX-512 GEMM, see bm_net_set_gemm).
  *
  * ---- Memory layout (read this before indexing any buffer) -------------------------------
  *  - The network INPUT buffer is NCHW: input[((b * C + c) * H + y) * W + x], values as the
@@ -57,10 +58,12 @@
  *
  * ---- Threads and determinism ------------------------------------------------------------
  *  Each network runs its own loops with OpenMP on bm_net_set_threads threads (default 1),
- *  splitting GEMMs into row blocks itself and calling OpenBLAS single-threaded: creating a
- *  network calls openblas_set_num_threads(1), which is process-global (every boxmine network
- *  wants the same, so two networks never disagree). Results are bitwise identical run to run
- *  for a given thread count (no atomics, fixed reduction order).
+ *  splitting convolutions into row ranges (or GEMMs into blocks) itself and calling OpenBLAS
+ *  single-threaded: creating a network calls openblas_set_num_threads(1), which is
+ *  process-global (every boxmine network wants the same, so two networks never disagree).
+ *  Results are bitwise identical run to run for a given thread count (no atomics, fixed
+ *  reduction order), so there is no separate deterministic mode. docs/NN.md has the
+ *  measurements behind this choice.
  *
  * Nothing here prints, exits or keeps global state; two networks in a process are independent
  * (a network must not be used from two threads at once).
@@ -213,6 +216,17 @@ int bm_net_training(const bm_network *net);
 int bm_net_set_threads(bm_network *net, int threads);
 int bm_net_threads(const bm_network *net);
 
+/* Which matrix product the convolutions use. AUTO (the default of a new network): the
+ * engine's own AVX-512 GEMM when OpenBLAS runs its generic "Prescott" kernels on a CPU with
+ * AVX-512F (Debian 12's OpenBLAS does not know recent Xeons), else OpenBLAS. OWN needs
+ * AVX-512F; without it the network uses BLAS. Both give the same results up to float
+ * rounding. Returns the kind in effect (BLAS or OWN). */
+typedef enum bm_gemm_kind { BM_GEMM_AUTO = 0, BM_GEMM_BLAS, BM_GEMM_OWN } bm_gemm_kind;
+bm_gemm_kind bm_net_set_gemm(bm_network *net, bm_gemm_kind kind);
+bm_gemm_kind bm_net_gemm(const bm_network *net);
+bm_gemm_kind bm_gemm_resolve(bm_gemm_kind kind); /* what AUTO/BLAS/OWN means here */
+const char *bm_gemm_kind_name(bm_gemm_kind kind); /* "auto", "blas", "own" */
+
 /* ---- running ------------------------------------------------------------------------ */
 float *bm_net_input(bm_network *net);                  /* [batch][c][h][w] (NCHW) */
 void bm_net_forward(bm_network *net);
@@ -254,7 +268,7 @@ void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w);
 /* OpenBLAS's kernel family ("SkylakeX", "Haswell", "Prescott" = generic fallback...). */
 const char *bm_nn_blas_core(void);
 /* Seconds for one n x n by n x n product through the engine's GEMM on `threads` threads. */
-int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err);
+int bm_nn_time_sgemm(int n, int threads, bm_gemm_kind kind, double *seconds, bm_error *err);
 
 #ifdef __cplusplus
 }

@@ -36,11 +36,16 @@ static void usage(FILE *out) {
           "  --save-weights FILE  afterwards, write the network's parameters as a darknet\n"
           "                    .weights file (to check that darknet reads what boxmine writes)\n"
           "  --sgemm N         instead: GFLOP/s of an N x N by N x N single-precision product\n"
-          "                    through the engine's GEMM (OpenBLAS, split over --threads)\n"
+          "                    through the engine's GEMM (split over --threads)\n"
+          "  --gemm auto|blas|own  matrix products: OpenBLAS (blas), the engine's own AVX-512\n"
+          "                    GEMM (own; needs AVX-512F), or auto: own when OpenBLAS runs its\n"
+          "                    generic 'Prescott' kernels on an AVX-512 CPU (default: the\n"
+          "                    environment variable BM_GEMM if set, else auto)\n"
           "  -h, --help        this help\n\n"
           "OpenBLAS reads OPENBLAS_CORETYPE from the environment; when it falls back to its\n"
-          "generic 'Prescott' kernels on an AVX-512 CPU, GEMM is several times slower and a\n"
-          "warning says so (set OPENBLAS_CORETYPE=SkylakeX).\n");
+          "generic 'Prescott' kernels on an AVX-512 CPU, --gemm auto uses the engine's own GEMM\n"
+          "instead; with --gemm blas a warning says OpenBLAS is several times slower there.\n"
+          "The JSON's \"gemm\" says which one ran, \"blas_core\" OpenBLAS's kernel family.\n");
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -61,12 +66,21 @@ static void warn_about_blas(void) {
             "CPU; GEMM runs several times slower than with OPENBLAS_CORETYPE=SkylakeX\n");
 }
 
-static int run_sgemm(long n, long threads, long iters) {
+static int parse_gemm(const char *text, bm_gemm_kind *kind) {
+  if (!text) return -1;
+  if (!strcmp(text, "auto")) *kind = BM_GEMM_AUTO;
+  else if (!strcmp(text, "blas")) *kind = BM_GEMM_BLAS;
+  else if (!strcmp(text, "own")) *kind = BM_GEMM_OWN;
+  else return -1;
+  return 0;
+}
+
+static int run_sgemm(long n, long threads, long iters, bm_gemm_kind gemm) {
   double *times = malloc((size_t)iters * sizeof *times);
   if (!times) return cli_error("out of memory");
   bm_error err;
   for (long i = 0; i < iters; i++)
-    if (bm_nn_time_sgemm((int)n, (int)threads, &times[i], &err)) {
+    if (bm_nn_time_sgemm((int)n, (int)threads, gemm, &times[i], &err)) {
       free(times);
       return cli_error("%s", err.msg);
     }
@@ -83,7 +97,8 @@ static int run_sgemm(long n, long threads, long iters) {
   bm_buf_json_number(&out, flop / med * 1e-9);
   bm_buf_puts(&out, ", \"gflops_best\": ");
   bm_buf_json_number(&out, flop / best * 1e-9);
-  bm_buf_puts(&out, ", \"blas_core\": ");
+  bm_buf_printf(&out, ", \"gemm\": \"%s\", \"blas_core\": ",
+                bm_gemm_kind_name(bm_gemm_resolve(gemm)));
   bm_buf_json_string(&out, bm_nn_blas_core());
   bm_buf_puts(&out, "}");
   printf("%s\n", out.data);
@@ -107,6 +122,10 @@ static void sgd_step(bm_network *net, float *velocity, const unsigned char *deca
 int cmd_bench(int argc, char **argv) {
   const char *cfg_path = NULL, *mode = "train", *save_path = NULL;
   long batch = 0, width = 0, height = 0, threads = 2, iters = 20, warmup = 3, seed = 1, sgemm = 0;
+  bm_gemm_kind gemm = BM_GEMM_AUTO;
+  const char *gemm_env = getenv("BM_GEMM");
+  if (gemm_env && *gemm_env && parse_gemm(gemm_env, &gemm))
+    return cli_error("BM_GEMM is 'auto', 'blas' or 'own', not '%s'", gemm_env), 2;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int bad = 0;
@@ -131,15 +150,17 @@ int cmd_bench(int argc, char **argv) {
     else if (!strcmp(a, "--warmup")) bad = cli_parse_int(a, v, 0, 1000000, &warmup);
     else if (!strcmp(a, "--seed")) bad = cli_parse_int(a, v, 0, 2147483647L, &seed);
     else if (!strcmp(a, "--sgemm")) bad = cli_parse_int(a, v, 1, 16384, &sgemm);
-    else {
+    else if (!strcmp(a, "--gemm")) {
+      if (parse_gemm(v, &gemm)) return cli_error("--gemm is 'auto', 'blas' or 'own'"), 2;
+    } else {
       cli_error("unknown option '%s' (see boxmine bench --help)", a);
       return 2;
     }
     if (bad) return 2;
     i++;
   }
-  warn_about_blas();
-  if (sgemm) return run_sgemm(sgemm, threads, iters);
+  if (bm_gemm_resolve(gemm) == BM_GEMM_BLAS) warn_about_blas();
+  if (sgemm) return run_sgemm(sgemm, threads, iters, gemm);
   if (!cfg_path) return cli_error("--cfg FILE is required (see boxmine bench --help)"), 2;
   if ((width > 0) != (height > 0)) return cli_error("give --width and --height together"), 2;
 
@@ -154,6 +175,7 @@ int cmd_bench(int argc, char **argv) {
   }
   int training = !strcmp(mode, "train");
   bm_net_set_threads(net, (int)threads);
+  bm_net_set_gemm(net, gemm);
   bm_net_set_training(net, training);
   bm_rng rng;
   bm_rng_seed(&rng, (uint64_t)seed, 7);
@@ -233,7 +255,8 @@ int cmd_bench(int argc, char **argv) {
     bm_buf_json_number(&out, gflop);
     bm_buf_puts(&out, ", \"gflops\": ");
     bm_buf_json_number(&out, gflop * (training ? 3 : 1) * img_per_s);
-    bm_buf_puts(&out, ", \"blas_core\": ");
+    bm_buf_printf(&out, ", \"gemm\": \"%s\", \"blas_core\": ",
+                  bm_gemm_kind_name(bm_net_gemm(net)));
     bm_buf_json_string(&out, bm_nn_blas_core());
     bm_buf_puts(&out, "}");
     printf("%s\n", out.data);

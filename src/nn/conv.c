@@ -37,6 +37,7 @@ static nn_conv_geom geometry(const bm_layer_info *l, int group) {
 typedef struct conv_dims {
   int filters, groups, group_filters, group_channels, k; /* k = size * size * c / groups */
   size_t plane, rows;                                      /* out_h * out_w; batch * plane */
+  int own_gemm;                                            /* nn_gemm's `own` */
 } conv_dims;
 
 static conv_dims dims_of(const nn_ctx *ctx, const bm_layer_info *l) {
@@ -48,6 +49,7 @@ static conv_dims dims_of(const nn_ctx *ctx, const bm_layer_info *l) {
   d.k = l->size * l->size * d.group_channels;
   d.plane = (size_t)l->out_h * l->out_w;
   d.rows = (size_t)ctx->batch * d.plane;
+  d.own_gemm = ctx->own_gemm;
   return d;
 }
 
@@ -86,7 +88,7 @@ static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float
                          l->weight + (size_t)g * d->group_filters * d->k, d->k,
                          z + c0 * d->filters + g * d->group_filters, d->filters);
       else
-        nn_gemm(1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
+        nn_gemm(d->own_gemm, 1, 0, 1, (int)(c1 - c0), d->group_filters, d->k, 1.0f, a, lda,
                 l->weight + (size_t)g * d->group_filters * d->k, d->k, 0.0f,
                 z + c0 * d->filters + g * d->group_filters, d->filters);
     }
@@ -124,16 +126,16 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
         nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
                              dweight + (size_t)g * d->group_filters * d->k, d->k);
       else
-        nn_gemm(1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx, 1.0f,
-                dweight + (size_t)g * d->group_filters * d->k, d->k);
+        nn_gemm(d->own_gemm, 1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx,
+                1.0f, dweight + (size_t)g * d->group_filters * d->k, d->k);
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
       if (is_pointwise(info)) {
-        nn_gemm(1, 0, 0, n, d->k, d->group_filters, 1.0f, grad_g, d->filters, weight_g, d->k,
-                1.0f, din + c0 * info->in_c + g * d->group_channels, info->in_c);
+        nn_gemm(d->own_gemm, 1, 0, 0, n, d->k, d->group_filters, 1.0f, grad_g, d->filters, weight_g,
+                d->k, 1.0f, din + c0 * info->in_c + g * d->group_channels, info->in_c);
       } else {
-        nn_gemm(1, 0, 0, n, d->k, d->group_filters, 1.0f, grad_g, d->filters, weight_g, d->k,
-                0.0f, col, d->k);
+        nn_gemm(d->own_gemm, 1, 0, 0, n, d->k, d->group_filters, 1.0f, grad_g, d->filters, weight_g,
+                d->k, 0.0f, col, d->k);
         nn_col2im_add(&geom, col, c0, c1, din);
       }
     }
@@ -180,7 +182,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   }
   if (is_pointwise(info)) {
     for (int g = 0; g < d.groups; g++)
-      nn_gemm(ctx->threads, 0, 1, (int)d.rows, d.group_filters, d.k, 1.0f,
+      nn_gemm(d.own_gemm, ctx->threads, 0, 1, (int)d.rows, d.group_filters, d.k, 1.0f,
               in + g * d.group_channels, info->in_c,
               l->weight + (size_t)g * d.group_filters * d.k, d.k, 0.0f, z + g * d.group_filters,
               d.filters);
@@ -192,8 +194,8 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
       for (int g = 0; g < d.groups; g++) {
         nn_conv_geom geom = geometry(info, g);
         nn_im2col(&geom, in, b0 * d.plane, b1 * d.plane, ctx->work, ctx->threads);
-        nn_gemm(ctx->threads, 0, 1, (int)((b1 - b0) * d.plane), d.group_filters, d.k, 1.0f,
-                ctx->work, d.k, l->weight + (size_t)g * d.group_filters * d.k, d.k, 0.0f,
+        nn_gemm(d.own_gemm, ctx->threads, 0, 1, (int)((b1 - b0) * d.plane), d.group_filters, d.k,
+                1.0f, ctx->work, d.k, l->weight + (size_t)g * d.group_filters * d.k, d.k, 0.0f,
                 z + b0 * d.plane * d.filters + g * d.group_filters, d.filters);
       }
     }
@@ -263,12 +265,12 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
   if (is_pointwise(info)) {
     for (int g = 0; g < d.groups; g++) {
       const float *grad_g = grad + g * d.group_filters;
-      nn_gemm(ctx->threads, 1, 0, d.group_filters, d.k, (int)d.rows, 1.0f, grad_g, d.filters,
-              in + g * d.group_channels, info->in_c, 1.0f,
+      nn_gemm(d.own_gemm, ctx->threads, 1, 0, d.group_filters, d.k, (int)d.rows, 1.0f, grad_g,
+              d.filters, in + g * d.group_channels, info->in_c, 1.0f,
               l->dweight + (size_t)g * d.group_filters * d.k, d.k);
       if (din)
-        nn_gemm(ctx->threads, 0, 0, (int)d.rows, d.k, d.group_filters, 1.0f, grad_g, d.filters,
-                l->weight + (size_t)g * d.group_filters * d.k, d.k, 1.0f,
+        nn_gemm(d.own_gemm, ctx->threads, 0, 0, (int)d.rows, d.k, d.group_filters, 1.0f, grad_g,
+                d.filters, l->weight + (size_t)g * d.group_filters * d.k, d.k, 1.0f,
                 din + g * d.group_channels, info->in_c);
     }
     return;
@@ -283,11 +285,11 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       const float *grad_g = grad + b0 * d.plane * d.filters + g * d.group_filters;
       const float *weight_g = l->weight + (size_t)g * d.group_filters * d.k;
       nn_im2col(&geom, in, b0 * d.plane, b1 * d.plane, ctx->work, ctx->threads);
-      nn_gemm(ctx->threads, 1, 0, d.group_filters, d.k, n, 1.0f, grad_g, d.filters, ctx->work,
-              d.k, 1.0f, l->dweight + (size_t)g * d.group_filters * d.k, d.k);
+      nn_gemm(d.own_gemm, ctx->threads, 1, 0, d.group_filters, d.k, n, 1.0f, grad_g, d.filters,
+              ctx->work, d.k, 1.0f, l->dweight + (size_t)g * d.group_filters * d.k, d.k);
       if (!din) continue;
-      nn_gemm(ctx->threads, 0, 0, n, d.k, d.group_filters, 1.0f, grad_g, d.filters, weight_g,
-              d.k, 0.0f, ctx->work, d.k);
+      nn_gemm(d.own_gemm, ctx->threads, 0, 0, n, d.k, d.group_filters, 1.0f, grad_g, d.filters,
+              weight_g, d.k, 0.0f, ctx->work, d.k);
       nn_col2im_gather_add(&geom, ctx->work, (int)b0, (int)b1, din, ctx->threads);
     }
   }

@@ -1,10 +1,14 @@
-/* The only file that calls BLAS. OpenBLAS runs single-threaded; parallelism comes from
+/* The only file that calls BLAS. Each network uses either OpenBLAS or the engine's own
+ * AVX-512 GEMM (sgemm_avx512.c), chosen per network (bm_net_set_gemm): the default takes the
+ * own GEMM when OpenBLAS runs its generic "Prescott" kernels on a CPU with AVX-512F, where
+ * OpenBLAS reaches only 7-30 GFLOP/s. Either runs single-threaded; parallelism comes from
  * splitting C into row (or column) blocks, one cblas_sgemm per OpenMP thread. Measured on the
  * 2-core machine (docs/NN.md): OpenBLAS's own threading is slower than one thread on the
  * tall-skinny products of convolutions, while two half-products run at almost twice the
  * speed. Blocks never split the inner dimension k, so every element of C is computed by one
  * thread in a fixed order: results do not depend on the thread count. */
 #include <cblas.h>
+#include <string.h>
 
 #include "nn/nn.h"
 
@@ -15,7 +19,35 @@ void nn_blas_single_threaded(void) { openblas_set_num_threads(1); }
 
 const char *bm_nn_blas_core(void) { return openblas_get_corename(); }
 
-int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err) {
+const char *bm_gemm_kind_name(bm_gemm_kind kind) {
+  switch (kind) {
+  case BM_GEMM_AUTO: return "auto";
+  case BM_GEMM_BLAS: return "blas";
+  case BM_GEMM_OWN: return "own";
+  }
+  return "?";
+}
+
+bm_gemm_kind bm_gemm_resolve(bm_gemm_kind kind) {
+  if (kind == BM_GEMM_BLAS) return BM_GEMM_BLAS;
+  if (!nn_own_sgemm_available()) return BM_GEMM_BLAS;
+  if (kind == BM_GEMM_OWN) return BM_GEMM_OWN;
+  const char *core = openblas_get_corename();
+  return core && !strcmp(core, "Prescott") ? BM_GEMM_OWN : BM_GEMM_BLAS;
+}
+
+/* One product on the calling thread; the own GEMM falls back to BLAS if it cannot get its
+ * packing buffers. */
+static void gemm_one(int own, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n,
+                     int k, float alpha, const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc) {
+  if (own && nn_own_sgemm(ta == CblasTrans, tb == CblasTrans, m, n, k, alpha, a, lda, b, ldb,
+                          beta, c, ldc) == 0)
+    return;
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int bm_nn_time_sgemm(int n, int threads, bm_gemm_kind kind, double *seconds, bm_error *err) {
   size_t count = (size_t)n * n;
   float *a = bm_malloc_aligned(count * sizeof(float));
   float *b = bm_malloc_aligned(count * sizeof(float));
@@ -32,7 +64,8 @@ int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err) {
   }
   nn_blas_single_threaded();
   double start = bm_now();
-  nn_gemm(threads, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+  nn_gemm(bm_gemm_resolve(kind) == BM_GEMM_OWN, threads, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f,
+          c, n);
   *seconds = bm_now() - start;
   bm_free_aligned(a);
   bm_free_aligned(b);
@@ -40,7 +73,7 @@ int bm_nn_time_sgemm(int n, int threads, double *seconds, bm_error *err) {
   return 0;
 }
 
-void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
+void nn_gemm(int own, int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
   if (m <= 0 || n <= 0) return;
   enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
@@ -48,7 +81,7 @@ void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float a
   int parts = threads;
   if (2.0 * m * n * k < NN_GEMM_SPLIT_MIN_FLOP) parts = 1;
   if (parts <= 1) {
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_one(own, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   /* Split the longer side of C; blocks are multiples of 16 rows/columns (one AVX-512 vector)
@@ -64,12 +97,11 @@ void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float a
     if (count <= 0) continue;
     if (split_rows) {
       const float *a_part = trans_a ? a + start : a + (size_t)start * lda;
-      cblas_sgemm(CblasRowMajor, ta, tb, count, n, k, alpha, a_part, lda, b, ldb, beta,
-                  c + (size_t)start * ldc, ldc);
+      gemm_one(own, ta, tb, count, n, k, alpha, a_part, lda, b, ldb, beta,
+               c + (size_t)start * ldc, ldc);
     } else {
       const float *b_part = trans_b ? b + (size_t)start * ldb : b + start;
-      cblas_sgemm(CblasRowMajor, ta, tb, m, count, k, alpha, a, lda, b_part, ldb, beta,
-                  c + start, ldc);
+      gemm_one(own, ta, tb, m, count, k, alpha, a, lda, b_part, ldb, beta, c + start, ldc);
     }
   }
 }

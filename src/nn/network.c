@@ -422,6 +422,7 @@ int bm_net_create_from_text(bm_network **out, const char *text, const char *name
   net->in_h = net->cfg.height;
   net->in_w = net->cfg.width;
   net->threads = 1;
+  net->gemm = bm_gemm_resolve(BM_GEMM_AUTO);
   if (nn_infer_shapes(name, net->layers, net->n_layers, net->batch, net->in_c, net->in_h,
                       net->in_w, err) ||
       nn_plan_params(net, NULL, NULL, NULL, err) || nn_plan_workspace(net, net->threads, err) ||
@@ -583,7 +584,7 @@ static size_t layer_size(const bm_network *net, const nn_layer *l) {
 }
 
 nn_ctx nn_context(bm_network *net) {
-  return (nn_ctx){net->batch, net->threads, net->training, net->work,
+  return (nn_ctx){net->batch, net->threads, net->training, net->gemm == BM_GEMM_OWN, net->work,
                   net->n_work, net->chunk_floats, net->reduce};
 }
 
@@ -669,6 +670,13 @@ int bm_net_set_threads(bm_network *net, int threads) {
 }
 
 int bm_net_threads(const bm_network *net) { return net->threads; }
+
+bm_gemm_kind bm_net_set_gemm(bm_network *net, bm_gemm_kind kind) {
+  net->gemm = bm_gemm_resolve(kind);
+  return net->gemm;
+}
+
+bm_gemm_kind bm_net_gemm(const bm_network *net) { return net->gemm; }
 float *bm_net_input(bm_network *net) { return net->input; }
 
 float *bm_net_output(bm_network *net, int layer) {

@@ -75,6 +75,7 @@ struct bm_network {
   int batch, in_c, in_h, in_w;
   int training;
   int threads;
+  bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
   uint64_t seen;
   double flops;
 
@@ -105,6 +106,7 @@ typedef struct nn_ctx {
   int batch;
   int threads;
   int training;
+  int own_gemm; /* nn_gemm's `own` */
   float *work;
   size_t n_work;
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
@@ -134,10 +136,16 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err);
 void nn_init_conv(nn_layer *l, bm_rng *rng);
 nn_ctx nn_context(bm_network *net);
 
-/* gemm.c: C[M][N] = alpha * op(A) * op(B) + beta * C, row-major, split over threads. */
-void nn_gemm(int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
+/* gemm.c: C[M][N] = alpha * op(A) * op(B) + beta * C, row-major, split over threads; own:
+ * the engine's AVX-512 GEMM instead of OpenBLAS. */
+void nn_gemm(int own, int threads, int trans_a, int trans_b, int m, int n, int k, float alpha,
              const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 void nn_blas_single_threaded(void);
+/* sgemm_avx512.c: the same product on the calling thread without BLAS (AVX-512F CPUs only:
+ * check nn_own_sgemm_available). Returns -1 (C untouched) when out of memory. */
+int nn_own_sgemm_available(void);
+int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                 int lda, const float *b, int ldb, float beta, float *c, int ldc);
 /* Small products for layers with k <= NN_SMALL_K and n_cols a multiple of 16 up to
  * NN_SMALL_N (a first conv layer), on the calling thread. */
 #define NN_SMALL_K 32
