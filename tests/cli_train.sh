@@ -93,6 +93,9 @@ for f in last.ckpt best.ckpt last.weights best.weights model.cfg classes.txt; do
 done
 has_events() { compgen -G "$1/events.out.tfevents.*" >/dev/null; }
 check "run folder has a TensorBoard event file" has_events "$T/a"
+for tag in Train/loss Train/loss_box Train/loss_obj Train/loss_cls Train/lr Accuracy/AP_50 Accuracy/AP_75; do
+  check "event file has $tag" grep -q -a "$tag" "$T"/a/events.out.tfevents.*
+done
 check "stdout names the metric and split" grep -q "best test AP50 (VOC all-point)" "$T/out"
 check "model.cfg has the dataset's 10 classes" grep -q "classes=10" "$T/a/model.cfg"
 check "classes.txt lists 10 classes" test "$(wc -l <"$T/a/classes.txt")" = 10
@@ -106,6 +109,11 @@ check "resume to the end" test "$(status_of "$BM" train --out "$T/b" --resume)" 
 check "resume says where it starts" grep -q "resuming .* at epoch 2" "$T/err"
 check "resumed weights equal uninterrupted weights" cmp -s "$T/a/last.weights" "$T/b/last.weights"
 check "resumed checkpoint weights equal too" cmp -s "$T/a/best.weights" "$T/b/best.weights"
+
+# ---- early stop: any AP above 0 and a shift between 0 and 1 over 2 evaluations stops ----
+check "train with early stop" test "$(status_of "${TRAIN[@]}" --out "$T/es" --epochs 10 --lr 0.05 --warmup 5 --val-split trainval --ap-range 2 --ap-shift 1 --ap-thre 0)" = 0
+check "early stop is reported" grep -q "stopped early" "$T/out"
+check "early stop happened before the last epoch" grep -q "^trained [2-9] epochs" "$T/out"
 
 # ---- damaged checkpoints ----------------------------------------------------------------
 cp "$T/a/last.ckpt" "$T/bad.ckpt"

@@ -327,7 +327,7 @@ int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn ext
  *   model.cfg                 the darknet cfg matching the .weights (classes, head filters)
  *   classes.txt               one class name per line
  *   events.out.tfevents.*     Train/loss, Train/loss_box, Train/loss_obj, Train/loss_cls,
- *                             Train/lr (step = update), Accuracy/AP_50, Accuracy/AP_75,
+ *                             Train/lr, Train/grad_norm (step = update), Accuracy/AP_50, Accuracy/AP_75,
  *                             Accuracy/AP_shift (step = epoch)
  * Called on a trainer loaded from last.ckpt, it continues where that run stopped. */
 typedef struct bm_fit_opts {

@@ -139,8 +139,9 @@ static int show_update(void *user, const bm_train_progress *p) {
     ps->bar_epoch = p->epoch;
   }
   char extra[200];
-  snprintf(extra, sizeof extra, "it %lld loss %.3f (box %.3f obj %.3f cls %.3f) lr %.2e %.1f img/s",
-           (long long)p->iteration, p->epoch_loss, p->box, p->obj, p->cls, p->lr, p->images_per_s);
+  snprintf(extra, sizeof extra, "it %lld loss %.3f (box %.3f obj %.3f cls %.3f) grad %.1f lr %.2e %.1f img/s",
+           (long long)p->iteration, p->epoch_loss, p->box, p->obj, p->cls, p->grad_norm, p->lr,
+           p->images_per_s);
   if (p->batch == p->n_batches) {
     cli_progress_finish(&ps->bar, extra);
     ps->bar_open = 0;

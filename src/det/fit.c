@@ -53,6 +53,7 @@ static int on_update(void *user, bm_trainer *tr, const bm_train_progress *p) {
     rc |= scalar(run, "Train/loss_obj", p->iteration, p->obj);
     rc |= scalar(run, "Train/loss_cls", p->iteration, p->cls);
     rc |= scalar(run, "Train/lr", p->iteration, p->lr);
+    rc |= scalar(run, "Train/grad_norm", p->iteration, p->grad_norm);
     if (rc) run->save_failed = 1;
   }
   int stop = run->hooks && run->hooks->on_update && run->hooks->on_update(run->hooks->user, p);
