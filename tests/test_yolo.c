@@ -224,6 +224,18 @@ static void test_assignment_rules(void) {
   /* the positive's exact box matches: x, y, w, h gradients are 0 */
   for (int c = 0; c < 4; c++) CHECK_NEAR(grad[at(&head, 0, 2, 1, 1, c)], 0, 1e-5);
 
+  /* iou_thresh 0.25: the anchor-1 prediction (shape IoU 621 / 2146 = 0.289 with the truth)
+   * becomes a positive as well; at 0.3 it does not */
+  memset(grad, 0, n * sizeof *grad);
+  head.iou_thresh = 0.25f;
+  bm_yolo_loss(&head, out, 1, truths, start, grad, &parts);
+  CHECK(parts.n_pos == 2);
+  CHECK_NEAR(grad[obj_other] * 0.3 * 0.7, 0.3 - 1, 1e-5);
+  head.iou_thresh = 0.3f;
+  bm_yolo_loss(&head, out, 1, truths, start, grad, &parts);
+  CHECK(parts.n_pos == 1);
+  head.iou_thresh = 1.0f;
+
   /* The same truth at anchor 0's shape (10 x 14): anchor 0 is not in the mask -> no
    * positive here. The prediction of anchor 1 at that cell has IoU 140 / 621 = 0.225 with
    * it: a negative. */

@@ -48,6 +48,9 @@ typedef struct bm_yolo_head {
   float obj_normalizer; /* weight of the objectness term */
   float cls_normalizer; /* weight of the class term */
   float scale_x_y;      /* centre = (scale_x_y * x - (scale_x_y - 1) / 2 + cell) / grid */
+  float iou_thresh;     /* darknet (AlexeyAB) iou_thresh: an anchor of this head whose shape
+                         * IoU with a truth exceeds it is a positive for that truth too, besides
+                         * the best anchor (1: off, darknet's default) */
 } bm_yolo_head;
 
 /* Fills the normalisers and scale_x_y with 1, the thresholds with darknet's defaults
@@ -143,6 +146,8 @@ int bm_detector_head_layer(const bm_detector *det, int head); /* layer index of 
 /* Changes the images per forward pass (keeps the weights). */
 int bm_detector_set_batch(bm_detector *det, int batch, bm_error *err);
 int bm_detector_batch(const bm_detector *det);
+/* Sets every head's iou_thresh (see bm_yolo_head; 1 = darknet's best-anchor-only rule). */
+void bm_detector_set_iou_thresh(bm_detector *det, float iou_thresh);
 /* Network threads (OpenMP inside the engine); results depend only on this number. */
 void bm_detector_set_threads(bm_detector *det, int threads);
 /* Checks that the detector's class list equals the dataset's (names and order). */
@@ -227,6 +232,7 @@ typedef struct bm_train_opts {
   float schedule_epochs; /* length of the cosine / step schedule in epochs */
   float min_lr_frac;     /* cosine floor, as a fraction of lr */
   long warmup_iters;     /* linear warm-up over the first updates; 0: none */
+  float iou_thresh;      /* extra positives: anchors with shape IoU above it (1: off) */
   /* augmentation (darknet-style, see bm_augment.h) */
   float jitter, hue, saturation, exposure;
   int flip;

@@ -35,6 +35,11 @@ static void usage(FILE *out) {
           "  --schedule NAME       const, step (x0.1 at 70%% and 90%%) or cosine (default cosine)\n"
           "  --warmup ITERS        linear learning-rate warm-up over the first updates (default 200)\n"
           "  --clip F              clip the gradient norm to F, 0 = off (default 10)\n"
+          "  --iou-thresh F        also make positives of anchors whose shape IoU with a box\n"
+          "                        exceeds F (darknet's iou_thresh; default 1 = best anchor only)\n"
+          "  --jitter F            crop jitter, fraction of the size per side (default 0.2)\n"
+          "  --hue F --saturation F --exposure F  colour jitter (default 0.05, 1.5, 1.5)\n"
+          "  --no-flip             no horizontal flips\n"
           "  --no-augment          no jitter, flip or colour changes (letterbox only)\n"
           "  --threads N           compute threads (default 2)\n"
           "  --seed N              seed of weights, data order and augmentation (default 1)\n"
@@ -233,6 +238,7 @@ int cmd_train(int argc, char **argv) {
     if (!strcmp(a, "--deterministic")) { rs.deterministic = 1; ignored_on_resume = a; continue; }
     if (!strcmp(a, "--nesterov")) { to.nesterov = 1; ignored_on_resume = a; continue; }
     if (!strcmp(a, "--no-augment")) { no_augment = 1; ignored_on_resume = a; continue; }
+    if (!strcmp(a, "--no-flip")) { to.flip = 0; ignored_on_resume = a; continue; }
     if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--cfg") || !strcmp(a, "--split") ||
         !strcmp(a, "--val-split") || !strcmp(a, "--optimizer") || !strcmp(a, "--schedule")) {
       if (!v) return cli_error("%s needs a value", a), 2;
@@ -294,6 +300,11 @@ int cmd_train(int argc, char **argv) {
     FLOAT_OPT("--momentum", 0, 0.9999, to.momentum)
     FLOAT_OPT("--weight-decay", 0, 1, to.weight_decay)
     FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
+    FLOAT_OPT("--jitter", 0, 0.49, to.jitter)
+    FLOAT_OPT("--iou-thresh", 0, 1, to.iou_thresh)
+    FLOAT_OPT("--hue", 0, 0.5, to.hue)
+    FLOAT_OPT("--saturation", 1, 10, to.saturation)
+    FLOAT_OPT("--exposure", 1, 10, to.exposure)
     FLOAT_OPT("--thresh", 0, 1, rs.thresh)
     FLOAT_OPT("--nms", 0, 1, rs.nms)
     FLOAT_OPT("--ap-shift", 0, 1, rs.ap_shift)

@@ -15,6 +15,7 @@ struct bm_detector {
   int n_heads;
   bm_yolo_head *heads; /* anchors/mask point into the network's layer descriptions */
   int *head_layer;
+  float iou_thresh; /* bm_yolo_head.iou_thresh of every head (1: off) */
 };
 
 int det_refresh_heads(bm_detector *det, bm_error *err);

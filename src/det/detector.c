@@ -58,6 +58,7 @@ int det_refresh_heads(bm_detector *det, bm_error *err) {
     head->iou_normalizer = yolo->iou_normalizer;
     head->cls_normalizer = yolo->cls_normalizer;
     head->scale_x_y = yolo->scale_x_y;
+    head->iou_thresh = det->iou_thresh;
     if (parse_iou_loss(yolo->iou_loss, &head->iou_loss))
       return bm_fail(err, "%s: line %d: iou_loss=%s: boxmine knows mse, giou and ciou",
                      det->cfg_name, info->cfg_line, yolo->iou_loss);
@@ -115,6 +116,7 @@ int bm_detector_create(bm_detector **out, const char *cfg_text, const char *cfg_
     return bm_fail(err, "a detector needs 1 to %d classes, not %d", BM_MAX_CLASSES, n_classes);
   bm_detector *det = bm_calloc(1, sizeof *det);
   if (!det) return bm_fail(err, "out of memory");
+  det->iou_thresh = 1.0f;
   det->cfg_name = bm_strdup(cfg_name ? cfg_name : "cfg");
   det->cfg_text = bm_strdup(cfg_text);
   if (!det->cfg_name || !det->cfg_text || copy_classes(det, n_classes, class_names)) {
@@ -155,6 +157,11 @@ int bm_detector_n_heads(const bm_detector *det) { return det->n_heads; }
 const bm_yolo_head *bm_detector_head(const bm_detector *det, int head) { return &det->heads[head]; }
 int bm_detector_head_layer(const bm_detector *det, int head) { return det->head_layer[head]; }
 int bm_detector_batch(const bm_detector *det) { return bm_net_batch(det->net); }
+
+void bm_detector_set_iou_thresh(bm_detector *det, float iou_thresh) {
+  det->iou_thresh = iou_thresh;
+  for (int h = 0; h < det->n_heads; h++) det->heads[h].iou_thresh = iou_thresh;
+}
 void bm_detector_set_threads(bm_detector *det, int threads) { bm_net_set_threads(det->net, threads); }
 
 int bm_detector_set_batch(bm_detector *det, int batch, bm_error *err) {

@@ -8,7 +8,7 @@
 #include "train/loader.h"
 
 /* Layout version of the trainer's sections (the container has its own version). */
-#define TRAINER_STATE_VERSION 1
+#define TRAINER_STATE_VERSION 2
 /* Batch-norm running statistics: the engine averages them with weight 0.01 per batch
  * (darknet's and bm_nn.h's rule), which lags far behind weights that move quickly in a short
  * CPU training run, so inference-mode outputs drift from training-mode ones. After each
@@ -60,6 +60,7 @@ bm_train_opts bm_train_defaults(void) {
   o.saturation = 1.5f;
   o.exposure = 1.5f;
   o.flip = 1;
+  o.iou_thresh = 1.0f;
   return o;
 }
 
@@ -74,6 +75,7 @@ static int check_opts(const bm_train_opts *o, bm_error *err) {
   if (o->schedule != BM_SCHEDULE_CONST && !(o->schedule_epochs > 0))
     return bm_fail(err, "schedule length %g epochs must be > 0", o->schedule_epochs);
   if (o->warmup_iters < 0) return bm_fail(err, "warm-up %ld must be >= 0", o->warmup_iters);
+  if (!(o->iou_thresh >= 0 && o->iou_thresh <= 1)) return bm_fail(err, "iou_thresh %g is outside [0, 1]", o->iou_thresh);
   return 0;
 }
 
@@ -149,6 +151,7 @@ int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_na
     bm_trainer_free(tr);
     return -1;
   }
+  bm_detector_set_iou_thresh(tr->det, opts->iou_thresh);
   bm_detector_set_threads(tr->det, opts->threads);
   bm_net_set_training(bm_detector_net(tr->det), 1);
   *out = tr;
@@ -391,7 +394,8 @@ static void opts_to_values(const bm_train_opts *o, double *v) {
   double values[N_OPT_VALUES] = {o->batch, o->threads, (double)o->optimizer, o->nesterov, o->lr,
                                  o->momentum, o->weight_decay, o->clip_norm, (double)o->schedule,
                                  o->schedule_epochs, o->min_lr_frac, (double)o->warmup_iters,
-                                 o->jitter, o->hue, o->saturation, o->exposure, o->flip, 0};
+                                 o->jitter, o->hue, o->saturation, o->exposure, o->flip,
+                                 o->iou_thresh};
   memcpy(v, values, sizeof values);
 }
 static void opts_from_values(bm_train_opts *o, const double *v) {
@@ -412,6 +416,7 @@ static void opts_from_values(bm_train_opts *o, const double *v) {
   o->saturation = (float)v[14];
   o->exposure = (float)v[15];
   o->flip = (int)v[16];
+  o->iou_thresh = (float)v[17];
 }
 
 int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn extra,
@@ -516,6 +521,7 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
   bm_free(history);
   tr->epoch = counters[1];
   if (threads > 0) tr->opts.threads = threads;
+  bm_detector_set_iou_thresh(tr->det, tr->opts.iou_thresh);
   bm_detector_set_threads(tr->det, tr->opts.threads);
   bm_net_set_training(bm_detector_net(tr->det), 1);
   *out = tr;

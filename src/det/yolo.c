@@ -25,6 +25,7 @@ void bm_yolo_head_defaults(bm_yolo_head *head) {
   head->obj_normalizer = 1.0f;
   head->cls_normalizer = 1.0f;
   head->scale_x_y = 1.0f;
+  head->iou_thresh = 1.0f;
 }
 
 /* exp with its argument clamped, so a wild raw w/h cannot overflow a box. Outside the clamp
@@ -57,14 +58,19 @@ static float bce_grad(float p, float t) {
   return (float)((p - t) / denom);
 }
 
-/* The truth's best anchor by shape among all num anchors (boxes sharing a centre). */
+/* IoU of anchor a and the truth by shape alone (both centred at the origin). */
+static float anchor_iou(const bm_yolo_head *head, int a, const bm_yolo_truth *t) {
+  float aw = head->anchors[2 * a] / head->net_w, ah = head->anchors[2 * a + 1] / head->net_h;
+  float inter = fminf(aw, t->w) * fminf(ah, t->h);
+  return inter / (aw * ah + t->w * t->h - inter);
+}
+
+/* The truth's best anchor by shape among all num anchors. */
 static int best_anchor(const bm_yolo_head *head, const bm_yolo_truth *t) {
   int best = 0;
   float best_iou = -1;
   for (int a = 0; a < head->num; a++) {
-    float aw = head->anchors[2 * a] / head->net_w, ah = head->anchors[2 * a + 1] / head->net_h;
-    float inter = fminf(aw, t->w) * fminf(ah, t->h);
-    float iou = inter / (aw * ah + t->w * t->h - inter);
+    float iou = anchor_iou(head, a, t);
     if (iou > best_iou) {
       best_iou = iou;
       best = a;
@@ -205,7 +211,8 @@ static void image_loss(const bm_yolo_head *head, const float *out, const bm_yolo
             best_truth = t;
           }
           if (!tr->difficult && truth_cell(tr->cx, head->w) == i &&
-              truth_cell(tr->cy, head->h) == j && best_anchor(head, tr) == anchor)
+              truth_cell(tr->cy, head->h) == j &&
+              (best_anchor(head, tr) == anchor || anchor_iou(head, anchor, tr) > head->iou_thresh))
             positive = t;
         }
         if (positive < 0 && best_truth >= 0 && best_iou > head->truth_thresh &&
