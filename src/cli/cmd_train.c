@@ -37,6 +37,8 @@ static void usage(FILE *out) {
           "  --clip F              clip the gradient norm to F, 0 = off (default 10)\n"
           "  --iou-thresh F        also make positives of anchors whose shape IoU with a box\n"
           "                        exceeds F (darknet's iou_thresh; default 1 = best anchor only)\n"
+          "  --ema F               evaluate, detect and save a moving average of the weights,\n"
+          "                        updated with weight min(F, (1+t)/(10+t)) per update t (0 = off)\n"
           "  --jitter F            crop jitter, fraction of the size per side (default 0.2)\n"
           "  --hue F --saturation F --exposure F  colour jitter (default 0.05, 1.5, 1.5)\n"
           "  --no-flip             no horizontal flips\n"
@@ -302,6 +304,7 @@ int cmd_train(int argc, char **argv) {
     FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
     FLOAT_OPT("--jitter", 0, 0.49, to.jitter)
     FLOAT_OPT("--iou-thresh", 0, 1, to.iou_thresh)
+    FLOAT_OPT("--ema", 0, 0.999999, to.ema_decay)
     FLOAT_OPT("--hue", 0, 0.5, to.hue)
     FLOAT_OPT("--saturation", 1, 10, to.saturation)
     FLOAT_OPT("--exposure", 1, 10, to.exposure)
