@@ -98,12 +98,17 @@ extern const char cli_dataset_help[];
 int cli_dataset_load(cli_dataset_args *args, bm_dataset *ds);
 void cli_dataset_args_free(cli_dataset_args *args);
 
-/* Training options shared by boxmine train and boxmine mine (train_opts.c): --batch,
- * --optimizer, --nesterov, --lr, --momentum, --weight-decay, --schedule, --warmup, --clip,
- * --no-augment, --threads, --seed, --deterministic, --input, --checkpoint-minutes, --thresh,
- * --nms, --max-dets, --ap-thre. A command sets its own defaults with cli_train_args_init,
- * parses, then copies the values to where its run keeps them. */
+/* Options shared by boxmine train and boxmine mine (train_opts.c): the run's folder and
+ * data (--out, --data, --cfg, --resume) and the training options --batch, --optimizer,
+ * --nesterov, --lr, --momentum, --weight-decay, --schedule, --warmup, --clip, --no-augment,
+ * --threads, --seed, --deterministic, --input, --checkpoint-minutes, --thresh, --nms,
+ * --max-dets, --ap-thre. A command sets its own defaults with cli_train_args_init, parses,
+ * then copies the values to where its run keeps them. */
 typedef struct cli_train_args {
+  const char *out;           /* --out RUN */
+  const char *data;          /* --data DIR (may be given again with --resume) */
+  const char *cfg_path;      /* --cfg FILE; NULL: the default network */
+  int resume;                /* --resume */
   bm_train_opts train;       /* the trainer's options; --threads and --seed land here too */
   int threads_given;         /* --threads was given (it may change on --resume) */
   int deterministic;         /* --deterministic */

@@ -252,8 +252,8 @@ int cmd_mine(int argc, char **argv) {
   memset(&cs, 0, sizeof cs);
   snprintf(cs.split, sizeof cs.split, "trainval");
   snprintf(cs.test_split, sizeof cs.test_split, "test");
-  const char *data = NULL, *out = NULL, *cfg_path = NULL, *phase1_from = NULL;
-  int oracle_given = 0, resume = 0, max_rounds_given = 0, budget_given = 0;
+  const char *phase1_from = NULL;
+  int oracle_given = 0, max_rounds_given = 0, budget_given = 0;
   long init_n = -1;
   double init_frac = -1;
   /* mine's own numeric options (the shared training ones: cli_train_arg) */
@@ -298,18 +298,14 @@ int cmd_mine(int argc, char **argv) {
     int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
     if (took < 0) return 2;
     if (took > 0) continue;
-    if (!strcmp(a, "--resume")) { resume = 1; continue; }
     if (!strcmp(a, "--stop-when-exhausted")) { lo.stop_when_exhausted = 1; continue; }
-    if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--cfg") || !strcmp(a, "--split") ||
-        !strcmp(a, "--test-split") || !strcmp(a, "--strategy") || !strcmp(a, "--oracle") ||
-        !strcmp(a, "--ap-metric") || !strcmp(a, "--uncertainty") || !strcmp(a, "--phase1-from")) {
+    if (!strcmp(a, "--split") || !strcmp(a, "--test-split") || !strcmp(a, "--strategy") ||
+        !strcmp(a, "--oracle") || !strcmp(a, "--ap-metric") || !strcmp(a, "--uncertainty") ||
+        !strcmp(a, "--phase1-from")) {
       if (!v) return cli_error("%s needs a value", a), 2;
       i++;
-      if (strcmp(a, "--data") && strcmp(a, "--out")) ta.not_on_resume = a;
-      if (!strcmp(a, "--data")) data = v;
-      else if (!strcmp(a, "--out")) out = v;
-      else if (!strcmp(a, "--cfg")) cfg_path = v;
-      else if (!strcmp(a, "--phase1-from")) phase1_from = v;
+      ta.not_on_resume = a;
+      if (!strcmp(a, "--phase1-from")) phase1_from = v;
       else if (!strcmp(a, "--split")) snprintf(cs.split, sizeof cs.split, "%s", v);
       else if (!strcmp(a, "--test-split")) snprintf(cs.test_split, sizeof cs.test_split, "%s", v);
       else if (!strcmp(a, "--strategy")) {
@@ -329,6 +325,8 @@ int cmd_mine(int argc, char **argv) {
     cli_error("unknown option '%s' (see boxmine mine --help)", a);
     return 2;
   }
+  const char *data = ta.data, *out = ta.out, *cfg_path = ta.cfg_path;
+  int resume = ta.resume;
   if (!out) return cli_error("--out RUN is required (see boxmine mine --help)"), 2;
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
   if (resume && phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;

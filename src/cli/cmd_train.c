@@ -193,8 +193,7 @@ int cmd_train(int argc, char **argv) {
   rs.eval_every = fo.eval_every;
   rs.ap_range = fo.ap_range;
   rs.ap_shift = fo.ap_shift;
-  const char *data = NULL, *out = NULL, *cfg_path = NULL;
-  int resume = 0, epochs_given = 0;
+  int epochs_given = 0;
   long stop_after = 0;
   /* train's own numeric options (the shared ones: cli_train_arg) */
   const cli_number_opt numbers[] = {
@@ -221,23 +220,20 @@ int cmd_train(int argc, char **argv) {
     int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
     if (took < 0) return 2;
     if (took > 0) continue;
-    if (!strcmp(a, "--resume")) { resume = 1; continue; }
     if (!strcmp(a, "--no-flip")) { ta.train.flip = 0; ta.not_on_resume = a; continue; }
-    if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--cfg") || !strcmp(a, "--split") ||
-        !strcmp(a, "--val-split")) {
+    if (!strcmp(a, "--split") || !strcmp(a, "--val-split")) {
       if (!v) return cli_error("%s needs a value", a), 2;
       i++;
-      if (strcmp(a, "--data") && strcmp(a, "--out")) ta.not_on_resume = a;
-      if (!strcmp(a, "--data")) data = v;
-      else if (!strcmp(a, "--out")) out = v;
-      else if (!strcmp(a, "--cfg")) cfg_path = v;
-      else if (!strcmp(a, "--split")) snprintf(rs.split, sizeof rs.split, "%s", v);
+      ta.not_on_resume = a;
+      if (!strcmp(a, "--split")) snprintf(rs.split, sizeof rs.split, "%s", v);
       else snprintf(rs.val_split, sizeof rs.val_split, "%s", v);
       continue;
     }
     cli_error("unknown option '%s' (see boxmine train --help)", a);
     return 2;
   }
+  const char *data = ta.data, *out = ta.out, *cfg_path = ta.cfg_path;
+  int resume = ta.resume;
   if (!out) return cli_error("--out RUN is required (see boxmine train --help)"), 2;
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine train --help)"), 2;
   cli_train_args_finish(&ta);

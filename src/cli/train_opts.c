@@ -46,6 +46,23 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
   const char *a = argv[*i];
   const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
   bm_train_opts *t = &args->train;
+  if (!strcmp(a, "--resume")) {
+    args->resume = 1;
+    return 1;
+  }
+  if (!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--cfg")) {
+    if (!v) return cli_error("%s needs a value", a), -1;
+    if (!strcmp(a, "--out")) {
+      args->out = v;
+    } else if (!strcmp(a, "--data")) {
+      args->data = v;
+    } else {
+      args->cfg_path = v;
+      args->not_on_resume = a;
+    }
+    (*i)++;
+    return 1;
+  }
   /* flags */
   int *flag = !strcmp(a, "--deterministic") ? &args->deterministic
               : !strcmp(a, "--nesterov")    ? &t->nesterov
