@@ -76,8 +76,10 @@ struct bm_network {
   int training;
   int threads;
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
+  int winograd;      /* bm_net_set_winograd */
   uint64_t seen;
   double flops;
+  double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */
 
   float *params, *grads; /* n_params each */
   size_t n_params;
@@ -107,6 +109,7 @@ typedef struct nn_ctx {
   int threads;
   int training;
   int own_gemm; /* nn_gemm's `own` */
+  int winograd; /* inference may use winograd.c (bm_net_set_winograd) */
   float *work;
   size_t n_work;
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
@@ -146,6 +149,9 @@ void nn_blas_single_threaded(void);
 int nn_own_sgemm_available(void);
 int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* C[m][0:32] = A[m][k] (row-major) * B[k][0:32], with B's rows contiguous (row length 32,
+ * 64-byte aligned: the own GEMM's packed format), on the calling thread (winograd.c). */
+int nn_own_sgemm_n32(int m, int k, const float *a, int lda, const float *bp, float *c, int ldc);
 /* Small products for layers with k <= NN_SMALL_K and n_cols a multiple of 16 up to
  * NN_SMALL_N (a first conv layer), on the calling thread. */
 #define NN_SMALL_K 32
@@ -207,6 +213,16 @@ void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, i
 /* f and f' of one value, for fused loops */
 static inline float nn_act_value(bm_activation act, float u);
 static inline float nn_act_derivative(bm_activation act, float u);
+
+/* winograd.c: inference-mode 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) for layers
+ * with at least NN_WINOGRAD_MIN_C input channels and NN_WINOGRAD_MIN_F filters. The
+ * workspace must hold nn_winograd_work_floats. a, b: out = act(a z + b), a may be NULL. */
+#define NN_WINOGRAD_MIN_C 32
+#define NN_WINOGRAD_MIN_F 32
+int nn_winograd_fits(const bm_layer_info *l);
+size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads);
+void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                         const float *b);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
