@@ -227,12 +227,14 @@ bm_gemm_kind bm_net_gemm(const bm_network *net);
 bm_gemm_kind bm_gemm_resolve(bm_gemm_kind kind); /* what AUTO/BLAS/OWN means here */
 const char *bm_gemm_kind_name(bm_gemm_kind kind); /* "auto", "blas", "own" */
 
-/* Inference mode computes 3x3 stride-1 convolutions (ungrouped, at least 32 filters, input
- * channels a multiple of 16 and at least 32) by Winograd's F(2x2, 3x3), with 16 multiplies
- * per 2x2 outputs and channel pair instead of 36 (docs/NN.md). Results equal the im2col path's up to float rounding.
- * Enabled by default; disabling gives inference the training path's products exactly. */
-void bm_net_set_winograd(bm_network *net, int enabled);
-int bm_net_winograd(const bm_network *net);
+/* Inference-only convolution kernels (docs/NN.md "Inference kernels"), enabled by default:
+ * 3x3 stride-1 convolutions (ungrouped, at least 32 filters, input channels a multiple of
+ * 16 and at least 32) by Winograd's F(2x2, 3x3), with 16 multiplies per 2x2 outputs and
+ * channel pair instead of 36; first layers (at most 4 input channels, 16 or 32 filters) by
+ * a direct convolution without im2col. Results equal the im2col path's up to float
+ * rounding. Disabled, inference computes exactly the training path's products. */
+void bm_net_set_fast_infer(bm_network *net, int enabled);
+int bm_net_fast_infer(const bm_network *net);
 
 /* ---- running ------------------------------------------------------------------------ */
 float *bm_net_input(bm_network *net);                  /* [batch][c][h][w] (NCHW) */

@@ -34,8 +34,9 @@ static void usage(FILE *out) {
           "  --iters N         timed iterations (default 20)\n"
           "  --warmup N        untimed iterations first (default 3)\n"
           "  --seed N          random data and weights (default 1)\n"
-          "  --winograd on|off  inference: 3x3 convolutions by Winograd F(2x2,3x3) (on, the\n"
-          "                    default) or im2col + GEMM like training (off)\n"
+          "  --fast-infer on|off  inference only: 3x3 convolutions by Winograd F(2x2,3x3) and\n"
+          "                    first layers by a direct convolution (on, the default), or\n"
+          "                    every convolution by im2col + GEMM like training (off)\n"
           "  --profile         also print a table on stderr: per layer, the median over the\n"
           "                    timed iterations of its forward (and backward) time in ms, its\n"
           "                    share of the iteration, and GFLOP/s for convolutions\n"
@@ -165,7 +166,7 @@ static void sgd_step(bm_network *net, float *velocity, const unsigned char *deca
 int cmd_bench(int argc, char **argv) {
   const char *cfg_path = NULL, *mode = "train", *save_path = NULL;
   long batch = 0, width = 0, height = 0, threads = 2, iters = 20, warmup = 3, seed = 1, sgemm = 0;
-  int profile = 0, winograd = 1;
+  int profile = 0, fast_infer = 1;
   bm_gemm_kind gemm = BM_GEMM_AUTO;
   const char *gemm_env = getenv("BM_GEMM");
   if (gemm_env && *gemm_env && parse_gemm(gemm_env, &gemm))
@@ -185,10 +186,10 @@ int cmd_bench(int argc, char **argv) {
     } else if (!strcmp(a, "--profile")) {
       profile = 1;
       continue;
-    } else if (!strcmp(a, "--winograd")) {
+    } else if (!strcmp(a, "--fast-infer")) {
       if (!v || (strcmp(v, "on") && strcmp(v, "off")))
-        return cli_error("--winograd is 'on' or 'off'"), 2;
-      winograd = !strcmp(v, "on");
+        return cli_error("--fast-infer is 'on' or 'off'"), 2;
+      fast_infer = !strcmp(v, "on");
     } else if (!strcmp(a, "--mode")) {
       if (!v || (strcmp(v, "train") && strcmp(v, "infer")))
         return cli_error("--mode is 'train' or 'infer'"), 2;
@@ -227,7 +228,7 @@ int cmd_bench(int argc, char **argv) {
   int training = !strcmp(mode, "train");
   bm_net_set_threads(net, (int)threads);
   bm_net_set_gemm(net, gemm);
-  bm_net_set_winograd(net, winograd);
+  bm_net_set_fast_infer(net, fast_infer);
   bm_net_set_training(net, training);
   bm_rng rng;
   bm_rng_seed(&rng, (uint64_t)seed, 7);
@@ -317,8 +318,8 @@ int cmd_bench(int argc, char **argv) {
     bm_buf_json_number(&out, gflop);
     bm_buf_puts(&out, ", \"gflops\": ");
     bm_buf_json_number(&out, gflop * (training ? 3 : 1) * img_per_s);
-    bm_buf_printf(&out, ", \"gemm\": \"%s\", \"winograd\": %s, \"blas_core\": ",
-                  bm_gemm_kind_name(bm_net_gemm(net)), winograd && !training ? "true" : "false");
+    bm_buf_printf(&out, ", \"gemm\": \"%s\", \"fast_infer\": %s, \"blas_core\": ",
+                  bm_gemm_kind_name(bm_net_gemm(net)), fast_infer && !training ? "true" : "false");
     bm_buf_json_string(&out, bm_nn_blas_core());
     bm_buf_puts(&out, "}");
     printf("%s\n", out.data);

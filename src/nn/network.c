@@ -427,7 +427,7 @@ int bm_net_create_from_text(bm_network **out, const char *text, const char *name
   net->in_w = net->cfg.width;
   net->threads = 1;
   net->gemm = bm_gemm_resolve(BM_GEMM_AUTO);
-  net->winograd = 1;
+  net->fast_infer = 1;
   if (nn_infer_shapes(name, net->layers, net->n_layers, net->batch, net->in_c, net->in_h,
                       net->in_w, err) ||
       nn_plan_params(net, NULL, NULL, NULL, err) || nn_plan_workspace(net, net->threads, err) ||
@@ -590,7 +590,7 @@ static size_t layer_size(const bm_network *net, const nn_layer *l) {
 
 nn_ctx nn_context(bm_network *net) {
   return (nn_ctx){net->batch,         net->threads, net->training, net->gemm == BM_GEMM_OWN,
-                  net->winograd,      net->work,    net->n_work,   net->chunk_floats,
+                  net->fast_infer,    net->work,    net->n_work,   net->chunk_floats,
                   net->reduce};
 }
 
@@ -697,8 +697,8 @@ bm_gemm_kind bm_net_set_gemm(bm_network *net, bm_gemm_kind kind) {
 }
 
 bm_gemm_kind bm_net_gemm(const bm_network *net) { return net->gemm; }
-void bm_net_set_winograd(bm_network *net, int enabled) { net->winograd = enabled != 0; }
-int bm_net_winograd(const bm_network *net) { return net->winograd; }
+void bm_net_set_fast_infer(bm_network *net, int enabled) { net->fast_infer = enabled != 0; }
+int bm_net_fast_infer(const bm_network *net) { return net->fast_infer; }
 float *bm_net_input(bm_network *net) { return net->input; }
 
 float *bm_net_output(bm_network *net, int layer) {

@@ -76,7 +76,7 @@ struct bm_network {
   int training;
   int threads;
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
-  int winograd;      /* bm_net_set_winograd */
+  int fast_infer;    /* bm_net_set_fast_infer */
   uint64_t seen;
   double flops;
   double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */
@@ -109,7 +109,7 @@ typedef struct nn_ctx {
   int threads;
   int training;
   int own_gemm; /* nn_gemm's `own` */
-  int winograd; /* inference may use winograd.c (bm_net_set_winograd) */
+  int fast_infer; /* inference may use winograd.c and conv_direct.c (bm_net_set_fast_infer) */
   float *work;
   size_t n_work;
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
@@ -223,6 +223,15 @@ int nn_winograd_fits(const bm_layer_info *l);
 size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads);
 void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                          const float *b);
+
+/* conv_direct.c: inference-mode direct convolution for first layers (at most
+ * NN_DIRECT_MAX_C input channels, k = size * size * in_c <= NN_DIRECT_MAX_K, 16 or 32
+ * filters). a, b as for nn_winograd_forward. */
+#define NN_DIRECT_MAX_C 4
+#define NN_DIRECT_MAX_K 64
+int nn_direct_fits(const bm_layer_info *l);
+void nn_direct_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                       const float *b);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);

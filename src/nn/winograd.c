@@ -41,6 +41,10 @@
 #define WG_NB 32                      /* filters per block: one packed-B sliver of the GEMM */
 #define WG_V_FLOATS ((size_t)1 << 20) /* transformed input per chunk (4 MB) */
 
+/* Row length of V: C plus one cache line, so that the 12 rows the GEMM kernel reads at once
+ * (C floats apart, often a multiple of 4 KB) do not fall into the same few L1 sets. */
+static size_t v_row(const bm_layer_info *l) { return (size_t)l->in_c + 16; }
+
 /* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 typedef float v16f_aligned __attribute__((vector_size(64), aligned(64), may_alias));
@@ -61,7 +65,7 @@ int nn_winograd_fits(const bm_layer_info *l) {
 static size_t chunk_tiles(const bm_layer_info *l, int batch) {
   int th, tw;
   tile_counts(l, &th, &tw);
-  size_t tiles = (size_t)batch * th * tw, cap = WG_V_FLOATS / (16 * (size_t)l->in_c);
+  size_t tiles = (size_t)batch * th * tw, cap = WG_V_FLOATS / (16 * v_row(l));
   if (cap < 16) cap = 16;
   return tiles < cap ? tiles : cap;
 }
@@ -73,15 +77,15 @@ static size_t thread_floats(const bm_layer_info *l, size_t tc) {
 
 size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads) {
   size_t tc = chunk_tiles(l, batch);
-  return 16 * tc * l->in_c + (size_t)threads * thread_floats(l, tc);
+  return 16 * tc * v_row(l) + (size_t)threads * thread_floats(l, tc);
 }
 
-/* V[xi][t - t0][c] (xi stride tc * C) for tiles [first, end) of the chunk starting at t0. */
+/* V[xi][t - t0][c] (row length v_row, xi stride tc * v_row) for tiles [first, end) of the chunk starting at t0. */
 static void input_transform(const bm_layer_info *l, const float *in, size_t t0, size_t first,
                             size_t end, size_t tc, float *v) {
   int th, tw, C = l->in_c, H = l->in_h, W = l->in_w;
   tile_counts(l, &th, &tw);
-  size_t plane_tiles = (size_t)th * tw, xs = tc * C;
+  size_t plane_tiles = (size_t)th * tw, ld = v_row(l), xs = tc * ld;
   const v16f zero = {0};
   for (size_t t = first; t < end; t++) {
     int b = (int)(t / plane_tiles), ty = (int)(t % plane_tiles) / tw;
@@ -95,7 +99,7 @@ static void input_transform(const bm_layer_info *l, const float *in, size_t t0, 
         src[i][j] = iy < 0 || iy >= H || ix < 0 || ix >= W ? NULL
                                                            : in_b + ((size_t)iy * W + ix) * C;
       }
-    float *vt = v + (t - t0) * C;
+    float *vt = v + (t - t0) * ld;
     for (int c = 0; c < C; c += 16) {
       v16f r[4][4]; /* r = B^T d */
       for (int j = 0; j < 4; j++) {
@@ -231,20 +235,20 @@ static void output_transform_act(const bm_layer_info *l, const float *m, size_t 
 }
 
 /* Weight transform, 16 products and output transform of filter block blk for tiles
- * [t0 + first, t0 + end) of the chunk (V rows first .. end - 1, xi stride tc * C). */
+ * [t0 + first, t0 + end) of the chunk (V rows first .. end - 1). */
 static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size_t t0,
                        size_t first, size_t end, int blk, const float *a, const float *b,
                        float *u, float *m) {
   const bm_layer_info *info = &l->info;
   int C = info->in_c, f0 = blk * WG_NB, nf = info->filters - f0 < WG_NB ? info->filters - f0 : WG_NB;
-  int rows = (int)(end - first);
+  int rows = (int)(end - first), ld = (int)v_row(info);
   if (rows <= 0) return;
   weight_transform(info, l->weight, f0, nf, u);
   for (int xi = 0; xi < 16; xi++) {
-    const float *v_xi = v + (size_t)xi * tc * C + first * C, *u_xi = u + (size_t)xi * C * WG_NB;
+    const float *v_xi = v + ((size_t)xi * tc + first) * ld, *u_xi = u + (size_t)xi * C * WG_NB;
     float *m_xi = m + (size_t)xi * rows * WG_NB;
-    if (!ctx->own_gemm || nn_own_sgemm_n32(rows, C, v_xi, C, u_xi, m_xi, WG_NB))
-      nn_gemm(0, 1, 0, 0, rows, WG_NB, C, 1.0f, v_xi, C, u_xi, WG_NB, 0.0f, m_xi, WG_NB);
+    if (!ctx->own_gemm || nn_own_sgemm_n32(rows, C, v_xi, ld, u_xi, m_xi, WG_NB))
+      nn_gemm(0, 1, 0, 0, rows, WG_NB, C, 1.0f, v_xi, ld, u_xi, WG_NB, 0.0f, m_xi, WG_NB);
   }
   output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, l->out);
 }
@@ -256,7 +260,7 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
   tile_counts(info, &th, &tw);
   size_t tiles = (size_t)ctx->batch * th * tw, tc_max = chunk_tiles(info, ctx->batch);
   int blocks = (F + WG_NB - 1) / WG_NB;
-  float *v = ctx->work, *per_thread = v + 16 * tc_max * C;
+  float *v = ctx->work, *per_thread = v + 16 * tc_max * v_row(info);
 #pragma omp parallel num_threads(ctx->threads)
   {
     int p = omp_get_thread_num(), parts = omp_get_num_threads();
