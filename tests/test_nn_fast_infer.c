@@ -152,6 +152,8 @@ int main(void) {
       {48, 130, 1, 1, 1, 1, 2, "logistic", 0, 0, 1},  /* 1x1 input: tiles mostly padding */
       {2048, 128, 10, 10, 1, 1, 2, "leaky", 0, 0, 1}, /* 2 chunks of tiles, across images */
       {32, 32, 40, 36, 1, 1, 1, "leaky", 0, 0, 1},    /* one block: split by tiles */
+      {16, 64, 60, 58, 1, 1, 1, "leaky", 0, 0, 1},    /* small U: tiles, several steps */
+      {16, 48, 17, 31, 0, 0, 2, "linear", 0, 0, 1},   /* 16 channels, 2 blocks, 2 images */
       /* direct */
       {3, 16, 37, 29, 1, 1, 2, "leaky", 3, 1, 0},  /* RGB 3x3, like a first layer */
       {3, 32, 21, 19, 1, 0, 1, "linear", 3, 2, 0}, /* stride 2, bias */

@@ -75,13 +75,39 @@ static size_t thread_floats(const bm_layer_info *l, size_t tc) {
   return 16 * (size_t)WG_NB * l->in_c + 16 * (size_t)WG_NB * tc;
 }
 
+/* Split by tiles: tiles per step of one thread, so that its V and M (16 x tiles x (v_row +
+ * 32) floats) take about 1 MB and stay in its core's L2 cache with U. */
+static size_t sub_tiles(const bm_layer_info *l) {
+  size_t n = ((size_t)1 << 14) / (v_row(l) + WG_NB);
+  return n < 16 ? 16 : n;
+}
+
+static size_t tiles_thread_floats(const bm_layer_info *l) {
+  return 16 * sub_tiles(l) * v_row(l) + thread_floats(l, sub_tiles(l));
+}
+
+/* Threads split the tiles (each transforming all weights for each of its steps) when there
+ * are fewer filter blocks than threads, or when the transformed weights are small
+ * (16 x F x C <= WG_SMALL_U floats) and every thread gets at least two steps; otherwise they
+ * split the filter blocks of each chunk of tiles. */
+#define WG_SMALL_U ((size_t)1 << 18)
+static int split_by_tiles(const bm_layer_info *l, int batch, int threads) {
+  int th, tw;
+  tile_counts(l, &th, &tw);
+  size_t tiles = (size_t)batch * th * tw;
+  if ((l->filters + WG_NB - 1) / WG_NB < threads) return 1;
+  return 16 * (size_t)l->filters * l->in_c <= WG_SMALL_U &&
+         tiles >= 2 * sub_tiles(l) * (size_t)threads;
+}
+
 size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads) {
+  if (split_by_tiles(l, batch, threads)) return (size_t)threads * tiles_thread_floats(l);
   size_t tc = chunk_tiles(l, batch);
   return 16 * tc * v_row(l) + (size_t)threads * thread_floats(l, tc);
 }
 
 /* V[xi][t - t0][c] (row length v_row, xi stride tc * v_row) for tiles [first, end) of the chunk starting at t0. */
-static void input_transform(const bm_layer_info *l, const float *in, size_t t0, size_t first,
+__attribute__((noinline)) static void input_transform(const bm_layer_info *l, const float *in, size_t t0, size_t first,
                             size_t end, size_t tc, float *v) {
   int th, tw, C = l->in_c, H = l->in_h, W = l->in_w;
   tile_counts(l, &th, &tw);
@@ -138,7 +164,7 @@ static inline void transpose16(v16f rows[16]) {
 
 /* U[xi][c][0:32] (xi stride C * 32, zero for filters beyond nf) from weight [f][ky][kx][c]
  * of filters f0 .. f0 + nf - 1. */
-static void weight_transform(const bm_layer_info *l, const float *weight, int f0, int nf,
+__attribute__((noinline)) static void weight_transform(const bm_layer_info *l, const float *weight, int f0, int nf,
                              float *u) {
   int C = l->in_c;
   size_t xs = (size_t)C * WG_NB, filter_len = 9 * (size_t)C;
@@ -235,19 +261,30 @@ static void output_transform_act(const bm_layer_info *l, const float *m, size_t 
 }
 
 /* Weight transform, 16 products and output transform of filter block blk for tiles
- * [t0 + first, t0 + end) of the chunk (V rows first .. end - 1). */
+ * [t0 + first, t0 + end) of the chunk (V rows first .. end - 1). next_blk >= 0: the block
+ * this thread does next, whose weights are prefetched during the products (batch-1 layers
+ * read megabytes of weights, which otherwise arrive only when the transform asks). */
 static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size_t t0,
-                       size_t first, size_t end, int blk, const float *a, const float *b,
-                       float *u, float *m) {
+                       size_t first, size_t end, int blk, int next_blk, const float *a,
+                       const float *b, float *u, float *m) {
   const bm_layer_info *info = &l->info;
-  int C = info->in_c, f0 = blk * WG_NB, nf = info->filters - f0 < WG_NB ? info->filters - f0 : WG_NB;
+  int C = info->in_c, F = info->filters, f0 = blk * WG_NB, nf = F - f0 < WG_NB ? F - f0 : WG_NB;
   int rows = (int)(end - first), ld = (int)v_row(info);
   if (rows <= 0) return;
   weight_transform(info, l->weight, f0, nf, u);
+  const float *next = NULL;
+  size_t next_bytes = 0;
+  if (next_blk >= 0) {
+    int next_f0 = next_blk * WG_NB, next_nf = F - next_f0 < WG_NB ? F - next_f0 : WG_NB;
+    next = l->weight + (size_t)next_f0 * 9 * C;
+    next_bytes = (size_t)next_nf * 9 * C * sizeof(float);
+  }
   for (int xi = 0; xi < 16; xi++) {
     const float *v_xi = v + ((size_t)xi * tc + first) * ld, *u_xi = u + (size_t)xi * C * WG_NB;
     float *m_xi = m + (size_t)xi * rows * WG_NB;
-    if (!ctx->own_gemm || nn_own_sgemm_n32(rows, C, v_xi, ld, u_xi, m_xi, WG_NB))
+    const char *pf = next ? (const char *)next + next_bytes * xi / 16 : NULL;
+    size_t pf_bytes = next ? next_bytes * (xi + 1) / 16 - next_bytes * xi / 16 : 0;
+    if (!ctx->own_gemm || nn_own_sgemm_n32(rows, C, v_xi, ld, u_xi, m_xi, WG_NB, pf, pf_bytes))
       nn_gemm(0, 1, 0, 0, rows, WG_NB, C, 1.0f, v_xi, ld, u_xi, WG_NB, 0.0f, m_xi, WG_NB);
   }
   output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, l->out);
@@ -261,28 +298,40 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
   size_t tiles = (size_t)ctx->batch * th * tw, tc_max = chunk_tiles(info, ctx->batch);
   int blocks = (F + WG_NB - 1) / WG_NB;
   float *v = ctx->work, *per_thread = v + 16 * tc_max * v_row(info);
+  if (split_by_tiles(info, ctx->batch, ctx->threads)) {
+    /* each thread: its own tiles, step by step, every filter block; no barrier */
+    size_t sub = sub_tiles(info);
+#pragma omp parallel num_threads(ctx->threads)
+    {
+      int p = omp_get_thread_num(), parts = omp_get_num_threads();
+      float *v_p = ctx->work + (size_t)p * tiles_thread_floats(info);
+      float *u = v_p + 16 * sub * v_row(info), *m = u + 16 * (size_t)WG_NB * C;
+      size_t first, end;
+      nn_part(tiles, parts, p, &first, &end);
+      for (size_t s0 = first; s0 < end; s0 += sub) {
+        size_t n = end - s0 < sub ? end - s0 : sub;
+        input_transform(info, in, s0, s0, s0 + n, n, v_p);
+        for (int blk = 0; blk < blocks; blk++)
+          block_rows(ctx, l, v_p, n, s0, 0, n, blk, -1, a, b, u, m);
+      }
+    }
+    return;
+  }
 #pragma omp parallel num_threads(ctx->threads)
   {
     int p = omp_get_thread_num(), parts = omp_get_num_threads();
     float *u = per_thread + (size_t)p * thread_floats(info, tc_max);
     float *m = u + 16 * (size_t)WG_NB * C;
-    /* fewer filter blocks than threads: each thread takes every block for its own tiles
-     * (the rows its input transform wrote, so no barrier is needed) */
-    int by_tiles = blocks < parts;
     for (size_t t0 = 0; t0 < tiles; t0 += tc_max) {
       size_t tc = tiles - t0 < tc_max ? tiles - t0 : tc_max, first, end;
       nn_part(tc, parts, p, &first, &end);
       input_transform(info, in, t0, t0 + first, t0 + end, tc, v);
-      if (by_tiles) {
-        for (int blk = 0; blk < blocks; blk++)
-          block_rows(ctx, l, v, tc, t0, first, end, blk, a, b, u, m);
-        continue;
-      }
 #pragma omp barrier
       size_t blk0, blk1;
       nn_part((size_t)blocks, parts, p, &blk0, &blk1);
       for (size_t blk = blk0; blk < blk1; blk++)
-        block_rows(ctx, l, v, tc, t0, 0, tc, (int)blk, a, b, u, m);
+        block_rows(ctx, l, v, tc, t0, 0, tc, (int)blk, blk + 1 < blk1 ? (int)blk + 1 : -1, a, b,
+                   u, m);
 #pragma omp barrier /* V is overwritten by the next chunk */
     }
   }
