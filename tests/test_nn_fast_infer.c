@@ -5,7 +5,7 @@
  * rounding of the sums; outputs must be bitwise the same on 1 and 2 threads, and the im2col
  * path (fast_infer off) must agree too. Winograd shapes cover odd and non-square sizes,
  * padding 0 and 1, filter counts that are not multiples of the 32-filter blocks, a 1x1
- * input, batches whose tiles cross image boundaries, and several tile chunks (2048
+ * input, batches whose tiles cross image boundaries, and several tile chunks (4096
  * channels); direct shapes cover 1 and 3 channels, 16 and 32 filters, strides 1 and 2,
  * kernel sizes 1, 3 and 5, and widths that are not multiples of the 8-pixel groups. */
 #include <math.h>
@@ -150,7 +150,7 @@ int main(void) {
       {32, 150, 9, 7, 1, 1, 1, "leaky", 0, 0, 1},     /* odd, non-square; block of 22 */
       {32, 128, 13, 13, 0, 0, 3, "linear", 0, 0, 1},  /* no padding, bias, across images */
       {48, 130, 1, 1, 1, 1, 2, "logistic", 0, 0, 1},  /* 1x1 input: tiles mostly padding */
-      {2048, 128, 10, 10, 1, 1, 2, "leaky", 0, 0, 1}, /* 2 chunks of tiles, across images */
+      {4096, 64, 10, 10, 1, 1, 2, "leaky", 0, 0, 1},  /* 2 chunks of tiles, across images */
       {32, 32, 40, 36, 1, 1, 1, "leaky", 0, 0, 1},    /* one block: split by tiles */
       {16, 64, 60, 58, 1, 1, 1, "leaky", 0, 0, 1},    /* small U: tiles, several steps */
       {16, 48, 17, 31, 0, 0, 2, "linear", 0, 0, 1},   /* 16 channels, 2 blocks, 2 images */

@@ -39,7 +39,7 @@
 #include "nn/nn.h"
 
 #define WG_NB 32                      /* filters per block: one packed-B sliver of the GEMM */
-#define WG_V_FLOATS ((size_t)1 << 20) /* transformed input per chunk (4 MB) */
+#define WG_V_FLOATS ((size_t)1 << 21) /* transformed input per chunk (8 MB) */
 
 /* Row length of V: C plus one cache line, so that the 12 rows the GEMM kernel reads at once
  * (C floats apart, often a multiple of 4 KB) do not fall into the same few L1 sets. */
@@ -61,13 +61,16 @@ int nn_winograd_fits(const bm_layer_info *l) {
          l->in_c % 16 == 0 && l->in_c >= NN_WINOGRAD_MIN_C && l->filters >= NN_WINOGRAD_MIN_F;
 }
 
-/* Tiles per chunk: V of a chunk holds at most WG_V_FLOATS floats (at least 16 tiles). */
+/* Tiles per chunk: V of a chunk holds at most WG_V_FLOATS floats (at least 16 tiles), and
+ * chunks are of equal size (each chunk transforms all the weights again, so a small last
+ * chunk would cost as much as a full one). */
 static size_t chunk_tiles(const bm_layer_info *l, int batch) {
   int th, tw;
   tile_counts(l, &th, &tw);
   size_t tiles = (size_t)batch * th * tw, cap = WG_V_FLOATS / (16 * v_row(l));
   if (cap < 16) cap = 16;
-  return tiles < cap ? tiles : cap;
+  size_t chunks = (tiles + cap - 1) / cap;
+  return (tiles + chunks - 1) / chunks;
 }
 
 /* Per thread: U of one block, then M of one block and chunk. */
@@ -253,7 +256,7 @@ static inline __attribute__((always_inline)) void output_transform(
   }
 }
 
-static void output_transform_act(const bm_layer_info *l, const float *m, size_t t0, size_t tc,
+__attribute__((noinline)) static void output_transform_act(const bm_layer_info *l, const float *m, size_t t0, size_t tc,
                                  int f0, int nf, const float *a, const float *b, float *out) {
 #define CALL(A) output_transform(l, m, t0, tc, f0, nf, a, b, out, A)
   NN_DISPATCH_ACT(l->activation, CALL)
