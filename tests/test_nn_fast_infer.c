@@ -1,5 +1,6 @@
 /* The inference-only convolution kernels (bm_net_set_fast_infer): Winograd F(2x2, 3x3)
- * (src/nn/winograd.c) and the direct first-layer convolution (src/nn/conv_direct.c). Every
+ * (src/nn/winograd.c), the direct first-layer convolution (src/nn/conv_direct.c) and 1x1
+ * convolutions on few pixels (src/nn/conv_pointwise.c). Every
  * output of a one-conv network must equal a convolution computed here in double from the
  * same parameters (bias or batch-norm running statistics, activation), within float
  * rounding of the sums; outputs must be bitwise the same on 1 and 2 threads, and the im2col
@@ -7,7 +8,8 @@
  * padding 0 and 1, filter counts that are not multiples of the 32-filter blocks, a 1x1
  * input, batches whose tiles cross image boundaries, and several tile chunks (4096
  * channels); direct shapes cover 1 and 3 channels, 16 and 32 filters, strides 1 and 2,
- * kernel sizes 1, 3 and 5, and widths that are not multiples of the 8-pixel groups. */
+ * kernel sizes 1, 3 and 5, and widths that are not multiples of the 8-pixel groups; 1x1
+ * shapes cover 1024 channels and filter counts that are not multiples of 32. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +161,10 @@ int main(void) {
       {3, 32, 21, 19, 1, 0, 1, "linear", 3, 2, 0}, /* stride 2, bias */
       {1, 16, 11, 23, 2, 1, 1, "logistic", 5, 1, 0}, /* 5x5, one channel */
       {4, 32, 6, 9, 0, 1, 3, "leaky", 1, 1, 0},    /* 1x1 kernel */
+      /* 1x1 on few pixels */
+      {1024, 255, 13, 13, 0, 1, 1, "leaky", 1, 1, 0}, /* rows 4 KB apart; block of 31 */
+      {32, 40, 7, 5, 0, 0, 3, "linear", 1, 1, 0},     /* bias, 3 images, block of 8 */
+      {64, 96, 9, 11, 0, 1, 1, "logistic", 1, 1, 0},  /* 3 blocks on 2 threads */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i]);
   return bm_test_finish("test_nn_fast_infer");

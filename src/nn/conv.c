@@ -161,6 +161,11 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
                         info->batch_normalize ? b : l->bias);
     return;
   }
+  if (!ctx->training && ctx->fast_infer && nn_pointwise_fits(info, ctx->batch)) {
+    nn_pointwise_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                         info->batch_normalize ? b : l->bias);
+    return;
+  }
   if (!ctx->training && ctx->fast_infer && nn_direct_fits(info)) {
     nn_direct_forward(ctx, l, in, info->batch_normalize ? a : NULL,
                       info->batch_normalize ? b : l->bias);

@@ -349,6 +349,13 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     const nn_layer *l = &net->layers[i];
     if (l->info.type != BM_LAYER_CONV) continue;
     if (l->n_weights > max_weights) max_weights = l->n_weights;
+    /* the inference kernels (winograd.c, conv_pointwise.c) use the whole workspace */
+    if (nn_winograd_fits(&l->info) &&
+        nn_winograd_work_floats(&l->info, net->batch, threads) > by_blocks)
+      by_blocks = nn_winograd_work_floats(&l->info, net->batch, threads);
+    if (nn_pointwise_fits(&l->info, net->batch) &&
+        nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
+      by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);
     size_t per_image = conv_col_per_image(&l->info);
     if (!per_image) continue;
     size_t images = NN_WORK_CAP / per_image;
@@ -357,9 +364,6 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     if (images * per_image > by_blocks) by_blocks = images * per_image;
     int k = l->info.size * l->info.size * (l->info.in_c / l->info.groups);
     if (nn_conv_chunk_rows(k) * k > chunk) chunk = nn_conv_chunk_rows(k) * k;
-    if (nn_winograd_fits(&l->info) &&
-        nn_winograd_work_floats(&l->info, net->batch, threads) > by_blocks)
-      by_blocks = nn_winograd_work_floats(&l->info, net->batch, threads);
   }
   /* private weight gradients only when backward splits by images (batch >= threads) */
   size_t partials = b >= (size_t)threads ? (size_t)(threads - 1) * max_weights : 0;

@@ -34,7 +34,6 @@
  * not depend on the thread count and every output is computed by one thread in a fixed
  * order, so results are the same for any thread count. */
 #include <omp.h>
-#include <string.h>
 
 #include "nn/nn.h"
 
@@ -45,10 +44,8 @@
  * (C floats apart, often a multiple of 4 KB) do not fall into the same few L1 sets. */
 static size_t v_row(const bm_layer_info *l) { return (size_t)l->in_c + 16; }
 
-/* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
-typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
+typedef nn_v16f v16f;
 typedef float v16f_aligned __attribute__((vector_size(64), aligned(64), may_alias));
-typedef int v16i __attribute__((vector_size(64)));
 
 /* The tiles of one image: ceil(out / 2) in each direction. */
 static void tile_counts(const bm_layer_info *l, int *th, int *tw) {
@@ -110,7 +107,7 @@ size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads) {
 }
 
 /* V[xi][t - t0][c] (row length v_row, xi stride tc * v_row) for tiles [first, end) of the chunk starting at t0. */
-__attribute__((noinline)) static void input_transform(const bm_layer_info *l, const float *in, size_t t0, size_t first,
+static void input_transform(const bm_layer_info *l, const float *in, size_t t0, size_t first,
                             size_t end, size_t tc, float *v) {
   int th, tw, C = l->in_c, H = l->in_h, W = l->in_w;
   tile_counts(l, &th, &tw);
@@ -150,24 +147,9 @@ __attribute__((noinline)) static void input_transform(const bm_layer_info *l, co
   }
 }
 
-/* In-place transpose of a 16 x 16 block held as 16 row vectors: four rounds of interleaving
- * row i with row i + 8 (a perfect shuffle of the 256 elements each round). */
-static inline void transpose16(v16f rows[16]) {
-  const v16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-  const v16i hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  for (int round = 0; round < 4; round++) {
-    v16f next[16];
-    for (int i = 0; i < 8; i++) {
-      next[2 * i] = __builtin_shuffle(rows[i], rows[i + 8], lo);
-      next[2 * i + 1] = __builtin_shuffle(rows[i], rows[i + 8], hi);
-    }
-    memcpy(rows, next, sizeof next);
-  }
-}
-
 /* U[xi][c][0:32] (xi stride C * 32, zero for filters beyond nf) from weight [f][ky][kx][c]
  * of filters f0 .. f0 + nf - 1. */
-__attribute__((noinline)) static void weight_transform(const bm_layer_info *l, const float *weight, int f0, int nf,
+static void weight_transform(const bm_layer_info *l, const float *weight, int f0, int nf,
                              float *u) {
   int C = l->in_c;
   size_t xs = (size_t)C * WG_NB, filter_len = 9 * (size_t)C;
@@ -190,7 +172,7 @@ __attribute__((noinline)) static void weight_transform(const bm_layer_info *l, c
           g[tap][i] = fb + i < nf ? *(const v16f *)(weight + (size_t)(f0 + fb + i) * filter_len +
                                                    (size_t)tap * C + c0)
                                   : zero;
-        transpose16(g[tap]);
+        nn_transpose16(g[tap]);
       }
       for (int ci = 0; ci < 16; ci++) {
         v16f t[4][3]; /* t = G g: rows of the 3x3 kernel combined */
@@ -256,7 +238,7 @@ static inline __attribute__((always_inline)) void output_transform(
   }
 }
 
-__attribute__((noinline)) static void output_transform_act(const bm_layer_info *l, const float *m, size_t t0, size_t tc,
+static void output_transform_act(const bm_layer_info *l, const float *m, size_t t0, size_t tc,
                                  int f0, int nf, const float *a, const float *b, float *out) {
 #define CALL(A) output_transform(l, m, t0, tc, f0, nf, a, b, out, A)
   NN_DISPATCH_ACT(l->activation, CALL)
