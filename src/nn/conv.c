@@ -156,6 +156,21 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   float *z = ctx->training && l->z ? l->z : l->out;
   float *a = coefficients(ctx, &d), *b = a + d.filters;
   if (info->batch_normalize && !ctx->training) nn_bn_infer_coefs(l, a, b);
+  if (!ctx->training && ctx->fast_infer && nn_winograd_fits(info)) {
+    nn_winograd_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                        info->batch_normalize ? b : l->bias);
+    return;
+  }
+  if (!ctx->training && ctx->fast_infer && nn_pointwise_fits(info, ctx->batch)) {
+    nn_pointwise_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                         info->batch_normalize ? b : l->bias);
+    return;
+  }
+  if (!ctx->training && ctx->fast_infer && nn_direct_fits(info)) {
+    nn_direct_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                      info->batch_normalize ? b : l->bias);
+    return;
+  }
   if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
     /* one region: each thread convolves its rows chunk by chunk, then either batch norm
      * (statistics need every thread's sums first) or bias/bn-inference + activation */
