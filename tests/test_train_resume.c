@@ -127,6 +127,7 @@ static void test_ema_formula(const bm_dataset *ds) {
   bm_train_sample samples[6];
   for (int k = 0; k < 6; k++) samples[k] = (bm_train_sample){k, NULL, 0};
   bm_train_opts o = small_opts();
+  o.ema_decay = 0; /* the plain runs */
   bm_error err;
   float *w[4];
   size_t n = 0;

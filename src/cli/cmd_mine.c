@@ -22,6 +22,7 @@ static void default_options(bm_loop_opts *lo, cli_train_args *ta) {
   train.schedule = BM_SCHEDULE_CONST;
   train.schedule_epochs = 60;
   train.seed = lo->seed; /* --seed: one seed for the split, the mining and the training */
+  train.ema_decay = 0.99f; /* a round is ~25 updates: average over ~4 rounds, not ~40 */
   cli_train_args_init(ta, &train, &lo->eval_detect, lo->ap_thre, lo->checkpoint_minutes);
 }
 

@@ -63,7 +63,7 @@ bm_train_opts bm_train_defaults(void) {
   o.exposure = 1.5f;
   o.flip = 1;
   o.iou_thresh = 1.0f;
-  o.ema_decay = 0.0f;
+  o.ema_decay = 0.999f; /* docs/RESULTS.md: +3 AP50, +13 AP75 points after 5 of 20 epochs */
   return o;
 }
 
