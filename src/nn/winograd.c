@@ -83,9 +83,19 @@ static size_t chunk_tiles(const bm_layer_info *l, int batch) {
   return (tiles + chunks - 1) / chunks;
 }
 
-/* Per thread: U of one block, then M of one block and chunk. */
+/* Input channels per piece of the weight transform: U of one block and piece (n_xi x 32 x
+ * piece floats) at most WG_U_FLOATS, to stay in L2 next to V; the products of the pieces
+ * are added. */
+#define WG_U_FLOATS ((size_t)1 << 18)
+static int channel_piece(const bm_layer_info *l) {
+  size_t piece = WG_U_FLOATS / ((size_t)n_xi(l) * WG_NB) / 16 * 16;
+  if (piece < 16) piece = 16;
+  return piece < (size_t)l->in_c ? (int)piece : l->in_c;
+}
+
+/* Per thread: U of one block and piece, then M of one block and chunk. */
 static size_t thread_floats(const bm_layer_info *l, size_t tc) {
-  return (size_t)n_xi(l) * WG_NB * (l->in_c + tc);
+  return (size_t)n_xi(l) * WG_NB * ((size_t)channel_piece(l) + tc);
 }
 
 /* Split by tiles: tiles per step of one thread, so that its V and M (n_xi x tiles x
@@ -163,19 +173,19 @@ static void input_transform2(const bm_layer_info *l, const float *in, size_t t0,
 /* U[xi][c][0:32] (xi stride C * 32, zero for filters beyond nf) from weight [f][ky][kx][c]
  * of filters f0 .. f0 + nf - 1. */
 static void weight_transform2(const bm_layer_info *l, const float *weight, int f0, int nf,
-                             float *u) {
+                             int c_begin, int c_count, float *u) {
   int C = l->in_c;
-  size_t xs = (size_t)C * WG_NB, filter_len = 9 * (size_t)C;
+  size_t xs = (size_t)c_count * WG_NB, filter_len = 9 * (size_t)C;
   const v16f zero = {0};
   const v16f half = zero + 0.5f;
   for (int half_block = 0; half_block < WG_NB / 16; half_block++) {
     int fb = half_block * 16; /* filters fb .. fb + 15 of the block */
     const float *w_first = weight + (size_t)(f0 + fb) * filter_len;
     int rows = nf - fb < 16 ? (nf - fb > 0 ? nf - fb : 0) : 16;
-    for (int c0 = 0; c0 < C; c0 += 16) {
+    for (int c0 = c_begin; c0 < c_begin + c_count; c0 += 16) {
       /* 144 short streams (16 filters x 9 taps) are too many for the hardware prefetcher:
        * ask for the next step's lines now */
-      if (c0 + 16 < C)
+      if (c0 + 16 < c_begin + c_count)
         for (int i = 0; i < rows; i++)
           for (int tap = 0; tap < 9; tap++)
             __builtin_prefetch(w_first + (size_t)i * filter_len + (size_t)tap * C + c0 + 16);
@@ -196,7 +206,7 @@ static void weight_transform2(const bm_layer_info *l, const float *weight, int f
           t[2][kx] = half * (g0 - g1 + g2);
           t[3][kx] = g2;
         }
-        float *uc = u + (size_t)(c0 + ci) * WG_NB + fb;
+        float *uc = u + (size_t)(c0 - c_begin + ci) * WG_NB + fb;
         for (int a = 0; a < 4; a++) { /* U = t G^T */
           float *ua = uc + (size_t)(a * 4) * xs;
           *(v16f_aligned *)ua = t[a][0];
@@ -325,16 +335,16 @@ static inline void g6(v16f g0, v16f g1, v16f g2, v16f t[6]) {
 }
 
 static void weight_transform4(const bm_layer_info *l, const float *weight, int f0, int nf,
-                              float *u) {
+                              int c_begin, int c_count, float *u) {
   int C = l->in_c;
-  size_t xs = (size_t)C * WG_NB, filter_len = 9 * (size_t)C;
+  size_t xs = (size_t)c_count * WG_NB, filter_len = 9 * (size_t)C;
   const v16f zero = {0};
   for (int half_block = 0; half_block < WG_NB / 16; half_block++) {
     int fb = half_block * 16;
     const float *w_first = weight + (size_t)(f0 + fb) * filter_len;
     int rows = nf - fb < 16 ? (nf - fb > 0 ? nf - fb : 0) : 16;
-    for (int c0 = 0; c0 < C; c0 += 16) {
-      if (c0 + 16 < C)
+    for (int c0 = c_begin; c0 < c_begin + c_count; c0 += 16) {
+      if (c0 + 16 < c_begin + c_count)
         for (int i = 0; i < rows; i++)
           for (int tap = 0; tap < 9; tap++)
             __builtin_prefetch(w_first + (size_t)i * filter_len + (size_t)tap * C + c0 + 16);
@@ -353,7 +363,7 @@ static void weight_transform4(const bm_layer_info *l, const float *weight, int f
           g6(g[kx][ci], g[3 + kx][ci], g[6 + kx][ci], col);
           for (int a = 0; a < 6; a++) t[a][kx] = col[a];
         }
-        float *uc = u + (size_t)(c0 + ci) * WG_NB + fb;
+        float *uc = u + (size_t)(c0 - c_begin + ci) * WG_NB + fb;
         for (int a = 0; a < 6; a++) { /* U = t G^T, by rows a */
           v16f row[6];
           g6(t[a][0], t[a][1], t[a][2], row);
@@ -433,12 +443,14 @@ static void input_transform(const bm_layer_info *l, const float *in, size_t t0, 
     input_transform2(l, in, t0, first, end, tc, v);
 }
 
+/* U[xi][c - c_begin][0:32] (xi stride c_count * 32, zero for filters beyond nf) from
+ * weight [f][ky][kx][c] of filters f0 .. f0 + nf - 1, channels c_begin .. + c_count - 1. */
 static void weight_transform(const bm_layer_info *l, const float *weight, int f0, int nf,
-                             float *u) {
+                             int c_begin, int c_count, float *u) {
   if (tile_m(l) == 4)
-    weight_transform4(l, weight, f0, nf, u);
+    weight_transform4(l, weight, f0, nf, c_begin, c_count, u);
   else
-    weight_transform2(l, weight, f0, nf, u);
+    weight_transform2(l, weight, f0, nf, c_begin, c_count, u);
 }
 
 /* Weight transform, 16 products and output transform of filter block blk for tiles
@@ -452,7 +464,6 @@ static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size
   int C = info->in_c, F = info->filters, f0 = blk * WG_NB, nf = F - f0 < WG_NB ? F - f0 : WG_NB;
   int rows = (int)(end - first), ld = (int)v_row(info);
   if (rows <= 0) return;
-  weight_transform(info, l->weight, f0, nf, u);
   const float *next = NULL;
   size_t next_bytes = 0;
   if (next_blk >= 0) {
@@ -460,14 +471,22 @@ static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size
     next = l->weight + (size_t)next_f0 * 9 * C;
     next_bytes = (size_t)next_nf * 9 * C * sizeof(float);
   }
-  int nx = n_xi(info);
-  for (int xi = 0; xi < nx; xi++) {
-    const float *v_xi = v + ((size_t)xi * tc + first) * ld, *u_xi = u + (size_t)xi * C * WG_NB;
-    float *m_xi = m + (size_t)xi * rows * WG_NB;
-    const char *pf = next ? (const char *)next + next_bytes * xi / nx : NULL;
-    size_t pf_bytes = next ? next_bytes * (xi + 1) / nx - next_bytes * xi / nx : 0;
-    if (!ctx->own_gemm || nn_own_sgemm_n32(rows, C, v_xi, ld, u_xi, m_xi, WG_NB, pf, pf_bytes))
-      nn_gemm(0, 1, 0, 0, rows, WG_NB, C, 1.0f, v_xi, ld, u_xi, WG_NB, 0.0f, m_xi, WG_NB);
+  int nx = n_xi(info), piece = channel_piece(info), pieces = (C + piece - 1) / piece;
+  size_t calls = (size_t)nx * pieces, call = 0;
+  for (int c0 = 0; c0 < C; c0 += piece) {
+    int pc = C - c0 < piece ? C - c0 : piece;
+    weight_transform(info, l->weight, f0, nf, c0, pc, u);
+    for (int xi = 0; xi < nx; xi++, call++) {
+      const float *v_xi = v + ((size_t)xi * tc + first) * ld + c0;
+      const float *u_xi = u + (size_t)xi * pc * WG_NB;
+      float *m_xi = m + (size_t)xi * rows * WG_NB;
+      const char *pf = next ? (const char *)next + next_bytes * call / calls : NULL;
+      size_t pf_bytes = next ? next_bytes * (call + 1) / calls - next_bytes * call / calls : 0;
+      if (!ctx->own_gemm ||
+          nn_own_sgemm_n32(rows, pc, v_xi, ld, u_xi, m_xi, WG_NB, c0 > 0, pf, pf_bytes))
+        nn_gemm(0, 1, 0, 0, rows, WG_NB, pc, 1.0f, v_xi, ld, u_xi, WG_NB, c0 > 0 ? 1.0f : 0.0f,
+                m_xi, WG_NB);
+    }
   }
   output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, l->out);
 }
@@ -475,7 +494,7 @@ static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size
 void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                          const float *b) {
   const bm_layer_info *info = &l->info;
-  int th, tw, C = info->in_c, F = info->filters;
+  int th, tw, F = info->filters;
   tile_counts(info, &th, &tw);
   size_t tiles = (size_t)ctx->batch * th * tw, tc_max = chunk_tiles(info, ctx->batch);
   int blocks = (F + WG_NB - 1) / WG_NB;
@@ -488,7 +507,7 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
     {
       int p = omp_get_thread_num(), parts = omp_get_num_threads();
       float *v_p = ctx->work + (size_t)p * tiles_thread_floats(info);
-      float *u = v_p + nx * sub * v_row(info), *m = u + nx * WG_NB * C;
+      float *u = v_p + nx * sub * v_row(info), *m = u + nx * WG_NB * channel_piece(info);
       size_t first, end;
       nn_part(tiles, parts, p, &first, &end);
       for (size_t s0 = first; s0 < end; s0 += sub) {
@@ -504,7 +523,7 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
   {
     int p = omp_get_thread_num(), parts = omp_get_num_threads();
     float *u = per_thread + (size_t)p * thread_floats(info, tc_max);
-    float *m = u + nx * WG_NB * C;
+    float *m = u + nx * WG_NB * channel_piece(info);
     for (size_t t0 = 0; t0 < tiles; t0 += tc_max) {
       size_t tc = tiles - t0 < tc_max ? tiles - t0 : tc_max, first, end;
       nn_part(tc, parts, p, &first, &end);
