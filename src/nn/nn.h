@@ -220,8 +220,8 @@ void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, i
 static inline float nn_act_value(bm_activation act, float u);
 static inline float nn_act_derivative(bm_activation act, float u);
 
-/* winograd.c: inference-mode 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) for layers
- * with at least NN_WINOGRAD_MIN_C input channels and NN_WINOGRAD_MIN_F filters. The
+/* winograd.c: inference-mode 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) or F(4x4,
+ * 3x3) (maps of at least 20x20) for layers with at least NN_WINOGRAD_MIN_C input channels and NN_WINOGRAD_MIN_F filters. The
  * workspace must hold nn_winograd_work_floats. a, b: out = act(a z + b), a may be NULL. */
 #define NN_WINOGRAD_MIN_C 16
 #define NN_WINOGRAD_MIN_F 32

@@ -1,5 +1,5 @@
-/* Inference-mode 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3)
- * (Lavin & Gray 2015): each 2x2 block of outputs ("tile") comes from a 4x4 input window,
+/* Inference-mode 3x3 stride-1 convolutions by Winograd's minimal filtering (Lavin & Gray
+ * 2015). F(2x2, 3x3): each 2x2 block of outputs ("tile") comes from a 4x4 input window,
  *
  *   Y = A^T [ (G g G^T) (.) (B^T d B) ] A        (.) elementwise, per channel pair
  *
@@ -10,29 +10,32 @@
  *
  * so the sum over input channels becomes 16 independent matrix products (one per position
  * xi of the 4x4 transformed tile), with 16 multiplies per tile and channel pair instead of
- * the 36 of the direct convolution:
+ * the 36 of the direct convolution. F(4x4, 3x3) (6x6 windows, 36 positions, 36 multiplies
+ * for 16 outputs instead of 144; its matrices are further down) is used on maps of at least
+ * WG_F4_MIN x WG_F4_MIN. With n_xi positions:
  *
  *   V[xi][t][c]  = (B^T d[t][c] B)[xi]              the input tiles t of one chunk
  *   U[xi][c][f]  = (G g[f][c] G^T)[xi]              one block of WG_NB = 32 filters
- *   M[xi][t][f]  = sum_c V[xi][t][c] U[xi][c][f]     16 products (T x C) * (C x 32)
+ *   M[xi][t][f]  = sum_c V[xi][t][c] U[xi][c][f]     n_xi products (T x C) * (C x 32)
  *   out[pixel][f] = act(a[f] * (A^T M[.][t][f] A)[pixel] + b[f])
  *
  * All three layouts keep channels or filters contiguous, so every transform runs on whole
  * vectors of 16 floats; U's block of 32 filters is exactly the packed B format of the own
  * GEMM's micro-kernel (nn_own_sgemm_n32), so the products need no packing. The weight
  * transform reads 16 filters x 16 channels of one tap at a time and transposes them in
- * registers. Weights are transformed on every call (callers may change parameters at any
- * time through bm_net_params); per block they stay in cache for their 16 products.
+ * registers, one piece of input channels at a time (channel_piece) so that U stays in L2;
+ * the pieces' products are added. Weights are transformed on every call (callers may change
+ * parameters at any time through bm_net_params).
  *
  * Training keeps im2col + GEMM (conv.c): its backward needs z and the same products. Here
- * results differ from the im2col path by float rounding only (the transform constants are
- * 1 and 1/2, exact in float).
+ * results differ from the im2col path by float rounding only (F(2x2)'s transform constants
+ * are 1 and 1/2, exact in float; F(4x4)'s errors are about ten times larger, see below).
  *
- * Threads: tiles are processed in chunks; for each chunk the threads first share the input
- * transform by tile ranges, then (after a barrier) share the filter blocks, each thread
- * doing weight transform, products and output transform of its blocks. Chunks and blocks do
- * not depend on the thread count and every output is computed by one thread in a fixed
- * order, so results are the same for any thread count. */
+ * Threads (nn_winograd_forward): either tiles are processed in chunks, the threads sharing
+ * each chunk's input transform by tile ranges and then (after a barrier) the filter blocks,
+ * or, for layers with small weights, each thread takes its own tiles and every block.
+ * Every output is computed by one thread in an order that does not depend on the thread
+ * count, so results are the same for any thread count. */
 #include <omp.h>
 
 #include "nn/nn.h"
