@@ -229,10 +229,11 @@ const char *bm_gemm_kind_name(bm_gemm_kind kind); /* "auto", "blas", "own" */
 
 /* Inference-only convolution kernels (docs/NN.md "Inference kernels"), enabled by default:
  * 3x3 stride-1 convolutions (ungrouped, at least 32 filters, input channels a multiple of
- * 16 and at least 32) by Winograd's F(2x2, 3x3), with 16 multiplies per 2x2 outputs and
- * channel pair instead of 36; first layers (at most 4 input channels, 16 or 32 filters) by
- * a direct convolution without im2col. Results equal the im2col path's up to float
- * rounding. Disabled, inference computes exactly the training path's products. */
+ * 16) by Winograd's F(2x2, 3x3) or, on maps of at least 20x20, F(4x4, 3x3) (2.25x and 4x
+ * fewer multiplies); 1x1 convolutions on at most 4096 pixels by a packed product; first
+ * layers (at most 4 input channels, 16 or 32 filters) by a direct convolution without
+ * im2col. Results equal the im2col path's up to float rounding. Disabled, inference
+ * computes exactly the training path's products. */
 void bm_net_set_fast_infer(bm_network *net, int enabled);
 int bm_net_fast_infer(const bm_network *net);
 

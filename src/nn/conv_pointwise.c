@@ -73,7 +73,7 @@ void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float
     for (size_t blk = blk0; blk < blk1; blk++) {
       int f0 = (int)blk * PW_NB, nf = F - f0 < PW_NB ? F - f0 : PW_NB;
       pack_weights(l->weight, C, f0, nf, wt);
-      if (!ctx->own_gemm || nn_own_sgemm_n32((int)rows, C, x, (int)ld, wt, m, PW_NB, NULL, 0))
+      if (!ctx->own_gemm || nn_own_sgemm_n32((int)rows, C, x, (int)ld, wt, m, PW_NB, 0, NULL, 0))
         nn_gemm(0, 1, 0, 0, (int)rows, PW_NB, C, 1.0f, x, (int)ld, wt, PW_NB, 0.0f, m, PW_NB);
       /* out[r][f0 + j] = act(a z + b): the affine map of this block's filters */
       nn_affine_act_block(m, PW_NB, l->out + f0, F, rows, nf, a ? a + f0 : NULL, b + f0,

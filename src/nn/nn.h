@@ -149,11 +149,12 @@ void nn_blas_single_threaded(void);
 int nn_own_sgemm_available(void);
 int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
-/* C[m][0:32] = A[m][k] (row-major) * B[k][0:32], with B's rows contiguous (row length 32,
- * 64-byte aligned: the own GEMM's packed format), on the calling thread (winograd.c).
- * Meanwhile asks for prefetch_bytes from `prefetch` into the L2 cache (NULL, 0: nothing). */
+/* C[m][0:32] (+)= A[m][k] (row-major) * B[k][0:32], with B's rows contiguous (row length
+ * 32, 64-byte aligned: the own GEMM's packed format), on the calling thread (winograd.c);
+ * accumulate: add to C instead of overwriting it. Meanwhile asks for prefetch_bytes from
+ * `prefetch` into the L2 cache (NULL, 0: nothing). */
 int nn_own_sgemm_n32(int m, int k, const float *a, int lda, const float *bp, float *c, int ldc,
-                     const void *prefetch, size_t prefetch_bytes);
+                     int accumulate, const void *prefetch, size_t prefetch_bytes);
 /* Small products for layers with k <= NN_SMALL_K and n_cols a multiple of 16 up to
  * NN_SMALL_N (a first conv layer), on the calling thread. */
 #define NN_SMALL_K 32
@@ -219,8 +220,8 @@ void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, i
 static inline float nn_act_value(bm_activation act, float u);
 static inline float nn_act_derivative(bm_activation act, float u);
 
-/* winograd.c: inference-mode 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) for layers
- * with at least NN_WINOGRAD_MIN_C input channels and NN_WINOGRAD_MIN_F filters. The
+/* winograd.c: inference-mode 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) or F(4x4,
+ * 3x3) (maps of at least 20x20) for layers with at least NN_WINOGRAD_MIN_C input channels and NN_WINOGRAD_MIN_F filters. The
  * workspace must hold nn_winograd_work_floats. a, b: out = act(a z + b), a may be NULL. */
 #define NN_WINOGRAD_MIN_C 16
 #define NN_WINOGRAD_MIN_F 32

@@ -239,11 +239,11 @@ __attribute__((target("avx512f,fma"))) static void kernel_direct_rows(int rows, 
 }
 
 int nn_own_sgemm_n32(int m, int k, const float *a, int lda, const float *bp, float *c, int ldc,
-                     const void *prefetch, size_t prefetch_bytes) {
+                     int accumulate, const void *prefetch, size_t prefetch_bytes) {
   int calls = ((k + KC - 1) / KC) * ((m + MR - 1) / MR);
   size_t lines = (prefetch_bytes + 63) / 64, per_call = (lines + calls - 1) / calls, line = 0;
   for (int p0 = 0; p0 < k; p0 += KC) {
-    int kc = k - p0 < KC ? k - p0 : KC, add = p0 > 0;
+    int kc = k - p0 < KC ? k - p0 : KC, add = p0 > 0 || accumulate;
     const float *b_block = bp + (size_t)p0 * NR;
     for (int ir = 0; ir < m; ir += MR) {
       /* a share of the caller's next data, towards L2, while this tile computes */
