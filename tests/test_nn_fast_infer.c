@@ -1,16 +1,16 @@
-/* The inference-only convolution kernels (bm_net_set_fast_infer): Winograd F(2x2, 3x3)
- * (src/nn/winograd.c), the direct first-layer convolution (src/nn/conv_direct.c) and 1x1
- * convolutions on few pixels (src/nn/conv_pointwise.c). Every
- * output of a one-conv network must equal a convolution computed here in double from the
- * same parameters (bias or batch-norm running statistics, activation), within float
- * rounding of the sums; outputs must be bitwise the same on 1 and 2 threads, and the im2col
- * path (fast_infer off) must agree too. Winograd shapes (F(2x2) below 20x20 outputs, F(4x4)
- * from there) cover odd and non-square sizes,
- * padding 0 and 1, filter counts that are not multiples of the 32-filter blocks, a 1x1
- * input, batches whose tiles cross image boundaries, and several tile chunks (4096
- * channels); direct shapes cover 1 and 3 channels, 16 and 32 filters, strides 1 and 2,
- * kernel sizes 1, 3 and 5, and widths that are not multiples of the 8-pixel groups; 1x1
- * shapes cover 1024 channels and filter counts that are not multiples of 32. */
+/* The inference-only convolution kernels (bm_net_set_fast_infer): Winograd F(2x2, 3x3) and
+ * F(4x4, 3x3) (src/nn/winograd.c), the direct first-layer convolution (src/nn/conv_direct.c)
+ * and 1x1 convolutions on few pixels (src/nn/conv_pointwise.c). Every output of a one-conv
+ * network must equal a convolution computed here in double from the same parameters (bias
+ * or batch-norm running statistics, activation), within float rounding of the sums; outputs
+ * must be bitwise the same on 1 and 2 threads, and the im2col path (fast_infer off) and the
+ * kernels with OpenBLAS instead of the own GEMM must agree too. Winograd shapes (F(2x2)
+ * below 20x20 outputs, F(4x4) from there) cover odd and non-square sizes, padding 0 and 1,
+ * filter counts that are not multiples of the 32-filter blocks, a 1x1 input, batches whose
+ * tiles cross image boundaries, several weight pieces and two tile chunks (4096 channels);
+ * direct shapes cover 1 and 3 channels, 16 and 32 filters, strides 1 and 2, kernel sizes 1,
+ * 3 and 5, and widths that are not multiples of the 8-pixel groups; 1x1 shapes cover 1024
+ * channels and filter counts that are not multiples of 32. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +90,9 @@ static void check_case(const wg_case *wc) {
 
   float *one = run(net, 1, 1, n_out), *two = run(net, 2, 1, n_out);
   float *im2col = run(net, 2, 0, n_out);
+  bm_net_set_gemm(net, BM_GEMM_BLAS); /* the kernels' OpenBLAS fallback */
+  float *blas = run(net, 2, 1, n_out);
+  bm_net_set_gemm(net, BM_GEMM_AUTO);
   CHECK_MSG(memcmp(one, two, n_out * sizeof(float)) == 0, "1 and 2 threads differ (C=%d F=%d)\n",
             C, F);
   /* the im2col path sums in another order: some output should differ in the last bits,
@@ -133,11 +136,14 @@ static void check_case(const wg_case *wc) {
           double tol = 1e-5 * fabs(a) * magnitude + 1e-5;
           size_t at = (((size_t)b * OH + oy) * OW + ox) * F + f;
           double err_one = fabs(one[at] - expect), err_i2c = fabs(im2col[at] - expect);
+          double err_blas = fabs(blas[at] - expect);
           if (err_one > worst) worst = err_one;
           if (err_one / tol > worst_ratio) worst_ratio = err_one / tol;
-          if ((err_one > tol || err_i2c > tol) && bad++ < 5)
-            fprintf(stderr, "C=%d F=%d b=%d y=%d x=%d f=%d: winograd %.7g im2col %.7g expect %.7g\n",
-                    C, F, b, oy, ox, f, one[at], im2col[at], expect);
+          if ((err_one > tol || err_i2c > tol || err_blas > tol) && bad++ < 5)
+            fprintf(stderr,
+                    "C=%d F=%d b=%d y=%d x=%d f=%d: fast %.7g im2col %.7g fast with BLAS %.7g "
+                    "expect %.7g\n",
+                    C, F, b, oy, ox, f, one[at], im2col[at], blas[at], expect);
         }
   CHECK_MSG(bad == 0, "%d outputs off (C=%d F=%d)\n", bad, C, F);
   printf("C=%d F=%d %dx%d size %d stride %d pad %d batch %d: largest error %.3g (%.2f of the "
@@ -146,6 +152,7 @@ static void check_case(const wg_case *wc) {
   free(one);
   free(two);
   free(im2col);
+  free(blas);
   bm_net_free(net);
 }
 

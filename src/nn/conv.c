@@ -17,7 +17,10 @@
  *    per thread and added in thread order at the end.
  *  - by GEMM blocks (e.g. one image on two threads, or 13x13 layers with 1024 filters):
  *    im2col of the whole batch (in workspace-sized chunks of images), then each GEMM split
- *    over threads into row or column blocks. */
+ *    over threads into row or column blocks.
+ * Inference mode first offers the layer to its own kernels (bm_net_set_fast_infer):
+ * Winograd for 3x3 stride-1 convolutions (winograd.c), 1x1 convolutions on few pixels
+ * (conv_pointwise.c) and first layers on few channels (conv_direct.c). */
 #include <omp.h>
 #include <string.h>
 

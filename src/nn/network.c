@@ -341,8 +341,8 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
 
 /* The workspace serves both ways of splitting a convolution over threads (conv.c): a
  * whole-batch im2col (capped at NN_WORK_CAP floats, at least one image), or per thread an
- * im2col chunk plus, for threads after the first, a private weight gradient. Inference by
- * Winograd (winograd.c) uses it as a whole too. */
+ * im2col chunk plus, for threads after the first, a private weight gradient. The inference
+ * kernels (winograd.c, conv_pointwise.c) use it as a whole too. */
 int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
   size_t b = (size_t)net->batch, by_blocks = 0, chunk = 0, max_weights = 0;
   for (int i = 0; i < net->n_layers; i++) {
