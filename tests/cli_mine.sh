@@ -77,14 +77,20 @@ expect_status 0 "$BIN" mine --help
 for opt in --strategy --oracle --init --init-frac --K --certain-thre --uncertain-thre --judge-iou \
   --gt-iou --sl-hi --sl-lo --al-hi --al-lo --epochs-per-round --max-rounds --budget-seconds \
   --ap-range-pre --ap-shift-pre --ap-range-asm --ap-shift-asm --ap-thre --eval-update \
-  --cost-draw --cost-verify --cost-image --seed --threads --resume --lr --batch --phase1-from; do
+  --cost-draw --cost-verify --cost-image --seed --threads --resume --lr --batch --phase1-from \
+  --optimizer --nesterov --momentum --weight-decay --schedule --schedule-epochs --warmup --clip \
+  --no-augment --thresh --nms --max-dets --input --deterministic --checkpoint-minutes; do
   grep -q -- "$opt" "$TMP/out" || fail "--help does not document $opt"
 done
+grep -q -- '--schedule NAME .*(default const)' "$TMP/out" || fail "--help: schedule default is not const"
 expect_status 2 "$BIN" mine --out "$TMP/x"
 grep -q -- '--data' "$TMP/err" || fail "missing --data not explained"
 expect_status 2 "$BIN" mine --data "$TMP/data" --out "$TMP/x" --strategy best
 expect_status 2 "$BIN" mine --data "$TMP/data" --out "$TMP/x" --K 0
 expect_status 2 "$BIN" mine --data "$TMP/data" --out "$TMP/x" --frobnicate
+expect_status 2 "$BIN" mine --data "$TMP/data" --out "$TMP/x" --optimizer foo
+grep -q -- "--optimizer: 'foo' is not sgd, adam or adamw" "$TMP/err" || fail "--optimizer foo not explained"
+expect_status 2 "$BIN" mine --data "$TMP/data" --out "$TMP/x" --lr 0
 expect_status 1 "$BIN" mine --out "$TMP/nothing" --resume
 grep -q 'nothing to resume' "$TMP/err" || fail "resume without a run not explained"
 

@@ -18,9 +18,16 @@ status_of() { "$@" >"$T/out" 2>"$T/err"; echo $?; }
 # ---- usage -----------------------------------------------------------------------------
 check "train --help exits 0" test "$(status_of "$BM" train --help)" = 0
 check "train --help mentions --resume" grep -q -- "--resume" "$T/out"
+for opt in --batch --optimizer --nesterov --lr --momentum --weight-decay --schedule --warmup --clip \
+  --no-augment --threads --thresh --nms --max-dets; do
+  check "train --help documents $opt" grep -q -- "$opt" "$T/out"
+done
+check "train --help gives the cosine schedule as default" grep -q -- "--schedule NAME .*(default cosine)" "$T/out"
 check "train without --out is a usage error" test "$(status_of "$BM" train --data "$T")" = 2
 check "train with an unknown option is a usage error" test "$(status_of "$BM" train --out "$T/x" --data "$T" --bogus)" = 2
 check "train --optimizer foo is a usage error" test "$(status_of "$BM" train --out "$T/x" --data "$T" --optimizer foo)" = 2
+check "train --lr 0 is a usage error" test "$(status_of "$BM" train --out "$T/x" --data "$T" --lr 0)" = 2
+check "the error names --lr and its range" grep -q -- "--lr: 0 is outside" "$T/err"
 check "detect --help exits 0" test "$(status_of "$BM" detect --help)" = 0
 check "detect without --weights is a usage error" test "$(status_of "$BM" detect --out "$T/d" --image a.jpg)" = 2
 check "resume of a missing run fails" test "$(status_of "$BM" train --out "$T/nothing" --resume)" = 1

@@ -4,8 +4,11 @@
 #ifndef BM_CLI_H
 #define BM_CLI_H
 
+#include <stdio.h>
+
 #include "boxmine/bm_core.h"
 #include "boxmine/bm_data.h"
+#include "boxmine/bm_det.h"
 
 int cmd_synth(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -26,6 +29,41 @@ bm_log cli_log(void);
 /* Option parsing helpers: parse a number or report "--name: bad value". Return 0 or -1. */
 int cli_parse_int(const char *name, const char *text, long lo, long hi, long *out);
 int cli_parse_float(const char *name, const char *text, double lo, double hi, double *out);
+
+/* A table of numeric options: each name with its accepted range and where its value goes
+ * (the union's member matches the kind, so the compiler checks the destination's type). */
+typedef enum {
+  CLI_NUMBER_INT,
+  CLI_NUMBER_LONG,
+  CLI_NUMBER_U64,
+  CLI_NUMBER_FLOAT,
+  CLI_NUMBER_DOUBLE
+} cli_number_kind;
+typedef struct cli_number_opt {
+  const char *name;
+  double lo, hi; /* accepted range (whole numbers for the integer kinds) */
+  cli_number_kind kind;
+  union {
+    int *i;
+    long *l;
+    uint64_t *u64;
+    float *f;
+    double *d;
+  } to;
+  int *given;    /* if not NULL, set to 1 when the option is given */
+  int on_resume; /* 1: may be given again with --resume; 0: a setting of the run */
+} cli_number_opt;
+/* Settings of the run (on_resume 0), the common case: */
+#define CLI_INT_OPT(name, lo, hi, dst) {(name), (lo), (hi), CLI_NUMBER_INT, {.i = (dst)}, NULL, 0}
+#define CLI_LONG_OPT(name, lo, hi, dst) {(name), (lo), (hi), CLI_NUMBER_LONG, {.l = (dst)}, NULL, 0}
+#define CLI_FLOAT_OPT(name, lo, hi, dst) {(name), (lo), (hi), CLI_NUMBER_FLOAT, {.f = (dst)}, NULL, 0}
+#define CLI_DOUBLE_OPT(name, lo, hi, dst) {(name), (lo), (hi), CLI_NUMBER_DOUBLE, {.d = (dst)}, NULL, 0}
+/* If argv[*i] is an option of the table, parses its value (argv[*i + 1]) into the destination,
+ * sets *given, advances *i past the value and returns 1; for an option with on_resume 0 also
+ * sets *not_on_resume (when not NULL) to its name. Returns 0 for other options, -1 (message
+ * printed) for a missing or bad value. */
+int cli_number_arg(const cli_number_opt *table, size_t n_table, int argc, char **argv, int *i,
+                   const char **not_on_resume);
 
 /* A progress bar on stderr when it is a terminal, plain log lines otherwise. */
 typedef struct cli_progress {
@@ -60,5 +98,52 @@ extern const char cli_dataset_help[];
  * the error and returns 1 (usage problems such as no --data: prints and returns 2). */
 int cli_dataset_load(cli_dataset_args *args, bm_dataset *ds);
 void cli_dataset_args_free(cli_dataset_args *args);
+
+/* Options shared by boxmine train and boxmine mine (train_opts.c): the run's folder and
+ * data (--out, --data, --cfg, --resume) and the training options --batch, --optimizer,
+ * --nesterov, --lr, --momentum, --weight-decay, --schedule, --warmup, --clip, --no-augment,
+ * --threads, --seed, --deterministic, --input, --checkpoint-minutes, --thresh, --nms,
+ * --max-dets, --ap-thre. A command sets its own defaults with cli_train_args_init, parses,
+ * then copies the values to where its run keeps them. */
+typedef struct cli_train_args {
+  const char *out;           /* --out RUN */
+  const char *data;          /* --data DIR (may be given again with --resume) */
+  const char *cfg_path;      /* --cfg FILE; NULL: the default network */
+  int resume;                /* --resume */
+  bm_train_opts train;       /* the trainer's options; --threads and --seed land here too */
+  int threads_given;         /* --threads was given (it may change on --resume) */
+  int deterministic;         /* --deterministic */
+  int no_augment;            /* --no-augment (applied by cli_train_args_finish) */
+  int input_w, input_h;      /* --input WxH; 0: the cfg's size */
+  double checkpoint_minutes; /* --checkpoint-minutes */
+  double thresh, nms;        /* --thresh, --nms: detections for evaluation */
+  int max_dets;              /* --max-dets */
+  double ap_thre;            /* --ap-thre: early stop only after an AP above this */
+  const char *not_on_resume; /* the last option given that --resume ignores; NULL: none.
+                                A command's own such options set it too. */
+} cli_train_args;
+/* The command's defaults: train for the trainer, detect for evaluation. */
+void cli_train_args_init(cli_train_args *args, const bm_train_opts *train,
+                         const bm_detect_opts *detect, double ap_thre, double checkpoint_minutes);
+/* If argv[*i] is one of these options or one of the command's own numeric options `own`,
+ * consumes it and its value (advancing *i) and returns 1; returns 0 for other options, -1
+ * (message printed; a usage error) for a bad or missing value. */
+int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own, int argc,
+                  char **argv, int *i);
+/* After all options: --no-augment turns off jitter, flips and colour changes. */
+void cli_train_args_finish(cli_train_args *args);
+/* On --resume: fails (message printed) when RUN has no last.ckpt; warns that the last option
+ * given that --resume ignores is ignored. Returns 0 or -1. */
+int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
+                          bm_log *log);
+/* On --resume: the thread count to load the run with (0: the run's own). A run made with
+ * --deterministic keeps its count; a --threads given for it is ignored with a warning. */
+int cli_train_args_resume_threads(const cli_train_args *args, int run_deterministic, bm_log *log);
+/* Help lines for the training options (--batch ... --clip, --no-augment, --threads) and for
+ * the evaluation ones (--thresh, --nms, --max-dets), each with the default in defaults;
+ * descriptions start at column `column`. The command's own help describes --seed,
+ * --deterministic, --input, --checkpoint-minutes and --ap-thre where they belong there. */
+void cli_train_help(FILE *out, const cli_train_args *defaults, int column);
+void cli_train_eval_help(FILE *out, const cli_train_args *defaults, int column);
 
 #endif

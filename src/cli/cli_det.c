@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "boxmine/bm_train.h"
 #include "cli/cli.h"
 #include "cli/cli_det.h"
 
@@ -36,4 +37,39 @@ int cli_find_cfg(const char *path, char **text) {
   }
   return cli_error("cannot find the default network %s next to the program (%s/../cfg/); "
                    "give one with --cfg FILE", CLI_DEFAULT_CFG, dir), -1;
+}
+
+int cli_load_cfg(const char *path, int input_w, int input_h, char **text) {
+  if (cli_find_cfg(path, text)) return -1;
+  if (input_w <= 0) return 0;
+  bm_error err;
+  char *sized = NULL;
+  int rc = bm_cfg_set_input_size(*text, input_w, input_h, &sized, &err);
+  bm_free(*text);
+  *text = sized;
+  if (rc) {
+    bm_free(sized);
+    *text = NULL;
+    return cli_error("--input: %s", err.msg), -1;
+  }
+  return 0;
+}
+
+int cli_read_settings(const char *ckpt, const char *section, const char *missing,
+                      void (*set)(void *user, const char *key, const char *value), void *user) {
+  bm_ckpt_reader r;
+  bm_error err;
+  if (bm_ckpt_open(&r, ckpt, &err)) return cli_error("%s", err.msg), -1;
+  char *text = NULL;
+  int rc = bm_ckpt_read_string(&r, section, &text, &err);
+  bm_ckpt_close(&r);
+  if (rc) return cli_error("%s: %s (%s)", ckpt, missing, err.msg), -1;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char *eq = strchr(line, '=');
+    if (!eq) continue;
+    *eq = '\0';
+    set(user, line, eq + 1);
+  }
+  bm_free(text);
+  return 0;
 }

@@ -11,5 +11,15 @@
 /* Reads the cfg at path, or the default cfg when path is NULL. Prints the error; returns 0
  * or -1. *text is freed with bm_free. */
 int cli_find_cfg(const char *path, char **text);
+/* cli_find_cfg, then (input_w > 0: --input) the network input size set to input_w x input_h.
+ * Prints the error; returns 0 or -1. *text is freed with bm_free. */
+int cli_load_cfg(const char *path, int input_w, int input_h, char **text);
+
+/* A command's own settings, kept in its checkpoints as "key=value" lines in one string
+ * section so that --resume needs only the run folder: calls set(user, key, value) for each
+ * line of section `section` of ckpt. Prints the error (a missing section as
+ * "<ckpt>: <missing> (<reason>)"); returns 0 or -1. */
+int cli_read_settings(const char *ckpt, const char *section, const char *missing,
+                      void (*set)(void *user, const char *key, const char *value), void *user);
 
 #endif

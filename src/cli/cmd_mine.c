@@ -11,7 +11,25 @@
 #include "cli/cli.h"
 #include "cli/cli_det.h"
 
+/* where the descriptions start in --help */
+#define HELP_COLUMN 25
+
+/* The defaults of the run's options: the loop's, and the trainer's with a constant learning
+ * rate (a schedule over the initial labelled set if one is asked for). */
+static void default_options(bm_loop_opts *lo, cli_train_args *ta) {
+  bm_loop_opts_default(lo);
+  bm_train_opts train = bm_train_defaults();
+  train.schedule = BM_SCHEDULE_CONST;
+  train.schedule_epochs = 60;
+  train.seed = lo->seed; /* --seed: one seed for the split, the mining and the training */
+  cli_train_args_init(ta, &train, &lo->eval_detect, lo->ap_thre, lo->checkpoint_minutes);
+}
+
 static void usage(FILE *out) {
+  bm_loop_opts loop_defaults;
+  cli_train_args defaults_args;
+  default_options(&loop_defaults, &defaults_args);
+  const cli_train_args *defaults = &defaults_args;
   fprintf(out,
           "usage: boxmine mine --data DIR --out RUN [options]\n"
           "       boxmine mine --out RUN --resume [--max-rounds N] [--budget-seconds F] [--threads N]\n\n"
@@ -29,7 +47,6 @@ static void usage(FILE *out) {
           "  --cfg FILE             darknet network cfg (default cfg/boxmine-tiny.cfg)\n"
           "  --input WxH            network input size instead of the cfg's (e.g. 128x128)\n"
           "  --seed N               seed of the split, the mining and the training (default 1)\n"
-          "  --threads N            compute threads (default 2)\n"
           "  --deterministic        keep the thread count on --resume (bit-identical results)\n"
           "  --resume               continue the run in RUN (only --max-rounds, --budget-seconds,\n"
           "                         --threads and --data may be given again)\n"
@@ -68,12 +85,14 @@ static void usage(FILE *out) {
           "  --ap-range-asm N --ap-shift-asm F   phase-2 early stop window and shift (5, 0.001)\n"
           "  --ap-thre F            early stops only after an AP above F (default 0.5)\n"
           "  --ap-metric NAME       ap50, ap75 or ap_coco: what early stop and best watch (ap50)\n"
-          "training (as boxmine train):\n"
-          "  --batch N --lr F --momentum F --weight-decay F --optimizer sgd|adam|adamw --nesterov\n"
-          "  --schedule const|step|cosine (default const) --schedule-epochs F (length, in epochs\n"
-          "  of the initial labelled set; default 60) --warmup ITERS (200) --clip F (10) --no-augment\n"
-          "evaluation (on the test split, VOC all-point AP50/AP75 and COCO AP):\n"
-          "  --thresh F (0.005) --nms F (0.45) --max-dets N (100)\n");
+          "training (as boxmine train):\n");
+  cli_train_help(out, defaults, HELP_COLUMN);
+  fprintf(out,
+          "  --schedule-epochs F    the schedule's length, in epochs of the initial labelled set\n"
+          "                         (default %g)\n"
+          "evaluation (on the test split, VOC all-point AP50/AP75 and COCO AP):\n",
+          defaults->train.schedule_epochs);
+  cli_train_eval_help(out, defaults, HELP_COLUMN);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -101,28 +120,12 @@ static int save_cli(void *user, bm_ckpt_writer *w) {
   return rc;
 }
 
-static int load_cli(const char *ckpt, cli_settings *s) {
-  bm_ckpt_reader r;
-  bm_error err;
-  if (bm_ckpt_open(&r, ckpt, &err)) return cli_error("%s", err.msg), -1;
-  char *text = NULL;
-  if (bm_ckpt_read_string(&r, "mine.cli", &text, &err)) {
-    bm_ckpt_close(&r);
-    return cli_error("%s: not written by 'boxmine mine' (%s)", ckpt, err.msg), -1;
-  }
-  bm_ckpt_close(&r);
-  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-    char *eq = strchr(line, '=');
-    if (!eq) continue;
-    *eq = '\0';
-    const char *v = eq + 1;
-    if (!strcmp(line, "data")) snprintf(s->data, sizeof s->data, "%s", v);
-    else if (!strcmp(line, "split")) snprintf(s->split, sizeof s->split, "%s", v);
-    else if (!strcmp(line, "test_split")) snprintf(s->test_split, sizeof s->test_split, "%s", v);
-    else if (!strcmp(line, "deterministic")) s->deterministic = atoi(v);
-  }
-  bm_free(text);
-  return 0;
+static void load_setting(void *user, const char *key, const char *value) {
+  cli_settings *s = user;
+  if (!strcmp(key, "data")) snprintf(s->data, sizeof s->data, "%s", value);
+  else if (!strcmp(key, "split")) snprintf(s->split, sizeof s->split, "%s", value);
+  else if (!strcmp(key, "test_split")) snprintf(s->test_split, sizeof s->test_split, "%s", value);
+  else if (!strcmp(key, "deterministic")) s->deterministic = atoi(value);
 }
 
 /* ---- progress display ------------------------------------------------------------------ */
@@ -243,62 +246,66 @@ static int load_datasets(const cli_settings *cs, const char *classes_path, int c
 
 int cmd_mine(int argc, char **argv) {
   bm_loop_opts lo;
-  bm_loop_opts_default(&lo);
-  bm_train_opts to = bm_train_defaults();
-  to.schedule = BM_SCHEDULE_CONST;
-  to.schedule_epochs = 60;
+  cli_train_args ta;
+  default_options(&lo, &ta);
   cli_settings cs;
   memset(&cs, 0, sizeof cs);
   snprintf(cs.split, sizeof cs.split, "trainval");
   snprintf(cs.test_split, sizeof cs.test_split, "test");
-  const char *data = NULL, *out = NULL, *cfg_path = NULL, *phase1_from = NULL;
-  int oracle_given = 0, input_w = 0, input_h = 0;
-  int resume = 0, no_augment = 0, threads_given = 0, max_rounds_given = 0, budget_given = 0;
+  const char *phase1_from = NULL;
+  int oracle_given = 0, max_rounds_given = 0, budget_given = 0;
   long init_n = -1;
   double init_frac = -1;
-  const char *not_on_resume = NULL;
+  /* mine's own numeric options (the shared training ones: cli_train_arg) */
+  const cli_number_opt numbers[] = {
+      {.name = "--max-rounds", .lo = 0, .hi = 1000000, .kind = CLI_NUMBER_INT,
+       .to.i = &lo.max_rounds, .given = &max_rounds_given, .on_resume = 1},
+      {.name = "--budget-seconds", .lo = 0, .hi = 1e15, .kind = CLI_NUMBER_DOUBLE,
+       .to.d = &lo.budget_seconds, .given = &budget_given, .on_resume = 1},
+      CLI_LONG_OPT("--init", 1, 100000000, &init_n),
+      CLI_DOUBLE_OPT("--init-frac", 1e-9, 1, &init_frac),
+      CLI_INT_OPT("--K", 1, 100000000, &lo.mine.K),
+      CLI_INT_OPT("--train-from-labeled", -1, 100000000, &lo.mine.train_from_labeled),
+      CLI_INT_OPT("--candidates", 0, 100000000, &lo.mine.candidates),
+      CLI_INT_OPT("--eval-update", 0, 100000000, &lo.mine.eval_update),
+      CLI_INT_OPT("--epochs-per-round", 1, 100000, &lo.epochs_per_round),
+      CLI_INT_OPT("--pre-epochs", 1, 100000, &lo.pre_epochs),
+      CLI_INT_OPT("--ap-range-pre", 0, BM_EARLYSTOP_MAX_WINDOW, &lo.ap_range_pre),
+      CLI_INT_OPT("--ap-range-asm", 0, BM_EARLYSTOP_MAX_WINDOW, &lo.ap_range_asm),
+      CLI_FLOAT_OPT("--certain-thre", 0, 1, &lo.fusion.certain_thre),
+      CLI_FLOAT_OPT("--uncertain-thre", 0, 1, &lo.fusion.uncertain_thre),
+      CLI_FLOAT_OPT("--judge-iou", 0, 1, &lo.fusion.judge_iou),
+      CLI_FLOAT_OPT("--gt-iou", 0, 1, &lo.fusion.gt_iou),
+      CLI_FLOAT_OPT("--sl-hi", 0, 1, &lo.mine.sl_hi),
+      CLI_FLOAT_OPT("--sl-lo", 0, 1, &lo.mine.sl_lo),
+      CLI_FLOAT_OPT("--al-hi", 0, 1, &lo.mine.al_hi),
+      CLI_FLOAT_OPT("--al-lo", 0, 1, &lo.mine.al_lo),
+      CLI_DOUBLE_OPT("--cost-draw", 0, 1e9, &lo.costs.draw),
+      CLI_DOUBLE_OPT("--cost-verify", 0, 1e9, &lo.costs.verify),
+      CLI_DOUBLE_OPT("--cost-image", 0, 1e9, &lo.costs.image),
+      CLI_DOUBLE_OPT("--ap-shift-pre", 1e-12, 1, &lo.ap_shift_pre),
+      CLI_DOUBLE_OPT("--ap-shift-asm", 1e-12, 1, &lo.ap_shift_asm),
+      CLI_FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, &ta.train.schedule_epochs),
+  };
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    long n;
-    double f;
     bm_error err;
-#define INT_OPT(name, lo_, hi_, dst) \
-  if (!strcmp(a, name)) {            \
-    if (cli_parse_int(name, v, lo_, hi_, &n)) return 2; \
-    dst = n;                         \
-    not_on_resume = name;            \
-    i++;                             \
-    continue;                        \
-  }
-#define FLOAT_OPT(name, lo_, hi_, dst) \
-  if (!strcmp(a, name)) {              \
-    if (cli_parse_float(name, v, lo_, hi_, &f)) return 2; \
-    dst = f;                           \
-    not_on_resume = name;              \
-    i++;                               \
-    continue;                          \
-  }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
     }
-    if (!strcmp(a, "--resume")) { resume = 1; continue; }
-    if (!strcmp(a, "--deterministic")) { cs.deterministic = 1; not_on_resume = a; continue; }
-    if (!strcmp(a, "--nesterov")) { to.nesterov = 1; not_on_resume = a; continue; }
-    if (!strcmp(a, "--no-augment")) { no_augment = 1; not_on_resume = a; continue; }
+    int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
+    if (took < 0) return 2;
+    if (took > 0) continue;
     if (!strcmp(a, "--stop-when-exhausted")) { lo.stop_when_exhausted = 1; continue; }
-    if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--cfg") || !strcmp(a, "--split") ||
-        !strcmp(a, "--test-split") || !strcmp(a, "--optimizer") || !strcmp(a, "--schedule") ||
-        !strcmp(a, "--strategy") || !strcmp(a, "--oracle") || !strcmp(a, "--ap-metric") ||
-        !strcmp(a, "--uncertainty") || !strcmp(a, "--phase1-from")) {
+    if (!strcmp(a, "--split") || !strcmp(a, "--test-split") || !strcmp(a, "--strategy") ||
+        !strcmp(a, "--oracle") || !strcmp(a, "--ap-metric") || !strcmp(a, "--uncertainty") ||
+        !strcmp(a, "--phase1-from")) {
       if (!v) return cli_error("%s needs a value", a), 2;
       i++;
-      if (strcmp(a, "--data") && strcmp(a, "--out")) not_on_resume = a;
-      if (!strcmp(a, "--data")) data = v;
-      else if (!strcmp(a, "--out")) out = v;
-      else if (!strcmp(a, "--cfg")) cfg_path = v;
-      else if (!strcmp(a, "--phase1-from")) phase1_from = v;
+      ta.not_on_resume = a;
+      if (!strcmp(a, "--phase1-from")) phase1_from = v;
       else if (!strcmp(a, "--split")) snprintf(cs.split, sizeof cs.split, "%s", v);
       else if (!strcmp(a, "--test-split")) snprintf(cs.test_split, sizeof cs.test_split, "%s", v);
       else if (!strcmp(a, "--strategy")) {
@@ -308,101 +315,18 @@ int cmd_mine(int argc, char **argv) {
         oracle_given = 1;
       } else if (!strcmp(a, "--ap-metric")) {
         if (bm_ap_metric_parse(v, &lo.ap_metric, &err)) return cli_error("--ap-metric: %s", err.msg), 2;
-      } else if (!strcmp(a, "--uncertainty")) {
+      } else {
         if (!strcmp(v, "mean")) lo.mine.uncertainty = BM_UNCERTAINTY_MEAN_CERTAIN;
         else if (!strcmp(v, "least")) lo.mine.uncertainty = BM_UNCERTAINTY_LEAST_CONFIDENT;
         else return cli_error("--uncertainty: '%s' is not mean or least", v), 2;
-      } else if (!strcmp(a, "--optimizer")) {
-        if (!strcmp(v, "sgd")) to.optimizer = BM_OPTIMIZER_SGD;
-        else if (!strcmp(v, "adam")) to.optimizer = BM_OPTIMIZER_ADAM;
-        else if (!strcmp(v, "adamw")) to.optimizer = BM_OPTIMIZER_ADAMW;
-        else return cli_error("--optimizer: '%s' is not sgd, adam or adamw", v), 2;
-      } else {
-        if (!strcmp(v, "const")) to.schedule = BM_SCHEDULE_CONST;
-        else if (!strcmp(v, "step")) to.schedule = BM_SCHEDULE_STEP;
-        else if (!strcmp(v, "cosine")) to.schedule = BM_SCHEDULE_COSINE;
-        else return cli_error("--schedule: '%s' is not const, step or cosine", v), 2;
       }
       continue;
     }
-    if (!strcmp(a, "--input")) {
-      char tail;
-      if (!v || sscanf(v, "%dx%d%c", &input_w, &input_h, &tail) != 2 || input_w < 8 || input_h < 8 ||
-          input_w > 8192 || input_h > 8192)
-        return cli_error("--input: '%s' is not WIDTHxHEIGHT (8..8192)", v ? v : ""), 2;
-      not_on_resume = a;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--threads")) {
-      if (cli_parse_int(a, v, 1, 256, &n)) return 2;
-      to.threads = (int)n;
-      threads_given = 1;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--max-rounds")) {
-      if (cli_parse_int(a, v, 0, 1000000, &n)) return 2;
-      lo.max_rounds = (int)n;
-      max_rounds_given = 1;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--budget-seconds")) {
-      if (cli_parse_float(a, v, 0, 1e15, &f)) return 2;
-      lo.budget_seconds = f;
-      budget_given = 1;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--seed")) {
-      if (cli_parse_int(a, v, 0, 2147483647, &n)) return 2;
-      lo.seed = (uint64_t)n;
-      to.seed = (uint64_t)n;
-      not_on_resume = a;
-      i++;
-      continue;
-    }
-    INT_OPT("--init", 1, 100000000, init_n)
-    FLOAT_OPT("--init-frac", 1e-9, 1, init_frac)
-    INT_OPT("--K", 1, 100000000, lo.mine.K)
-    INT_OPT("--train-from-labeled", -1, 100000000, lo.mine.train_from_labeled)
-    INT_OPT("--candidates", 0, 100000000, lo.mine.candidates)
-    INT_OPT("--eval-update", 0, 100000000, lo.mine.eval_update)
-    INT_OPT("--epochs-per-round", 1, 100000, lo.epochs_per_round)
-    INT_OPT("--pre-epochs", 1, 100000, lo.pre_epochs)
-    INT_OPT("--ap-range-pre", 0, BM_EARLYSTOP_MAX_WINDOW, lo.ap_range_pre)
-    INT_OPT("--ap-range-asm", 0, BM_EARLYSTOP_MAX_WINDOW, lo.ap_range_asm)
-    INT_OPT("--max-dets", 1, 100000, lo.eval_detect.max_dets)
-    INT_OPT("--batch", 1, 4096, to.batch)
-    INT_OPT("--warmup", 0, 100000000, to.warmup_iters)
-    FLOAT_OPT("--certain-thre", 0, 1, lo.fusion.certain_thre)
-    FLOAT_OPT("--uncertain-thre", 0, 1, lo.fusion.uncertain_thre)
-    FLOAT_OPT("--judge-iou", 0, 1, lo.fusion.judge_iou)
-    FLOAT_OPT("--gt-iou", 0, 1, lo.fusion.gt_iou)
-    FLOAT_OPT("--sl-hi", 0, 1, lo.mine.sl_hi)
-    FLOAT_OPT("--sl-lo", 0, 1, lo.mine.sl_lo)
-    FLOAT_OPT("--al-hi", 0, 1, lo.mine.al_hi)
-    FLOAT_OPT("--al-lo", 0, 1, lo.mine.al_lo)
-    FLOAT_OPT("--cost-draw", 0, 1e9, lo.costs.draw)
-    FLOAT_OPT("--cost-verify", 0, 1e9, lo.costs.verify)
-    FLOAT_OPT("--cost-image", 0, 1e9, lo.costs.image)
-    FLOAT_OPT("--ap-shift-pre", 1e-12, 1, lo.ap_shift_pre)
-    FLOAT_OPT("--ap-shift-asm", 1e-12, 1, lo.ap_shift_asm)
-    FLOAT_OPT("--ap-thre", 0, 1, lo.ap_thre)
-    FLOAT_OPT("--thresh", 0, 1, lo.eval_detect.thresh)
-    FLOAT_OPT("--nms", 0, 1, lo.eval_detect.nms)
-    FLOAT_OPT("--lr", 1e-9, 10, to.lr)
-    FLOAT_OPT("--momentum", 0, 0.9999, to.momentum)
-    FLOAT_OPT("--weight-decay", 0, 1, to.weight_decay)
-    FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
-    FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, to.schedule_epochs)
-    FLOAT_OPT("--checkpoint-minutes", 0, 1e6, lo.checkpoint_minutes)
-#undef INT_OPT
-#undef FLOAT_OPT
     cli_error("unknown option '%s' (see boxmine mine --help)", a);
     return 2;
   }
+  const char *data = ta.data, *out = ta.out, *cfg_path = ta.cfg_path;
+  int resume = ta.resume;
   if (!out) return cli_error("--out RUN is required (see boxmine mine --help)"), 2;
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
   if (resume && phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;
@@ -411,7 +335,15 @@ int cmd_mine(int argc, char **argv) {
   if (!oracle_given && (lo.mine.strategy == BM_STRATEGY_V1 || lo.mine.strategy == BM_STRATEGY_V1PLUS ||
                         lo.mine.strategy == BM_STRATEGY_TOPK_ALRATIO))
     lo.mine.oracle = BM_ORACLE_VERIFY;
-  if (no_augment) to.jitter = to.hue = 0, to.saturation = to.exposure = 1, to.flip = 0;
+  cli_train_args_finish(&ta);
+  bm_train_opts to = ta.train;
+  lo.seed = ta.train.seed;
+  lo.ap_thre = ta.ap_thre;
+  lo.checkpoint_minutes = ta.checkpoint_minutes;
+  lo.eval_detect.thresh = (float)ta.thresh;
+  lo.eval_detect.nms = (float)ta.nms;
+  lo.eval_detect.max_dets = ta.max_dets;
+  cs.deterministic = ta.deterministic;
   /* mining detections: the floor is the uncertain threshold (lower boxes are ignored by
    * fusion, and NMS among higher boxes is unaffected by them) */
   lo.mine_detect = lo.eval_detect;
@@ -432,16 +364,10 @@ int cmd_mine(int argc, char **argv) {
   memset(&disp, 0, sizeof disp);
 
   if (resume) {
-    if (!bm_file_exists(last_ckpt)) {
-      cli_error("--resume: %s does not exist (nothing to resume in %s)", last_ckpt, out);
-      goto done;
-    }
-    if (not_on_resume)
-      bm_warn(&log, "%s ignored: --resume continues with the run's own settings", not_on_resume);
-    int deterministic_now = cs.deterministic;
-    (void)deterministic_now;
+    if (cli_train_args_resume(&ta, out, last_ckpt, &log)) goto done;
     bm_loop_opts saved;
-    if (load_cli(last_ckpt, &cs) || bm_loop_saved_opts(last_ckpt, &saved, &err)) {
+    if (cli_read_settings(last_ckpt, "mine.cli", "not written by 'boxmine mine'", load_setting, &cs) ||
+        bm_loop_saved_opts(last_ckpt, &saved, &err)) {
       if (err.msg[0]) cli_error("%s", err.msg);
       goto done;
     }
@@ -450,11 +376,7 @@ int cmd_mine(int argc, char **argv) {
     saved.stop_when_exhausted = saved.stop_when_exhausted || lo.stop_when_exhausted;
     lo = saved;
     if (data) snprintf(cs.data, sizeof cs.data, "%s", data);
-    int threads = threads_given ? to.threads : 0;
-    if (cs.deterministic && threads_given) {
-      bm_warn(&log, "--threads ignored: the run is --deterministic and keeps its thread count");
-      threads = 0;
-    }
+    int threads = cli_train_args_resume_threads(&ta, cs.deterministic, &log);
     if (load_datasets(&cs, classes_path, 1, &pool, &test)) goto done;
     if (bm_loop_resume(&loop, out, last_ckpt, &lo, &pool, &test, threads, command_line, save_cli,
                        &cs, &log, &err)) {
@@ -515,16 +437,7 @@ int cmd_mine(int argc, char **argv) {
       fprintf(stderr, "boxmine mine: starting from phase 1 of %s\n", phase1_from);
       bm_free(from);
     } else {
-      if (cli_find_cfg(cfg_path, &cfg_text)) goto done;
-      if (input_w > 0) {
-        char *sized = NULL;
-        if (bm_cfg_set_input_size(cfg_text, input_w, input_h, &sized, &err)) {
-          cli_error("--input: %s", err.msg);
-          goto done;
-        }
-        bm_free(cfg_text);
-        cfg_text = sized;
-      }
+      if (cli_load_cfg(cfg_path, ta.input_w, ta.input_h, &cfg_text)) goto done;
       bm_trainer *tr = NULL;
       if (bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool.n_classes,
                             pool.class_names, &to, lo.n_init, &log, &err) ||

@@ -11,7 +11,22 @@
 #include "cli/cli.h"
 #include "cli/cli_det.h"
 
+/* where the descriptions start in --help */
+#define HELP_COLUMN 24
+
+/* The defaults of the run's options: the trainer's and bm_fit's. */
+static void default_options(bm_fit_opts *fit, cli_train_args *ta) {
+  *fit = bm_fit_defaults();
+  bm_train_opts train = bm_train_defaults();
+  cli_train_args_init(ta, &train, &fit->detect, fit->ap_thre, fit->checkpoint_minutes);
+}
+
 static void usage(FILE *out) {
+  bm_fit_opts fit_defaults;
+  cli_train_args defaults_args;
+  default_options(&fit_defaults, &defaults_args);
+  const bm_fit_opts *fit = &fit_defaults;
+  const cli_train_args *defaults = &defaults_args;
   fprintf(out,
           "usage: boxmine train --data DIR --out RUN [options]\n"
           "       boxmine train --out RUN --resume [--epochs N] [--threads N]\n\n"
@@ -25,39 +40,33 @@ static void usage(FILE *out) {
           "  --cfg FILE            darknet network cfg (default cfg/boxmine-tiny.cfg)\n"
           "  --input WxH           network input size instead of the cfg's (e.g. 320x320)\n"
           "training:\n"
-          "  --epochs N            epochs to train (default 100)\n"
-          "  --batch N             images per update (default 16)\n"
-          "  --optimizer NAME      sgd, adam or adamw (default sgd)\n"
-          "  --nesterov            Nesterov momentum (sgd)\n"
-          "  --lr F                base learning rate (default 0.01)\n"
-          "  --momentum F          sgd momentum / adam beta1 (default 0.9)\n"
-          "  --weight-decay F      on convolution weights only (default 0.0005)\n"
-          "  --schedule NAME       const, step (x0.1 at 70%% and 90%%) or cosine (default cosine)\n"
-          "  --warmup ITERS        linear learning-rate warm-up over the first updates (default 200)\n"
-          "  --clip F              clip the gradient norm to F, 0 = off (default 10)\n"
+          "  --epochs N            epochs to train (default %d)\n", fit->epochs);
+  cli_train_help(out, defaults, HELP_COLUMN);
+  fprintf(out,
           "  --iou-thresh F        also make positives of anchors whose shape IoU with a box\n"
-          "                        exceeds F (darknet's iou_thresh; default 1 = best anchor only)\n"
-          "  --jitter F            crop jitter, fraction of the size per side (default 0.2)\n"
-          "  --hue F --saturation F --exposure F  colour jitter (default 0.05, 1.5, 1.5)\n"
+          "                        exceeds F (darknet's iou_thresh; default %g = best anchor only)\n"
+          "  --jitter F            crop jitter, fraction of the size per side (default %g)\n"
+          "  --hue F --saturation F --exposure F  colour jitter (default %g, %g, %g)\n"
           "  --no-flip             no horizontal flips\n"
-          "  --no-augment          no jitter, flip or colour changes (letterbox only)\n"
-          "  --threads N           compute threads (default 2)\n"
-          "  --seed N              seed of weights, data order and augmentation (default 1)\n"
+          "  --seed N              seed of weights, data order and augmentation (default %llu)\n"
           "  --deterministic       keep the thread count in the run, so an interrupted and\n"
           "                        resumed run gives bit-identical weights\n"
           "  --resume              continue the run in RUN from RUN/last.ckpt (its settings are\n"
           "                        kept; a larger --epochs trains on at the schedule's end)\n"
           "  --stop-after N        stop after N epochs of this invocation, as if interrupted\n"
           "                        (continue later with --resume)\n"
-          "  --checkpoint-minutes F  also save last.ckpt inside an epoch this often (default 10)\n"
+          "  --checkpoint-minutes F  also save last.ckpt inside an epoch this often (default %g)\n"
           "evaluation and early stop:\n"
-          "  --eval-every N        evaluate every N epochs and after the last (default 5)\n"
-          "  --thresh F            score floor for evaluation (default 0.005)\n"
-          "  --nms F               per-class NMS IoU threshold (default 0.45)\n"
-          "  --max-dets N          boxes per image (default 100)\n"
+          "  --eval-every N        evaluate every N epochs and after the last (default %d)\n",
+          defaults->train.iou_thresh, defaults->train.jitter, defaults->train.hue,
+          defaults->train.saturation, defaults->train.exposure,
+          (unsigned long long)defaults->train.seed, defaults->checkpoint_minutes, fit->eval_every);
+  cli_train_eval_help(out, defaults, HELP_COLUMN);
+  fprintf(out,
           "  --ap-range N          stop when the AP shift over the last N evaluations ...\n"
-          "  --ap-shift F          ... is above 0 and below F (default 0.001) ...\n"
-          "  --ap-thre F           ... once an AP50 above F was seen (default 0.5); off without --ap-range\n");
+          "  --ap-shift F          ... is above 0 and below F (default %g) ...\n"
+          "  --ap-thre F           ... once an AP50 above F was seen (default %g); off without --ap-range\n",
+          fit->ap_shift, defaults->ap_thre);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -90,37 +99,21 @@ static int save_settings(void *user, bm_ckpt_writer *w) {
   return rc;
 }
 
-static int load_settings(const char *ckpt, run_settings *s) {
-  bm_ckpt_reader r;
-  bm_error err;
-  if (bm_ckpt_open(&r, ckpt, &err)) return cli_error("%s", err.msg), -1;
-  char *text = NULL;
-  if (bm_ckpt_read_string(&r, "run.settings", &text, &err)) {
-    bm_ckpt_close(&r);
-    return cli_error("%s: no run settings: was it written by 'boxmine train'? (%s)", ckpt, err.msg), -1;
-  }
-  bm_ckpt_close(&r);
-  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-    char *eq = strchr(line, '=');
-    if (!eq) continue;
-    *eq = '\0';
-    const char *key = line, *value = eq + 1;
-    if (!strcmp(key, "data")) snprintf(s->data, sizeof s->data, "%s", value);
-    else if (!strcmp(key, "split")) snprintf(s->split, sizeof s->split, "%s", value);
-    else if (!strcmp(key, "val_split")) snprintf(s->val_split, sizeof s->val_split, "%s", value);
-    else if (!strcmp(key, "epochs")) s->epochs = atoi(value);
-    else if (!strcmp(key, "eval_every")) s->eval_every = atoi(value);
-    else if (!strcmp(key, "ap_range")) s->ap_range = atoi(value);
-    else if (!strcmp(key, "deterministic")) s->deterministic = atoi(value);
-    else if (!strcmp(key, "max_dets")) s->max_dets = atoi(value);
-    else if (!strcmp(key, "ap_shift")) s->ap_shift = atof(value);
-    else if (!strcmp(key, "ap_thre")) s->ap_thre = atof(value);
-    else if (!strcmp(key, "thresh")) s->thresh = atof(value);
-    else if (!strcmp(key, "nms")) s->nms = atof(value);
-    else if (!strcmp(key, "checkpoint_minutes")) s->checkpoint_minutes = atof(value);
-  }
-  bm_free(text);
-  return 0;
+static void load_setting(void *user, const char *key, const char *value) {
+  run_settings *s = user;
+  if (!strcmp(key, "data")) snprintf(s->data, sizeof s->data, "%s", value);
+  else if (!strcmp(key, "split")) snprintf(s->split, sizeof s->split, "%s", value);
+  else if (!strcmp(key, "val_split")) snprintf(s->val_split, sizeof s->val_split, "%s", value);
+  else if (!strcmp(key, "epochs")) s->epochs = atoi(value);
+  else if (!strcmp(key, "eval_every")) s->eval_every = atoi(value);
+  else if (!strcmp(key, "ap_range")) s->ap_range = atoi(value);
+  else if (!strcmp(key, "deterministic")) s->deterministic = atoi(value);
+  else if (!strcmp(key, "max_dets")) s->max_dets = atoi(value);
+  else if (!strcmp(key, "ap_shift")) s->ap_shift = atof(value);
+  else if (!strcmp(key, "ap_thre")) s->ap_thre = atof(value);
+  else if (!strcmp(key, "thresh")) s->thresh = atof(value);
+  else if (!strcmp(key, "nms")) s->nms = atof(value);
+  else if (!strcmp(key, "checkpoint_minutes")) s->checkpoint_minutes = atof(value);
 }
 
 typedef struct progress_state {
@@ -193,131 +186,64 @@ int cmd_train(int argc, char **argv) {
   memset(&rs, 0, sizeof rs);
   snprintf(rs.split, sizeof rs.split, "trainval");
   snprintf(rs.val_split, sizeof rs.val_split, "test");
-  bm_fit_opts fo = bm_fit_defaults();
-  bm_train_opts to = bm_train_defaults();
+  bm_fit_opts fo;
+  cli_train_args ta;
+  default_options(&fo, &ta);
   rs.epochs = fo.epochs;
   rs.eval_every = fo.eval_every;
   rs.ap_range = fo.ap_range;
   rs.ap_shift = fo.ap_shift;
-  rs.ap_thre = fo.ap_thre;
-  rs.thresh = fo.detect.thresh;
-  rs.nms = fo.detect.nms;
-  rs.max_dets = fo.detect.max_dets;
-  rs.checkpoint_minutes = fo.checkpoint_minutes;
-  const char *data = NULL, *out = NULL, *cfg_path = NULL;
-  int resume = 0, no_augment = 0, epochs_given = 0, threads_given = 0;
+  int epochs_given = 0;
   long stop_after = 0;
-  int input_w = 0, input_h = 0;
-  const char *ignored_on_resume = NULL; /* a training option that --resume does not change */
+  /* train's own numeric options (the shared ones: cli_train_arg) */
+  const cli_number_opt numbers[] = {
+      {.name = "--epochs", .lo = 1, .hi = 1000000, .kind = CLI_NUMBER_INT, .to.i = &rs.epochs,
+       .given = &epochs_given, .on_resume = 1},
+      {.name = "--stop-after", .lo = 1, .hi = 1000000, .kind = CLI_NUMBER_LONG,
+       .to.l = &stop_after, .on_resume = 1},
+      CLI_INT_OPT("--eval-every", 0, 1000000, &rs.eval_every),
+      CLI_INT_OPT("--ap-range", 0, 1000, &rs.ap_range),
+      CLI_FLOAT_OPT("--jitter", 0, 0.49, &ta.train.jitter),
+      CLI_FLOAT_OPT("--iou-thresh", 0, 1, &ta.train.iou_thresh),
+      CLI_FLOAT_OPT("--hue", 0, 0.5, &ta.train.hue),
+      CLI_FLOAT_OPT("--saturation", 1, 10, &ta.train.saturation),
+      CLI_FLOAT_OPT("--exposure", 1, 10, &ta.train.exposure),
+      CLI_DOUBLE_OPT("--ap-shift", 0, 1, &rs.ap_shift),
+  };
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    long n;
-    double f;
-#define INT_OPT(name, lo, hi, dst) \
-  if (!strcmp(a, name)) {          \
-    if (cli_parse_int(name, v, lo, hi, &n)) return 2; \
-    dst = n;                       \
-    ignored_on_resume = name;      \
-    i++;                           \
-    continue;                      \
-  }
-#define FLOAT_OPT(name, lo, hi, dst) \
-  if (!strcmp(a, name)) {            \
-    if (cli_parse_float(name, v, lo, hi, &f)) return 2; \
-    dst = f;                         \
-    ignored_on_resume = name;        \
-    i++;                             \
-    continue;                        \
-  }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
     }
-    if (!strcmp(a, "--resume")) { resume = 1; continue; }
-    if (!strcmp(a, "--deterministic")) { rs.deterministic = 1; ignored_on_resume = a; continue; }
-    if (!strcmp(a, "--nesterov")) { to.nesterov = 1; ignored_on_resume = a; continue; }
-    if (!strcmp(a, "--no-augment")) { no_augment = 1; ignored_on_resume = a; continue; }
-    if (!strcmp(a, "--no-flip")) { to.flip = 0; ignored_on_resume = a; continue; }
-    if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--cfg") || !strcmp(a, "--split") ||
-        !strcmp(a, "--val-split") || !strcmp(a, "--optimizer") || !strcmp(a, "--schedule")) {
+    int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
+    if (took < 0) return 2;
+    if (took > 0) continue;
+    if (!strcmp(a, "--no-flip")) { ta.train.flip = 0; ta.not_on_resume = a; continue; }
+    if (!strcmp(a, "--split") || !strcmp(a, "--val-split")) {
       if (!v) return cli_error("%s needs a value", a), 2;
       i++;
-      if (strcmp(a, "--data") && strcmp(a, "--out")) ignored_on_resume = a;
-      if (!strcmp(a, "--data")) data = v;
-      else if (!strcmp(a, "--out")) out = v;
-      else if (!strcmp(a, "--cfg")) cfg_path = v;
-      else if (!strcmp(a, "--split")) snprintf(rs.split, sizeof rs.split, "%s", v);
-      else if (!strcmp(a, "--val-split")) snprintf(rs.val_split, sizeof rs.val_split, "%s", v);
-      else if (!strcmp(a, "--optimizer")) {
-        if (!strcmp(v, "sgd")) to.optimizer = BM_OPTIMIZER_SGD;
-        else if (!strcmp(v, "adam")) to.optimizer = BM_OPTIMIZER_ADAM;
-        else if (!strcmp(v, "adamw")) to.optimizer = BM_OPTIMIZER_ADAMW;
-        else return cli_error("--optimizer: '%s' is not sgd, adam or adamw", v), 2;
-      } else {
-        if (!strcmp(v, "const")) to.schedule = BM_SCHEDULE_CONST;
-        else if (!strcmp(v, "step")) to.schedule = BM_SCHEDULE_STEP;
-        else if (!strcmp(v, "cosine")) to.schedule = BM_SCHEDULE_COSINE;
-        else return cli_error("--schedule: '%s' is not const, step or cosine", v), 2;
-      }
+      ta.not_on_resume = a;
+      if (!strcmp(a, "--split")) snprintf(rs.split, sizeof rs.split, "%s", v);
+      else snprintf(rs.val_split, sizeof rs.val_split, "%s", v);
       continue;
     }
-    if (!strcmp(a, "--epochs")) {
-      if (cli_parse_int(a, v, 1, 1000000, &n)) return 2;
-      rs.epochs = (int)n;
-      epochs_given = 1;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--input")) {
-      char tail;
-      if (!v || sscanf(v, "%dx%d%c", &input_w, &input_h, &tail) != 2 || input_w < 8 || input_h < 8 ||
-          input_w > 8192 || input_h > 8192)
-        return cli_error("--input: '%s' is not WIDTHxHEIGHT (8..8192)", v ? v : ""), 2;
-      ignored_on_resume = a;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--stop-after")) {
-      if (cli_parse_int(a, v, 1, 1000000, &stop_after)) return 2;
-      i++;
-      continue;
-    }
-    if (!strcmp(a, "--threads")) {
-      if (cli_parse_int(a, v, 1, 256, &n)) return 2;
-      to.threads = (int)n;
-      threads_given = 1;
-      i++;
-      continue;
-    }
-    INT_OPT("--batch", 1, 4096, to.batch)
-    INT_OPT("--warmup", 0, 100000000, to.warmup_iters)
-    INT_OPT("--seed", 0, 2147483647, to.seed)
-    INT_OPT("--eval-every", 0, 1000000, rs.eval_every)
-    INT_OPT("--max-dets", 1, 100000, rs.max_dets)
-    INT_OPT("--ap-range", 0, 1000, rs.ap_range)
-    FLOAT_OPT("--lr", 1e-9, 10, to.lr)
-    FLOAT_OPT("--momentum", 0, 0.9999, to.momentum)
-    FLOAT_OPT("--weight-decay", 0, 1, to.weight_decay)
-    FLOAT_OPT("--clip", 0, 1e9, to.clip_norm)
-    FLOAT_OPT("--jitter", 0, 0.49, to.jitter)
-    FLOAT_OPT("--iou-thresh", 0, 1, to.iou_thresh)
-    FLOAT_OPT("--hue", 0, 0.5, to.hue)
-    FLOAT_OPT("--saturation", 1, 10, to.saturation)
-    FLOAT_OPT("--exposure", 1, 10, to.exposure)
-    FLOAT_OPT("--thresh", 0, 1, rs.thresh)
-    FLOAT_OPT("--nms", 0, 1, rs.nms)
-    FLOAT_OPT("--ap-shift", 0, 1, rs.ap_shift)
-    FLOAT_OPT("--ap-thre", 0, 1, rs.ap_thre)
-    FLOAT_OPT("--checkpoint-minutes", 0, 1e6, rs.checkpoint_minutes)
-#undef INT_OPT
-#undef FLOAT_OPT
     cli_error("unknown option '%s' (see boxmine train --help)", a);
     return 2;
   }
+  const char *data = ta.data, *out = ta.out, *cfg_path = ta.cfg_path;
+  int resume = ta.resume;
   if (!out) return cli_error("--out RUN is required (see boxmine train --help)"), 2;
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine train --help)"), 2;
-  if (no_augment) to.jitter = to.hue = 0, to.saturation = to.exposure = 1, to.flip = 0;
+  cli_train_args_finish(&ta);
+  bm_train_opts to = ta.train;
+  rs.deterministic = ta.deterministic;
+  rs.ap_thre = ta.ap_thre;
+  rs.thresh = ta.thresh;
+  rs.nms = ta.nms;
+  rs.max_dets = ta.max_dets;
+  rs.checkpoint_minutes = ta.checkpoint_minutes;
   to.schedule_epochs = (float)rs.epochs;
 
   char *last_ckpt = bm_path_join(out, "last.ckpt");
@@ -332,22 +258,15 @@ int cmd_train(int argc, char **argv) {
   char *cfg_text = NULL;
 
   if (resume) {
-    if (!bm_file_exists(last_ckpt)) {
-      cli_error("--resume: %s does not exist (nothing to resume in %s)", last_ckpt, out);
-      goto done;
-    }
-    if (ignored_on_resume)
-      bm_warn(&log, "%s ignored: --resume continues with the run's own settings", ignored_on_resume);
+    if (cli_train_args_resume(&ta, out, last_ckpt, &log)) goto done;
     int saved_epochs_given = epochs_given;
     int new_epochs = rs.epochs;
-    if (load_settings(last_ckpt, &rs)) goto done;
+    if (cli_read_settings(last_ckpt, "run.settings",
+                          "no run settings: was it written by 'boxmine train'?", load_setting, &rs))
+      goto done;
     if (saved_epochs_given) rs.epochs = new_epochs;
     if (data) snprintf(rs.data, sizeof rs.data, "%s", data);
-    int threads = threads_given ? to.threads : 0;
-    if (rs.deterministic && threads_given) {
-      bm_warn(&log, "--threads ignored: the run is --deterministic and keeps its thread count");
-      threads = 0;
-    }
+    int threads = cli_train_args_resume_threads(&ta, rs.deterministic, &log);
     if (bm_trainer_load(&tr, last_ckpt, threads, &log, &err)) {
       cli_error("cannot resume: %s", err.msg);
       goto done;
@@ -360,16 +279,7 @@ int cmd_train(int argc, char **argv) {
       goto done;
     }
     snprintf(rs.data, sizeof rs.data, "%s", data);
-    if (cli_find_cfg(cfg_path, &cfg_text)) goto done;
-    if (input_w > 0) {
-      char *sized;
-      if (bm_cfg_set_input_size(cfg_text, input_w, input_h, &sized, &err)) {
-        cli_error("--input: %s", err.msg);
-        goto done;
-      }
-      bm_free(cfg_text);
-      cfg_text = sized;
-    }
+    if (cli_load_cfg(cfg_path, ta.input_w, ta.input_h, &cfg_text)) goto done;
     if (bm_mkdir_p(out, &err)) {
       cli_error("%s", err.msg);
       goto done;

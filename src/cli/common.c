@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -48,6 +49,32 @@ int cli_parse_float(const char *name, const char *text, double lo, double hi, do
     return cli_error("%s: '%s' is not a number", name, text), -1;
   if (v < lo || v > hi) return cli_error("%s: %g is outside [%g, %g]", name, v, lo, hi), -1;
   *out = v;
+  return 0;
+}
+
+int cli_number_arg(const cli_number_opt *table, size_t n_table, int argc, char **argv, int *i,
+                   const char **not_on_resume) {
+  const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+  for (size_t k = 0; k < n_table; k++) {
+    const cli_number_opt *o = &table[k];
+    if (strcmp(argv[*i], o->name)) continue;
+    long whole;
+    double real;
+    if (o->kind == CLI_NUMBER_FLOAT || o->kind == CLI_NUMBER_DOUBLE) {
+      if (cli_parse_float(o->name, value, o->lo, o->hi, &real)) return -1;
+      if (o->kind == CLI_NUMBER_FLOAT) *o->to.f = (float)real;
+      else *o->to.d = real;
+    } else {
+      if (cli_parse_int(o->name, value, (long)o->lo, (long)o->hi, &whole)) return -1;
+      if (o->kind == CLI_NUMBER_INT) *o->to.i = (int)whole;
+      else if (o->kind == CLI_NUMBER_LONG) *o->to.l = whole;
+      else *o->to.u64 = (uint64_t)whole;
+    }
+    if (o->given) *o->given = 1;
+    if (!o->on_resume && not_on_resume) *not_on_resume = o->name;
+    (*i)++;
+    return 1;
+  }
   return 0;
 }
 

@@ -1,4 +1,9 @@
-/* Helpers shared by the mining loop's files (src/mine/loop*.c). */
+/* Helpers shared by the mining loop's files (src/mine/loop*.c):
+ *   loop.c          creating and freeing a loop; the run: phase 1, mining rounds, stop rules
+ *   loop_state.c    the state in checkpoints: saving after every step, resuming
+ *   loop_steps.c    the steps of an epoch or a round: training, detection, evaluation, records
+ *   loop_outputs.c  the files a run leaves: model.cfg, weights, annotations/, summary.json
+ *   loop_io.c       options as text, records as numbers and rounds.jsonl lines */
 #ifndef BM_LOOP_INTERNAL_H
 #define BM_LOOP_INTERNAL_H
 
@@ -11,8 +16,87 @@ void loop_record_from_values(const double *values, int ap_metric, bm_round_recor
                              double *extra_ap50_new);
 /* The rounds.jsonl line of a record; "ap50_new" is added when with_new. */
 void loop_record_line(const bm_round_record *rec, double ap50_new, int with_new, bm_buf *out);
-/* RUN/annotations: the labelled set as a VOC folder (see loop_io.c). */
-int loop_write_annotations(const char *run_dir, const bm_mine_state *st, const bm_dataset *ds,
-                           bm_error *err);
+
+/* Where the loop stands; saved, so a resumed run knows what comes next. */
+enum {
+  STAGE_PHASE1 = 1,   /* training on the initial L, one record per epoch */
+  STAGE_BETWEEN = 2,  /* between mining rounds: the next step takes a batch */
+  STAGE_TRAINING = 3, /* a round's batch is applied; training on its list */
+};
+
+struct bm_loop {
+  char *run_dir, *last_ckpt, *best_ckpt, *phase1_ckpt, *rounds_path, *summary_path;
+  char *command_line;
+  bm_loop_opts opts;
+  const bm_dataset *pool, *test;
+  bm_trainer *tr;
+  bm_mine_state st;
+  bm_ckpt_extra_fn extra;
+  void *extra_user;
+  uint64_t data_hash;
+
+  int stage;
+  int phase1_epochs;        /* phase-1 records written */
+  int rounds_done;          /* mining rounds completed */
+  int64_t round_start_epoch; /* trainer epochs when the round in progress started training */
+  double seconds_before;    /* seconds spent on the record in progress before this process */
+  double record_start;      /* bm_now() when this process started on it */
+  bm_earlystop es_pre, es_asm;
+  int best_round;
+  double best_ap;
+  char stop_reason[160]; /* a rule that ended the run for good (early stop, exhausted) */
+
+  bm_index_list train;  /* the round in progress: its training list ... */
+  bm_round_record cur;  /* ... and its record so far */
+
+  int n_records, cap_records;
+  double *records; /* [n_records][LOOP_RECORD_VALUES] */
+
+  /* while running */
+  const bm_loop_hooks *hooks;
+  bm_tfevents *events;
+  int stop_asked;
+  int told_exhausted; /* the "pool exhausted" message was given in this process */
+  double last_save;   /* bm_now() of the last save of last.ckpt */
+  bm_error save_error; /* a save inside an epoch failed (reported after the epoch) */
+  int save_failed;
+  bm_object dummy_object; /* non-NULL target for samples with an empty annotation */
+};
+
+/* loop.c */
+/* A loop with its options, data and paths and nothing run yet: the start of bm_loop_create
+ * and bm_loop_resume. NULL (err set) for bad options or no memory. */
+bm_loop *loop_new(const char *run_dir, const bm_loop_opts *opts, const bm_dataset *pool,
+                  const bm_dataset *test, const char *command_line, bm_ckpt_extra_fn extra,
+                  void *extra_user, bm_error *err);
+int loop_init_earlystops(bm_loop *loop, bm_error *err);
+
+/* loop_state.c */
+/* The whole state into path (last.ckpt, best.ckpt or phase1.ckpt). */
+int loop_save_to(bm_loop *loop, const char *path, bm_error *err);
+/* rounds.jsonl from the records. */
+int loop_write_rounds(bm_loop *loop, bm_error *err);
+/* The state after a completed step: last.ckpt first, then rounds.jsonl. */
+int loop_save_state(bm_loop *loop, bm_error *err);
+
+/* loop_steps.c */
+int loop_detect(bm_loop *loop, const bm_dataset *ds, const int *split, int n_split,
+                const bm_detect_opts *dopts, const char *what, bm_detections *out, bm_error *err);
+/* AP50, AP75 (VOC all-point) and COCO AP on the test split into rec; AP50 on E_new. */
+int loop_evaluate(bm_loop *loop, bm_round_record *rec, double *ap50_new, bm_error *err);
+/* The value of rec that early stop and "best" watch (--ap-metric). */
+double loop_metric(const bm_loop *loop, const bm_round_record *rec);
+/* One epoch over images. Returns 0 done, 1 stopped by a hook (state consistent), -1. */
+int loop_train_epoch(bm_loop *loop, const int *images, int n, bm_epoch_summary *summary,
+                     bm_error *err);
+int loop_push_record(bm_loop *loop, const bm_round_record *rec, double ap50_new, bm_error *err);
+/* A record written: TensorBoard scalars, the on_record hook, the clock of the next one. */
+void loop_finish_record(bm_loop *loop, bm_round_record *rec, double ap50_new);
+
+/* loop_outputs.c */
+/* model.cfg and classes.txt, written when a run starts. */
+int loop_write_run_files(bm_loop *loop, bm_error *err);
+/* Files written when the run returns: weights, annotations, summary. */
+int loop_write_outputs(bm_loop *loop, const char *reason, bm_error *err);
 
 #endif

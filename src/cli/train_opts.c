@@ -1,0 +1,185 @@
+/* The training options that boxmine train and boxmine mine share (cli.h): one parser and one
+ * help text, so the two commands accept the same words with the same ranges and messages. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct named_value {
+  const char *name;
+  int value;
+} named_value;
+
+static const named_value optimizers[] = {
+    {"sgd", BM_OPTIMIZER_SGD}, {"adam", BM_OPTIMIZER_ADAM}, {"adamw", BM_OPTIMIZER_ADAMW}};
+static const named_value schedules[] = {
+    {"const", BM_SCHEDULE_CONST}, {"step", BM_SCHEDULE_STEP}, {"cosine", BM_SCHEDULE_COSINE}};
+#define N_NAMED(table) (int)(sizeof table / sizeof table[0])
+
+/* The value named `word` in table; -1 when there is none. */
+static int value_of(const named_value *table, int n, const char *word) {
+  for (int k = 0; k < n; k++)
+    if (!strcmp(table[k].name, word)) return table[k].value;
+  return -1;
+}
+
+static const char *name_of(const named_value *table, int n, int value) {
+  for (int k = 0; k < n; k++)
+    if (table[k].value == value) return table[k].name;
+  return "?";
+}
+
+void cli_train_args_init(cli_train_args *args, const bm_train_opts *train,
+                         const bm_detect_opts *detect, double ap_thre, double checkpoint_minutes) {
+  memset(args, 0, sizeof *args);
+  args->train = *train;
+  args->thresh = detect->thresh;
+  args->nms = detect->nms;
+  args->max_dets = detect->max_dets;
+  args->ap_thre = ap_thre;
+  args->checkpoint_minutes = checkpoint_minutes;
+}
+
+int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own, int argc,
+                  char **argv, int *i) {
+  const char *a = argv[*i];
+  const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+  bm_train_opts *t = &args->train;
+  if (!strcmp(a, "--resume")) {
+    args->resume = 1;
+    return 1;
+  }
+  if (!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--cfg")) {
+    if (!v) return cli_error("%s needs a value", a), -1;
+    if (!strcmp(a, "--out")) {
+      args->out = v;
+    } else if (!strcmp(a, "--data")) {
+      args->data = v;
+    } else {
+      args->cfg_path = v;
+      args->not_on_resume = a;
+    }
+    (*i)++;
+    return 1;
+  }
+  /* flags */
+  int *flag = !strcmp(a, "--deterministic") ? &args->deterministic
+              : !strcmp(a, "--nesterov")    ? &t->nesterov
+              : !strcmp(a, "--no-augment")  ? &args->no_augment
+                                            : NULL;
+  if (flag) {
+    *flag = 1;
+    args->not_on_resume = a;
+    return 1;
+  }
+  /* named choices */
+  if (!strcmp(a, "--optimizer") || !strcmp(a, "--schedule")) {
+    if (!v) return cli_error("%s needs a value", a), -1;
+    if (!strcmp(a, "--optimizer")) {
+      int value = value_of(optimizers, N_NAMED(optimizers), v);
+      if (value < 0) return cli_error("--optimizer: '%s' is not sgd, adam or adamw", v), -1;
+      t->optimizer = value;
+    } else {
+      int value = value_of(schedules, N_NAMED(schedules), v);
+      if (value < 0) return cli_error("--schedule: '%s' is not const, step or cosine", v), -1;
+      t->schedule = value;
+    }
+    args->not_on_resume = a;
+    (*i)++;
+    return 1;
+  }
+  if (!strcmp(a, "--input")) {
+    char tail;
+    if (!v || sscanf(v, "%dx%d%c", &args->input_w, &args->input_h, &tail) != 2 ||
+        args->input_w < 8 || args->input_h < 8 || args->input_w > 8192 || args->input_h > 8192)
+      return cli_error("--input: '%s' is not WIDTHxHEIGHT (8..8192)", v ? v : ""), -1;
+    args->not_on_resume = a;
+    (*i)++;
+    return 1;
+  }
+  /* numbers */
+  const cli_number_opt numbers[] = {
+      {.name = "--threads", .lo = 1, .hi = 256, .kind = CLI_NUMBER_INT, .to.i = &t->threads,
+       .given = &args->threads_given, .on_resume = 1},
+      CLI_INT_OPT("--batch", 1, 4096, &t->batch),
+      CLI_LONG_OPT("--warmup", 0, 100000000, &t->warmup_iters),
+      {.name = "--seed", .lo = 0, .hi = 2147483647, .kind = CLI_NUMBER_U64, .to.u64 = &t->seed},
+      CLI_INT_OPT("--max-dets", 1, 100000, &args->max_dets),
+      CLI_FLOAT_OPT("--lr", 1e-9, 10, &t->lr),
+      CLI_FLOAT_OPT("--momentum", 0, 0.9999, &t->momentum),
+      CLI_FLOAT_OPT("--weight-decay", 0, 1, &t->weight_decay),
+      CLI_FLOAT_OPT("--clip", 0, 1e9, &t->clip_norm),
+      CLI_DOUBLE_OPT("--thresh", 0, 1, &args->thresh),
+      CLI_DOUBLE_OPT("--nms", 0, 1, &args->nms),
+      CLI_DOUBLE_OPT("--ap-thre", 0, 1, &args->ap_thre),
+      CLI_DOUBLE_OPT("--checkpoint-minutes", 0, 1e6, &args->checkpoint_minutes),
+  };
+  int took = cli_number_arg(numbers, sizeof numbers / sizeof numbers[0], argc, argv, i,
+                            &args->not_on_resume);
+  if (took == 0) took = cli_number_arg(own, n_own, argc, argv, i, &args->not_on_resume);
+  return took;
+}
+
+void cli_train_args_finish(cli_train_args *args) {
+  bm_train_opts *t = &args->train;
+  if (args->no_augment) t->jitter = t->hue = 0, t->saturation = t->exposure = 1, t->flip = 0;
+}
+
+int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
+                          bm_log *log) {
+  if (!bm_file_exists(last_ckpt))
+    return cli_error("--resume: %s does not exist (nothing to resume in %s)", last_ckpt, run_dir), -1;
+  if (args->not_on_resume)
+    bm_warn(log, "%s ignored: --resume continues with the run's own settings", args->not_on_resume);
+  return 0;
+}
+
+int cli_train_args_resume_threads(const cli_train_args *args, int run_deterministic, bm_log *log) {
+  if (!args->threads_given) return 0;
+  if (run_deterministic) {
+    bm_warn(log, "--threads ignored: the run is --deterministic and keeps its thread count");
+    return 0;
+  }
+  return args->train.threads;
+}
+
+/* "  OPTION   description": the description starts at `column` (one space at least). */
+static void help_line(FILE *out, int column, const char *option, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void help_line(FILE *out, int column, const char *option, const char *fmt, ...) {
+  int used = fprintf(out, "  %s", option);
+  fprintf(out, "%*s", used < column ? column - used : 1, "");
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(out, fmt, ap);
+  va_end(ap);
+  fputc('\n', out);
+}
+
+void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
+  const bm_train_opts *t = &defaults->train;
+  help_line(out, column, "--batch N", "images per update (default %d)", t->batch);
+  help_line(out, column, "--optimizer NAME", "sgd, adam or adamw (default %s)",
+            name_of(optimizers, N_NAMED(optimizers), (int)t->optimizer));
+  help_line(out, column, "--nesterov", "Nesterov momentum (sgd)");
+  help_line(out, column, "--lr F", "base learning rate (default %g)", t->lr);
+  help_line(out, column, "--momentum F", "sgd momentum / adam beta1 (default %g)", t->momentum);
+  help_line(out, column, "--weight-decay F", "on convolution weights only (default %g)",
+            t->weight_decay);
+  help_line(out, column, "--schedule NAME",
+            "const, step (x0.1 at 70%% and 90%%) or cosine (default %s)",
+            name_of(schedules, N_NAMED(schedules), (int)t->schedule));
+  help_line(out, column, "--warmup ITERS",
+            "linear learning-rate warm-up over the first updates (default %ld)", t->warmup_iters);
+  help_line(out, column, "--clip F", "clip the gradient norm to F, 0 = off (default %g)",
+            t->clip_norm);
+  help_line(out, column, "--no-augment", "no jitter, flip or colour changes (letterbox only)");
+  help_line(out, column, "--threads N", "compute threads (default %d)", t->threads);
+}
+
+void cli_train_eval_help(FILE *out, const cli_train_args *defaults, int column) {
+  help_line(out, column, "--thresh F", "score floor for evaluation (default %g)", defaults->thresh);
+  help_line(out, column, "--nms F", "per-class NMS IoU threshold (default %g)", defaults->nms);
+  help_line(out, column, "--max-dets N", "boxes per image (default %d)", defaults->max_dets);
+}
