@@ -12,6 +12,9 @@ trap 'rm -rf "$tmp"' EXIT
 check 'grep -q -- "--mode train|infer" "$tmp/help"'
 check 'grep -q -- "--sgemm N" "$tmp/help"'
 check 'grep -q -- "--gemm auto|blas|own" "$tmp/help"'
+check 'grep -q -- "--fast-infer on|off" "$tmp/help"'
+check 'grep -q -- "--profile" "$tmp/help"'
+"$bin" bench --cfg x.cfg --fast-infer fast > /dev/null 2>&1; check '[ $? -eq 2 ]'
 "$bin" bench --cfg x.cfg --gemm fast > /dev/null 2>&1; check '[ $? -eq 2 ]'
 BM_GEMM=fast "$bin" bench --cfg x.cfg > /dev/null 2>&1; check '[ $? -eq 2 ]'
 "$bin" bench --cfg x.cfg --bogus > /dev/null 2>&1; check '[ $? -eq 2 ]'
@@ -76,4 +79,14 @@ BM_GEMM=blas "$bin" bench --cfg "$tmp/t.cfg" --iters 1 --warmup 0 --gemm own > "
 check '[ $? -eq 0 ] && grep -q "\"gemm\": \"$own\"" "$tmp/out"'
 "$bin" bench --sgemm 70 --iters 1 --gemm own > "$tmp/out" 2>/dev/null
 check '[ $? -eq 0 ] && grep -q "\"gemm\": \"$own\"" "$tmp/out"'
+# --fast-infer is reported (true only for infer); --profile: a table of the 2 layers on
+# stderr, stdout still one JSON line
+"$bin" bench --cfg "$tmp/t.cfg" --mode infer --iters 2 --warmup 0 --fast-infer off > "$tmp/out" 2>/dev/null
+check '[ $? -eq 0 ] && grep -q "\"fast_infer\": false" "$tmp/out"'
+"$bin" bench --cfg "$tmp/t.cfg" --mode infer --iters 2 --warmup 0 --profile > "$tmp/out" 2> "$tmp/err"
+check '[ $? -eq 0 ] && grep -q "\"fast_infer\": true" "$tmp/out" && [ $(wc -l < "$tmp/out") -eq 1 ]'
+check 'grep -q "^layer  type" "$tmp/err" && [ $(grep -c "^ *[01]  convolutional" "$tmp/err") -eq 2 ]'
+check 'grep -q "sum of layer medians: forward" "$tmp/err"'
+"$bin" bench --cfg "$tmp/t.cfg" --iters 2 --warmup 0 --profile > "$tmp/out" 2> "$tmp/err"
+check '[ $? -eq 0 ] && grep -q "\"fast_infer\": false" "$tmp/out" && grep -q "bwd ms" "$tmp/err"'
 exit $fail

@@ -371,6 +371,18 @@ static void test_random_and_full(void) {
   if (run_round(&st, &o, facts, &p) != 0) return;
   CHECK(p.batch.n == 5 && st.labeled.n == 10 && bm_mine_exhausted(&st));
   CHECK(p.train_mined.n == 5 && p.train_labeled.n == 5); /* 2 initial + 3 from round 1 */
+  /* with train_from_labeled set, full samples that many images of L like the others: U is
+   * empty now, so the batch is empty and 4 of the 10 images of L are trained */
+  o.train_from_labeled = 4;
+  if (run_round(&st, &o, facts, &p) != 0) return;
+  CHECK(p.batch.n == 0 && p.train_mined.n == 0 && p.train_labeled.n == 4);
+  int distinct = 1;
+  for (int i = 0; i < p.train_labeled.n; i++)
+    for (int j = 0; j < i; j++) distinct &= p.train_labeled.items[i] != p.train_labeled.items[j];
+  CHECK(distinct);
+  o.train_from_labeled = -1; /* default: all of L again */
+  if (run_round(&st, &o, facts, &p) != 0) return;
+  CHECK(p.train_labeled.n == 10);
   bm_round_plan_free(&p);
   bm_mine_state_free(&st);
 }

@@ -1,6 +1,7 @@
 /* Training state: 4 epochs in one go and 2 + save + load + 2 (and a stop in the middle of an
- * epoch) give bit-identical weights, optimiser moments and batch-norm statistics; damaged,
- * foreign and mismatched checkpoints are refused with a reason. */
+ * epoch) give bit-identical weights, optimiser moments and batch-norm statistics, with and
+ * without the weight average (EMA); the average follows its formula; damaged, foreign and
+ * mismatched checkpoints are refused with a reason. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,10 +43,11 @@ static int stop_hook(void *user, bm_trainer *tr, const bm_train_progress *p) {
   return p->iteration >= ((stop_after *)user)->iteration;
 }
 
-static void test_resume(const char *dir, const bm_dataset *ds) {
+static void test_resume(const char *dir, const bm_dataset *ds, float ema_decay) {
   bm_train_sample samples[6];
   for (int k = 0; k < 6; k++) samples[k] = (bm_train_sample){k, NULL, 0};
   bm_train_opts o = small_opts();
+  o.ema_decay = ema_decay;
   bm_error err;
   char ckpt[700];
   snprintf(ckpt, sizeof ckpt, "%s/state.ckpt", dir);
@@ -116,6 +118,54 @@ static void test_resume(const char *dir, const bm_dataset *ds) {
   bm_trainer_free(b);
   bm_trainer_free(c);
   bm_trainer_free(d);
+}
+
+/* With EMA on, the network between updates holds avg_t = d_t avg_{t-1} + (1 - d_t) w_t,
+ * avg_0 = w_0, d_t = min(decay, (1 + t) / (10 + t)), where w_t are the weights (and batch-norm
+ * statistics) of the same run without EMA after t updates. */
+static void test_ema_formula(const bm_dataset *ds) {
+  bm_train_sample samples[6];
+  for (int k = 0; k < 6; k++) samples[k] = (bm_train_sample){k, NULL, 0};
+  bm_train_opts o = small_opts();
+  bm_error err;
+  float *w[4];
+  size_t n = 0;
+  for (int t = 0; t <= 3; t++) { /* plain run stopped after t updates */
+    bm_trainer *plain;
+    CHECK(bm_trainer_create(&plain, fixture_cfg, "fixture.cfg", 2, (char *const *)fixture_classes, &o, 6, NULL, &err) == 0);
+    if (t == 2) { /* one whole epoch (a hook cannot stop a run at an epoch's last update) */
+      CHECK(bm_trainer_train_epochs(plain, ds, samples, 6, 1, NULL, NULL, &err) == 0);
+    } else if (t > 0) {
+      stop_after stop = {t};
+      bm_train_hooks hooks = {stop_hook, &stop};
+      CHECK(bm_trainer_train_epochs(plain, ds, samples, 6, 4, &hooks, NULL, &err) == 1);
+    }
+    CHECK(bm_trainer_iteration(plain) == t);
+    w[t] = snapshot(plain, &n);
+    bm_trainer_free(plain);
+  }
+  o.ema_decay = 0.2f; /* d_1 = 2/11 (ramp), d_2 = 0.2 (cap), d_3 = 0.2 */
+  bm_trainer *avg;
+  CHECK(bm_trainer_create(&avg, fixture_cfg, "fixture.cfg", 2, (char *const *)fixture_classes, &o, 6, NULL, &err) == 0);
+  stop_after stop = {3};
+  bm_train_hooks hooks = {stop_hook, &stop};
+  CHECK(bm_trainer_train_epochs(avg, ds, samples, 6, 4, &hooks, NULL, &err) == 1);
+  size_t n_avg;
+  float *got = snapshot(avg, &n_avg);
+  CHECK(n_avg == n);
+  const double d[4] = {0, 2.0 / 11.0, 0.2, 0.2};
+  int bad = 0, moved = 0;
+  for (size_t k = 0; k < n; k++) {
+    double expect = w[0][k];
+    for (int t = 1; t <= 3; t++) expect = d[t] * expect + (1 - d[t]) * w[t][k];
+    if (fabs(got[k] - expect) > 1e-5 * (1 + fabs(expect))) bad++;
+    if (fabs(w[3][k] - expect) > 1e-4 * (1 + fabs(expect))) moved++;
+  }
+  CHECK_MSG(bad == 0, "%d of %zu averaged values differ from the formula", bad, n);
+  CHECK_MSG(moved > 0, "the average equals the raw weights: nothing to test");
+  free(got);
+  for (int t = 0; t <= 3; t++) free(w[t]);
+  bm_trainer_free(avg);
 }
 
 /* Copies every section of a checkpoint into a writer, replacing one string section. */
@@ -286,7 +336,9 @@ int main(void) {
   dopts.split = "train";
   bm_error err;
   CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
-  test_resume(dir, &ds);
+  test_resume(dir, &ds, 0.0f);
+  test_resume(dir, &ds, 0.9f);
+  test_ema_formula(&ds);
   test_refused(dir, &ds);
   test_export(dir);
   test_input_size();

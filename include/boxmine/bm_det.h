@@ -233,11 +233,18 @@ typedef struct bm_train_opts {
   float min_lr_frac;     /* cosine floor, as a fraction of lr */
   long warmup_iters;     /* linear warm-up over the first updates; 0: none */
   float iou_thresh;      /* extra positives: anchors with shape IoU above it (1: off) */
+  float ema_decay;       /* exponential moving average of the weights (0: off); see below */
   /* augmentation (darknet-style, see bm_augment.h) */
   float jitter, hue, saturation, exposure;
   int flip;
 } bm_train_opts;
 bm_train_opts bm_train_defaults(void);
+/* With ema_decay > 0 the trainer keeps a moving average of the weights and batch-norm
+ * statistics, updated after every update t (1, 2, ...) with the weight
+ * d = min(ema_decay, (1 + t) / (10 + t)) on the old average, and the detector holds that
+ * average whenever it is not inside an update: evaluation, detection, checkpoints and
+ * darknet exports all see the averaged model. The raw weights the optimiser works on are kept
+ * by the trainer (and in its checkpoints) for resuming. */
 
 /* A new trainer: a detector from cfg_text with n_classes classes, initialised from
  * opts->seed, and a fresh optimiser and schedule. images_per_epoch converts the schedule's

@@ -295,7 +295,8 @@ typedef struct bm_mine_opts {
   bm_strategy strategy;  /* --strategy (topk-slscore) */
   bm_oracle_mode oracle; /* --oracle (verify) */
   int K;                 /* --K (400): batch size, and topk-alratio's set sizes */
-  int train_from_labeled; /* images of L sampled into each round's training set; -1 = K */
+  int train_from_labeled; /* images of L sampled into each round's training set; -1 = K
+                             (full: -1 = all of L) */
   float al_lo, al_hi;    /* --al-lo 0.3, --al-hi 0.6 (topk-alratio-thre) */
   float sl_lo, sl_hi;    /* --sl-lo 0.3, --sl-hi 0.5 (topk-slscore) */
   int uncertainty;       /* BM_UNCERTAINTY_* (uncertainty baseline) */

@@ -227,12 +227,26 @@ bm_gemm_kind bm_net_gemm(const bm_network *net);
 bm_gemm_kind bm_gemm_resolve(bm_gemm_kind kind); /* what AUTO/BLAS/OWN means here */
 const char *bm_gemm_kind_name(bm_gemm_kind kind); /* "auto", "blas", "own" */
 
+/* Inference-only convolution kernels (docs/NN.md "Inference kernels"), enabled by default:
+ * 3x3 stride-1 convolutions (ungrouped, at least 32 filters, input channels a multiple of
+ * 16) by Winograd's F(2x2, 3x3) or, on maps of at least 20x20, F(4x4, 3x3) (2.25x and 4x
+ * fewer multiplies); 1x1 convolutions on at most 4096 pixels by a packed product; first
+ * layers (at most 4 input channels, 16 or 32 filters) by a direct convolution without
+ * im2col. Results equal the im2col path's up to float rounding. Disabled, inference
+ * computes exactly the training path's products. */
+void bm_net_set_fast_infer(bm_network *net, int enabled);
+int bm_net_fast_infer(const bm_network *net);
+
 /* ---- running ------------------------------------------------------------------------ */
 float *bm_net_input(bm_network *net);                  /* [batch][c][h][w] (NCHW) */
 void bm_net_forward(bm_network *net);
 void bm_net_backward(bm_network *net);                 /* requires training mode */
 float *bm_net_output(bm_network *net, int layer);      /* [batch][h][w][c] (NHWC) */
 float *bm_net_output_grad(bm_network *net, int layer); /* same shape; NULL if not training */
+/* Per-layer timing: when layer_seconds is not NULL, every forward adds layer i's wall time
+ * (seconds) to layer_seconds[i] and every backward to layer_seconds[n_layers + i]; the
+ * caller owns the 2 * n_layers doubles (zero them first) and passes NULL to stop. */
+void bm_net_set_profile(bm_network *net, double *layer_seconds);
 
 /* ---- parameters ---------------------------------------------------------------------- */
 float *bm_net_params(bm_network *net);

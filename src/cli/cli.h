@@ -101,7 +101,8 @@ void cli_dataset_args_free(cli_dataset_args *args);
 
 /* Options shared by boxmine train and boxmine mine (train_opts.c): the run's folder and
  * data (--out, --data, --cfg, --resume) and the training options --batch, --optimizer,
- * --nesterov, --lr, --momentum, --weight-decay, --schedule, --warmup, --clip, --no-augment,
+ * --nesterov, --lr, --momentum, --weight-decay, --schedule, --warmup, --clip, --iou-thresh,
+ * --ema, --jitter, --hue, --saturation, --exposure, --no-flip, --no-augment,
  * --threads, --seed, --deterministic, --input, --checkpoint-minutes, --thresh, --nms,
  * --max-dets, --ap-thre. A command sets its own defaults with cli_train_args_init, parses,
  * then copies the values to where its run keeps them. */
@@ -114,6 +115,7 @@ typedef struct cli_train_args {
   int threads_given;         /* --threads was given (it may change on --resume) */
   int deterministic;         /* --deterministic */
   int no_augment;            /* --no-augment (applied by cli_train_args_finish) */
+  int no_flip;               /* --no-flip (applied by cli_train_args_finish) */
   int input_w, input_h;      /* --input WxH; 0: the cfg's size */
   double checkpoint_minutes; /* --checkpoint-minutes */
   double thresh, nms;        /* --thresh, --nms: detections for evaluation */

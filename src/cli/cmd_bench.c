@@ -6,7 +6,8 @@
  *          as bench/torch_bench.py.
  *   infer: one forward pass in inference mode.
  * After --warmup untimed iterations, --iters iterations are timed one by one; one line of
- * JSON reports the median. --sgemm N instead times one N x N x N product. */
+ * JSON reports the median. --sgemm N instead times one N x N x N product. --profile also
+ * prints, on stderr, each layer's median time over the timed iterations. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ static void usage(FILE *out) {
           "  --iters N         timed iterations (default 20)\n"
           "  --warmup N        untimed iterations first (default 3)\n"
           "  --seed N          random data and weights (default 1)\n"
+          "  --fast-infer on|off  inference only: 3x3 convolutions by Winograd F(2x2,3x3) and\n"
+          "                    first layers by a direct convolution (on, the default), or\n"
+          "                    every convolution by im2col + GEMM like training (off)\n"
+          "  --profile         also print a table on stderr: per layer, the median over the\n"
+          "                    timed iterations of its forward (and backward) time in ms, its\n"
+          "                    share of the iteration, and GFLOP/s for convolutions\n"
           "  --save-weights FILE  afterwards, write the network's parameters as a darknet\n"
           "                    .weights file (to check that darknet reads what boxmine writes)\n"
           "  --sgemm N         instead: GFLOP/s of an N x N by N x N single-precision product\n"
@@ -56,6 +63,43 @@ static int compare_doubles(const void *a, const void *b) {
 static double median(double *values, int n) {
   qsort(values, (size_t)n, sizeof *values, compare_doubles);
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+/* The --profile table: per layer, medians over iters of the times in `times` (iteration
+ * it, layer i: times[it * 2 * n_layers + i] forward, + n_layers backward). */
+static void print_profile(const bm_network *net, double *times, long iters, int training,
+                          double iter_seconds) {
+  int n_layers = bm_net_n_layers(net), batch = bm_net_batch(net);
+  double *column = malloc((size_t)iters * sizeof *column);
+  if (!column) return;
+  fprintf(stderr, "layer  type            output           GFLOP  fwd ms  fwd GFLOP/s%s  %% of iter\n",
+          training ? "  bwd ms  bwd GFLOP/s" : "");
+  double total[2] = {0, 0};
+  for (int i = 0; i < n_layers; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    double med[2];
+    for (int dir = 0; dir < 2; dir++) {
+      for (long it = 0; it < iters; it++)
+        column[it] = times[(size_t)it * 2 * n_layers + (size_t)dir * n_layers + i];
+      med[dir] = median(column, (int)iters);
+      total[dir] += med[dir];
+    }
+    double gflop = 0;
+    if (l->type == BM_LAYER_CONV)
+      gflop = 2e-9 * l->size * l->size * (l->in_c / l->groups) * l->filters * l->out_h *
+              l->out_w * batch;
+    char shape[32];
+    snprintf(shape, sizeof shape, "%dx%dx%d", l->out_h, l->out_w, l->out_c);
+    fprintf(stderr, "%5d  %-14s  %-15s  %6.3f  %6.3f  %11.1f", i, bm_layer_type_name(l->type),
+            shape, gflop, med[0] * 1e3, med[0] > 0 ? gflop / med[0] : 0.0);
+    if (training)
+      fprintf(stderr, "  %6.3f  %11.1f", med[1] * 1e3, med[1] > 0 ? 2 * gflop / med[1] : 0.0);
+    fprintf(stderr, "  %9.1f\n", 100.0 * (med[0] + med[1]) / iter_seconds);
+  }
+  fprintf(stderr, "sum of layer medians: forward %.3f ms", total[0] * 1e3);
+  if (training) fprintf(stderr, ", backward %.3f ms", total[1] * 1e3);
+  fprintf(stderr, "; median iteration %.3f ms\n", iter_seconds * 1e3);
+  free(column);
 }
 
 static void warn_about_blas(void) {
@@ -122,6 +166,7 @@ static void sgd_step(bm_network *net, float *velocity, const unsigned char *deca
 int cmd_bench(int argc, char **argv) {
   const char *cfg_path = NULL, *mode = "train", *save_path = NULL;
   long batch = 0, width = 0, height = 0, threads = 2, iters = 20, warmup = 3, seed = 1, sgemm = 0;
+  int profile = 0, fast_infer = 1;
   bm_gemm_kind gemm = BM_GEMM_AUTO;
   const char *gemm_env = getenv("BM_GEMM");
   if (gemm_env && *gemm_env && parse_gemm(gemm_env, &gemm))
@@ -138,6 +183,13 @@ int cmd_bench(int argc, char **argv) {
     } else if (!strcmp(a, "--save-weights")) {
       if (!v) return cli_error("--save-weights needs a file"), 2;
       save_path = v;
+    } else if (!strcmp(a, "--profile")) {
+      profile = 1;
+      continue;
+    } else if (!strcmp(a, "--fast-infer")) {
+      if (!v || (strcmp(v, "on") && strcmp(v, "off")))
+        return cli_error("--fast-infer is 'on' or 'off'"), 2;
+      fast_infer = !strcmp(v, "on");
     } else if (!strcmp(a, "--mode")) {
       if (!v || (strcmp(v, "train") && strcmp(v, "infer")))
         return cli_error("--mode is 'train' or 'infer'"), 2;
@@ -176,6 +228,7 @@ int cmd_bench(int argc, char **argv) {
   int training = !strcmp(mode, "train");
   bm_net_set_threads(net, (int)threads);
   bm_net_set_gemm(net, gemm);
+  bm_net_set_fast_infer(net, fast_infer);
   bm_net_set_training(net, training);
   bm_rng rng;
   bm_rng_seed(&rng, (uint64_t)seed, 7);
@@ -194,7 +247,12 @@ int cmd_bench(int argc, char **argv) {
   float *velocity = calloc(n_params ? n_params : 1, sizeof *velocity);
   unsigned char *decays = calloc(n_params ? n_params : 1, 1);
   double *times = malloc((size_t)iters * sizeof *times);
-  int failed = !heads || !head_grads || !velocity || !decays || !times;
+  size_t per_iter = 2 * (size_t)n_layers; /* --profile: forward and backward seconds */
+  double *layer_times = profile ? calloc((size_t)iters * per_iter, sizeof *layer_times) : NULL;
+  double *layer_acc = profile ? calloc(per_iter, sizeof *layer_acc) : NULL;
+  int failed = !heads || !head_grads || !velocity || !decays || !times ||
+               (profile && (!layer_times || !layer_acc));
+  if (profile && !failed) bm_net_set_profile(net, layer_acc);
   for (int i = 0; i < n_layers && !failed; i++)
     if (bm_net_layer(net, i)->type == BM_LAYER_YOLO || (i == n_layers - 1 && n_heads == 0))
       heads[n_heads++] = i;
@@ -214,6 +272,7 @@ int cmd_bench(int argc, char **argv) {
   cli_progress progress;
   if (!failed) cli_progress_start(&progress, "bench", warmup + iters);
   for (long it = 0; !failed && it < warmup + iters; it++) {
+    if (profile) memset(layer_acc, 0, per_iter * sizeof *layer_acc);
     double start = bm_now();
     if (training) {
       bm_net_zero_grads(net);
@@ -229,6 +288,9 @@ int cmd_bench(int argc, char **argv) {
       bm_net_forward(net);
     }
     if (it >= warmup) times[it - warmup] = bm_now() - start;
+    if (profile && it >= warmup)
+      memcpy(layer_times + (size_t)(it - warmup) * per_iter, layer_acc,
+             per_iter * sizeof *layer_acc);
     cli_progress_update(&progress, it + 1, it < warmup ? "warm-up" : NULL);
   }
   int rc = 0;
@@ -237,6 +299,7 @@ int cmd_bench(int argc, char **argv) {
   } else {
     cli_progress_finish(&progress, NULL);
     double med = median(times, (int)iters);
+    if (profile) print_profile(net, layer_times, iters, training, med);
     double gflop = bm_net_flops(net) * 1e-9, img_per_s = n_batch / med;
     bm_buf out;
     bm_buf_init(&out);
@@ -255,8 +318,8 @@ int cmd_bench(int argc, char **argv) {
     bm_buf_json_number(&out, gflop);
     bm_buf_puts(&out, ", \"gflops\": ");
     bm_buf_json_number(&out, gflop * (training ? 3 : 1) * img_per_s);
-    bm_buf_printf(&out, ", \"gemm\": \"%s\", \"blas_core\": ",
-                  bm_gemm_kind_name(bm_net_gemm(net)));
+    bm_buf_printf(&out, ", \"gemm\": \"%s\", \"fast_infer\": %s, \"blas_core\": ",
+                  bm_gemm_kind_name(bm_net_gemm(net)), fast_infer && !training ? "true" : "false");
     bm_buf_json_string(&out, bm_nn_blas_core());
     bm_buf_puts(&out, "}");
     printf("%s\n", out.data);
@@ -269,6 +332,8 @@ int cmd_bench(int argc, char **argv) {
   free(velocity);
   free(decays);
   free(times);
+  free(layer_times);
+  free(layer_acc);
   bm_net_free(net);
   return rc;
 }

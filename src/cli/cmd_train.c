@@ -43,11 +43,6 @@ static void usage(FILE *out) {
           "  --epochs N            epochs to train (default %d)\n", fit->epochs);
   cli_train_help(out, defaults, HELP_COLUMN);
   fprintf(out,
-          "  --iou-thresh F        also make positives of anchors whose shape IoU with a box\n"
-          "                        exceeds F (darknet's iou_thresh; default %g = best anchor only)\n"
-          "  --jitter F            crop jitter, fraction of the size per side (default %g)\n"
-          "  --hue F --saturation F --exposure F  colour jitter (default %g, %g, %g)\n"
-          "  --no-flip             no horizontal flips\n"
           "  --seed N              seed of weights, data order and augmentation (default %llu)\n"
           "  --deterministic       keep the thread count in the run, so an interrupted and\n"
           "                        resumed run gives bit-identical weights\n"
@@ -58,8 +53,6 @@ static void usage(FILE *out) {
           "  --checkpoint-minutes F  also save last.ckpt inside an epoch this often (default %g)\n"
           "evaluation and early stop:\n"
           "  --eval-every N        evaluate every N epochs and after the last (default %d)\n",
-          defaults->train.iou_thresh, defaults->train.jitter, defaults->train.hue,
-          defaults->train.saturation, defaults->train.exposure,
           (unsigned long long)defaults->train.seed, defaults->checkpoint_minutes, fit->eval_every);
   cli_train_eval_help(out, defaults, HELP_COLUMN);
   fprintf(out,
@@ -203,11 +196,6 @@ int cmd_train(int argc, char **argv) {
        .to.l = &stop_after, .on_resume = 1},
       CLI_INT_OPT("--eval-every", 0, 1000000, &rs.eval_every),
       CLI_INT_OPT("--ap-range", 0, 1000, &rs.ap_range),
-      CLI_FLOAT_OPT("--jitter", 0, 0.49, &ta.train.jitter),
-      CLI_FLOAT_OPT("--iou-thresh", 0, 1, &ta.train.iou_thresh),
-      CLI_FLOAT_OPT("--hue", 0, 0.5, &ta.train.hue),
-      CLI_FLOAT_OPT("--saturation", 1, 10, &ta.train.saturation),
-      CLI_FLOAT_OPT("--exposure", 1, 10, &ta.train.exposure),
       CLI_DOUBLE_OPT("--ap-shift", 0, 1, &rs.ap_shift),
   };
   for (int i = 1; i < argc; i++) {
@@ -220,7 +208,6 @@ int cmd_train(int argc, char **argv) {
     int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
     if (took < 0) return 2;
     if (took > 0) continue;
-    if (!strcmp(a, "--no-flip")) { ta.train.flip = 0; ta.not_on_resume = a; continue; }
     if (!strcmp(a, "--split") || !strcmp(a, "--val-split")) {
       if (!v) return cli_error("%s needs a value", a), 2;
       i++;

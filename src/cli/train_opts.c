@@ -67,6 +67,7 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
   int *flag = !strcmp(a, "--deterministic") ? &args->deterministic
               : !strcmp(a, "--nesterov")    ? &t->nesterov
               : !strcmp(a, "--no-augment")  ? &args->no_augment
+              : !strcmp(a, "--no-flip")     ? &args->no_flip
                                             : NULL;
   if (flag) {
     *flag = 1;
@@ -114,6 +115,12 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
       CLI_DOUBLE_OPT("--nms", 0, 1, &args->nms),
       CLI_DOUBLE_OPT("--ap-thre", 0, 1, &args->ap_thre),
       CLI_DOUBLE_OPT("--checkpoint-minutes", 0, 1e6, &args->checkpoint_minutes),
+      CLI_FLOAT_OPT("--iou-thresh", 0, 1, &t->iou_thresh),
+      CLI_FLOAT_OPT("--ema", 0, 0.999999, &t->ema_decay),
+      CLI_FLOAT_OPT("--jitter", 0, 0.49, &t->jitter),
+      CLI_FLOAT_OPT("--hue", 0, 0.5, &t->hue),
+      CLI_FLOAT_OPT("--saturation", 1, 10, &t->saturation),
+      CLI_FLOAT_OPT("--exposure", 1, 10, &t->exposure),
   };
   int took = cli_number_arg(numbers, sizeof numbers / sizeof numbers[0], argc, argv, i,
                             &args->not_on_resume);
@@ -123,6 +130,7 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
 
 void cli_train_args_finish(cli_train_args *args) {
   bm_train_opts *t = &args->train;
+  if (args->no_flip) t->flip = 0;
   if (args->no_augment) t->jitter = t->hue = 0, t->saturation = t->exposure = 1, t->flip = 0;
 }
 
@@ -174,6 +182,20 @@ void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
             "linear learning-rate warm-up over the first updates (default %ld)", t->warmup_iters);
   help_line(out, column, "--clip F", "clip the gradient norm to F, 0 = off (default %g)",
             t->clip_norm);
+  help_line(out, column, "--iou-thresh F",
+            "also make positives of anchors whose shape IoU with a box exceeds F");
+  help_line(out, column, "", "(darknet's iou_thresh; default %g = best anchor only)", t->iou_thresh);
+  help_line(out, column, "--ema F",
+            "evaluate, detect and save a moving average of the weights, with weight");
+  help_line(out, column, "", "min(F, (1+t)/(10+t)) on the old average at update t (default %g; 0 = off)",
+            t->ema_decay);
+  help_line(out, column, "--jitter F", "crop jitter, fraction of the size per side (default %g)",
+            t->jitter);
+  help_line(out, column, "--hue F", "colour jitter: hue shift (default %g)", t->hue);
+  help_line(out, column, "--saturation F", "colour jitter: saturation factor (default %g)",
+            t->saturation);
+  help_line(out, column, "--exposure F", "colour jitter: exposure factor (default %g)", t->exposure);
+  help_line(out, column, "--no-flip", "no horizontal flips");
   help_line(out, column, "--no-augment", "no jitter, flip or colour changes (letterbox only)");
   help_line(out, column, "--threads N", "compute threads (default %d)", t->threads);
 }

@@ -8,7 +8,7 @@
 #include "train/loader.h"
 
 /* Layout version of the trainer's sections (the container has its own version). */
-#define TRAINER_STATE_VERSION 2
+#define TRAINER_STATE_VERSION 3
 /* Batch-norm running statistics: the engine averages them with weight 0.01 per batch
  * (darknet's and bm_nn.h's rule), which lags far behind weights that move quickly in a short
  * CPU training run, so inference-mode outputs drift from training-mode ones. After each
@@ -37,6 +37,8 @@ struct bm_trainer {
   history_entry *history;
   double epoch_sums[5]; /* loss, box, obj, cls, updates of the epoch in progress */
   float *bn_before;     /* [n_state]: running statistics before the current forward pass */
+  /* with opts.ema_decay > 0: [n_params + n_state] each; the network holds ema between updates */
+  float *raw, *ema;
 };
 
 bm_train_opts bm_train_defaults(void) {
@@ -61,6 +63,7 @@ bm_train_opts bm_train_defaults(void) {
   o.exposure = 1.5f;
   o.flip = 1;
   o.iou_thresh = 1.0f;
+  o.ema_decay = 0.0f;
   return o;
 }
 
@@ -76,6 +79,7 @@ static int check_opts(const bm_train_opts *o, bm_error *err) {
     return bm_fail(err, "schedule length %g epochs must be > 0", o->schedule_epochs);
   if (o->warmup_iters < 0) return bm_fail(err, "warm-up %ld must be >= 0", o->warmup_iters);
   if (!(o->iou_thresh >= 0 && o->iou_thresh <= 1)) return bm_fail(err, "iou_thresh %g is outside [0, 1]", o->iou_thresh);
+  if (!(o->ema_decay >= 0 && o->ema_decay < 1)) return bm_fail(err, "EMA decay %g is outside [0, 1)", o->ema_decay);
   return 0;
 }
 
@@ -123,10 +127,32 @@ static int init_schedule(bm_trainer *tr, bm_error *err) {
   return bm_schedule_init(&tr->sched, &cfg, err);
 }
 
+/* Copies the network's parameters and state into buf ([n_params + n_state]) or back. */
+static void net_to_buf(bm_network *net, float *buf) {
+  size_t n_params = bm_net_n_params(net);
+  memcpy(buf, bm_net_params(net), n_params * sizeof *buf);
+  memcpy(buf + n_params, bm_net_state(net), bm_net_n_state(net) * sizeof *buf);
+}
+static void buf_to_net(const float *buf, bm_network *net) {
+  size_t n_params = bm_net_n_params(net);
+  memcpy(bm_net_params(net), buf, n_params * sizeof *buf);
+  memcpy(bm_net_state(net), buf + n_params, bm_net_n_state(net) * sizeof *buf);
+}
+
+/* Scratch buffers; with EMA on, the raw and averaged copies start as the network's values. */
 static int alloc_scratch(bm_trainer *tr, bm_error *err) {
-  size_t n_state = bm_net_n_state(bm_detector_net(tr->det));
+  bm_network *net = bm_detector_net(tr->det);
+  size_t n_state = bm_net_n_state(net), n_all = bm_net_n_params(net) + n_state;
   tr->bn_before = bm_malloc((n_state + 1) * sizeof *tr->bn_before);
-  return tr->bn_before ? 0 : bm_fail(err, "out of memory");
+  if (!tr->bn_before) return bm_fail(err, "out of memory");
+  if (tr->opts.ema_decay > 0) {
+    tr->raw = bm_malloc(n_all * sizeof *tr->raw);
+    tr->ema = bm_malloc(n_all * sizeof *tr->ema);
+    if (!tr->raw || !tr->ema) return bm_fail(err, "out of memory");
+    net_to_buf(net, tr->raw);
+    net_to_buf(net, tr->ema);
+  }
+  return 0;
 }
 
 int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_name,
@@ -164,6 +190,8 @@ void bm_trainer_free(bm_trainer *tr) {
   bm_optim_free(&tr->optim);
   bm_free(tr->history);
   bm_free(tr->bn_before);
+  bm_free(tr->raw);
+  bm_free(tr->ema);
   bm_free(tr);
 }
 
@@ -175,8 +203,9 @@ float bm_trainer_lr(const bm_trainer *tr) { return bm_schedule_lr(&tr->sched); }
 
 /* ---- the update ----------------------------------------------------------------------- */
 
-/* One update on a loaded batch. Returns 0, 1 when the update was skipped (not finite). */
-static int train_step(bm_trainer *tr, const bm_loader_batch *batch, bm_train_progress *p) {
+/* One update of the network's own weights on a loaded batch. Returns 0, 1 when the update
+ * was skipped (not finite). */
+static int update_weights(bm_trainer *tr, const bm_loader_batch *batch, bm_train_progress *p) {
   bm_network *net = bm_detector_net(tr->det);
   int batch_size = tr->opts.batch, channels, net_h, net_w;
   bm_net_input_dims(net, &channels, &net_h, &net_w);
@@ -210,6 +239,27 @@ static int train_step(bm_trainer *tr, const bm_loader_batch *batch, bm_train_pro
   bm_schedule_advance(&tr->sched);
   bm_net_set_seen(net, bm_net_seen(net) + (uint64_t)batch_size);
   return 0;
+}
+
+/* One update; with EMA on, the raw weights are swapped in for it and the average, updated,
+ * is swapped back. The average's weight ramps up with the update count t (as in
+ * TensorFlow's ExponentialMovingAverage with num_updates), so early averages are not
+ * dominated by the random initial weights. */
+static int train_step(bm_trainer *tr, const bm_loader_batch *batch, bm_train_progress *p) {
+  if (!tr->ema) return update_weights(tr, batch, p);
+  bm_network *net = bm_detector_net(tr->det);
+  buf_to_net(tr->raw, net);
+  int skipped = update_weights(tr, batch, p);
+  net_to_buf(net, tr->raw);
+  if (!skipped) {
+    double t = (double)tr->sched.iteration;
+    double d = fmin((double)tr->opts.ema_decay, (1.0 + t) / (10.0 + t));
+    float keep = (float)d, take = (float)(1.0 - d);
+    size_t n_all = bm_net_n_params(net) + bm_net_n_state(net);
+    for (size_t k = 0; k < n_all; k++) tr->ema[k] = keep * tr->ema[k] + take * tr->raw[k];
+  }
+  buf_to_net(tr->ema, net);
+  return skipped;
 }
 
 static uint64_t hash_samples(const bm_train_sample *samples, int n_samples) {
@@ -389,13 +439,13 @@ void bm_trainer_history(const bm_trainer *tr, int k, int64_t *epoch, double *ap5
 /* ---- checkpoints ---------------------------------------------------------------------- */
 
 /* The options as doubles in a fixed order (so the layout is independent of struct padding). */
-#define N_OPT_VALUES 18
+#define N_OPT_VALUES 19
 static void opts_to_values(const bm_train_opts *o, double *v) {
   double values[N_OPT_VALUES] = {o->batch, o->threads, (double)o->optimizer, o->nesterov, o->lr,
                                  o->momentum, o->weight_decay, o->clip_norm, (double)o->schedule,
                                  o->schedule_epochs, o->min_lr_frac, (double)o->warmup_iters,
                                  o->jitter, o->hue, o->saturation, o->exposure, o->flip,
-                                 o->iou_thresh};
+                                 o->iou_thresh, o->ema_decay};
   memcpy(v, values, sizeof values);
 }
 static void opts_from_values(bm_train_opts *o, const double *v) {
@@ -417,6 +467,7 @@ static void opts_from_values(bm_train_opts *o, const double *v) {
   o->exposure = (float)v[15];
   o->flip = (int)v[16];
   o->iou_thresh = (float)v[17];
+  o->ema_decay = (float)v[18];
 }
 
 int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn extra,
@@ -434,6 +485,10 @@ int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn ext
   opts_to_values(&tr->opts, values);
   bm_ckpt_add_f64(&w, "trainer.opts", values, N_OPT_VALUES);
   bm_ckpt_add_f64(&w, "trainer.epoch_sums", tr->epoch_sums, 5);
+  if (tr->raw) { /* the detector sections above hold the average */
+    bm_network *net = bm_detector_net(tr->det);
+    bm_ckpt_add_f32(&w, "trainer.raw", tr->raw, bm_net_n_params(net) + bm_net_n_state(net));
+  }
   double *history = bm_malloc((size_t)(tr->n_history * 3 + 1) * sizeof *history);
   if (history) {
     for (int k = 0; k < tr->n_history; k++) {
@@ -498,6 +553,16 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
       bm_optim_load(&tr->optim, &r, "optim", err) || bm_schedule_load(&tr->sched, &r, "sched", err) ||
       alloc_scratch(tr, err))
     goto done;
+  if (tr->raw) {
+    bm_network *net = bm_detector_net(tr->det);
+    size_t n_all = bm_net_n_params(net) + bm_net_n_state(net), n_saved = 0;
+    if (bm_ckpt_count(&r, "trainer.raw", BM_CKPT_F32, &n_saved, err)) goto done;
+    if (n_saved != n_all) {
+      bm_fail(err, "%s: trainer.raw has %zu values, the network %zu", ckpt_path, n_saved, n_all);
+      goto done;
+    }
+    if (bm_ckpt_read_f32(&r, "trainer.raw", tr->raw, n_all, err)) goto done;
+  }
   size_t n_history = 0;
   if (bm_ckpt_count(&r, "trainer.history", BM_CKPT_F64, &n_history, err)) goto done;
   if (n_history % 3) {

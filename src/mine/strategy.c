@@ -465,7 +465,9 @@ static int move_to_eval(round_ctx *c, bm_error *err) {
 }
 
 /* The rest of the training set: images of L not already trained as mined images, a seeded
- * sample of train_from_labeled (K by default), or all of L for the full baseline. */
+ * sample of train_from_labeled (K by default), or for the full baseline all of L unless
+ * train_from_labeled was set (then full trains on as many images per round as the others,
+ * which makes it the upper bound at equal training compute). */
 static int sample_labeled(round_ctx *c, bm_error *err) {
   bm_mine_state *st = c->st;
   bm_index_list pick = {0, 0, NULL};
@@ -478,7 +480,8 @@ static int sample_labeled(round_ctx *c, bm_error *err) {
     }
   }
   int want = c->opts->train_from_labeled >= 0 ? c->opts->train_from_labeled : c->opts->K;
-  if (c->opts->strategy == BM_STRATEGY_FULL || want > pick.n) want = pick.n;
+  if ((c->opts->strategy == BM_STRATEGY_FULL && c->opts->train_from_labeled < 0) || want > pick.n)
+    want = pick.n;
   /* partial Fisher-Yates: the first `want` positions become a uniform sample */
   if (want < pick.n)
     for (int i = 0; i < want; i++) {

@@ -25,6 +25,26 @@ void nn_affine_act_rows(const float *z, float *out, size_t first, size_t end, in
 #undef CALL
 }
 
+static inline __attribute__((always_inline)) void affine_act_block(
+    const float *z, size_t ldz, float *out, size_t ldo, size_t rows, int cols, const float *a,
+    const float *b, bm_activation act) {
+  for (size_t r = 0; r < rows; r++) {
+    const float *zr = z + r * ldz;
+    float *outr = out + r * ldo;
+    if (a)
+      for (int f = 0; f < cols; f++) outr[f] = nn_act_value(act, a[f] * zr[f] + b[f]);
+    else
+      for (int f = 0; f < cols; f++) outr[f] = nn_act_value(act, zr[f] + b[f]);
+  }
+}
+
+void nn_affine_act_block(const float *z, size_t ldz, float *out, size_t ldo, size_t rows,
+                         int cols, const float *a, const float *b, bm_activation act) {
+#define CALL(A) affine_act_block(z, ldz, out, ldo, rows, cols, a, b, A)
+  NN_DISPATCH_ACT(act, CALL)
+#undef CALL
+}
+
 void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels,
                            const float *a, const float *b, bm_activation act, int threads) {
   int parts = nn_parts(rows * channels, threads);

@@ -17,7 +17,10 @@
  *    per thread and added in thread order at the end.
  *  - by GEMM blocks (e.g. one image on two threads, or 13x13 layers with 1024 filters):
  *    im2col of the whole batch (in workspace-sized chunks of images), then each GEMM split
- *    over threads into row or column blocks. */
+ *    over threads into row or column blocks.
+ * Inference mode first offers the layer to its own kernels (bm_net_set_fast_infer):
+ * Winograd for 3x3 stride-1 convolutions (winograd.c), 1x1 convolutions on few pixels
+ * (conv_pointwise.c) and first layers on few channels (conv_direct.c). */
 #include <omp.h>
 #include <string.h>
 
@@ -156,6 +159,21 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   float *z = ctx->training && l->z ? l->z : l->out;
   float *a = coefficients(ctx, &d), *b = a + d.filters;
   if (info->batch_normalize && !ctx->training) nn_bn_infer_coefs(l, a, b);
+  if (!ctx->training && ctx->fast_infer && nn_winograd_fits(info)) {
+    nn_winograd_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                        info->batch_normalize ? b : l->bias);
+    return;
+  }
+  if (!ctx->training && ctx->fast_infer && nn_pointwise_fits(info, ctx->batch)) {
+    nn_pointwise_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                         info->batch_normalize ? b : l->bias);
+    return;
+  }
+  if (!ctx->training && ctx->fast_infer && nn_direct_fits(info)) {
+    nn_direct_forward(ctx, l, in, info->batch_normalize ? a : NULL,
+                      info->batch_normalize ? b : l->bias);
+    return;
+  }
   if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
     /* one region: each thread convolves its rows chunk by chunk, then either batch norm
      * (statistics need every thread's sums first) or bias/bn-inference + activation */

@@ -341,13 +341,21 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
 
 /* The workspace serves both ways of splitting a convolution over threads (conv.c): a
  * whole-batch im2col (capped at NN_WORK_CAP floats, at least one image), or per thread an
- * im2col chunk plus, for threads after the first, a private weight gradient. */
+ * im2col chunk plus, for threads after the first, a private weight gradient. The inference
+ * kernels (winograd.c, conv_pointwise.c) use it as a whole too. */
 int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
   size_t b = (size_t)net->batch, by_blocks = 0, chunk = 0, max_weights = 0;
   for (int i = 0; i < net->n_layers; i++) {
     const nn_layer *l = &net->layers[i];
     if (l->info.type != BM_LAYER_CONV) continue;
     if (l->n_weights > max_weights) max_weights = l->n_weights;
+    /* the inference kernels (winograd.c, conv_pointwise.c) use the whole workspace */
+    if (nn_winograd_fits(&l->info) &&
+        nn_winograd_work_floats(&l->info, net->batch, threads) > by_blocks)
+      by_blocks = nn_winograd_work_floats(&l->info, net->batch, threads);
+    if (nn_pointwise_fits(&l->info, net->batch) &&
+        nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
+      by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);
     size_t per_image = conv_col_per_image(&l->info);
     if (!per_image) continue;
     size_t images = NN_WORK_CAP / per_image;
@@ -423,6 +431,7 @@ int bm_net_create_from_text(bm_network **out, const char *text, const char *name
   net->in_w = net->cfg.width;
   net->threads = 1;
   net->gemm = bm_gemm_resolve(BM_GEMM_AUTO);
+  net->fast_infer = 1;
   if (nn_infer_shapes(name, net->layers, net->n_layers, net->batch, net->in_c, net->in_h,
                       net->in_w, err) ||
       nn_plan_params(net, NULL, NULL, NULL, err) || nn_plan_workspace(net, net->threads, err) ||
@@ -584,13 +593,15 @@ static size_t layer_size(const bm_network *net, const nn_layer *l) {
 }
 
 nn_ctx nn_context(bm_network *net) {
-  return (nn_ctx){net->batch, net->threads, net->training, net->gemm == BM_GEMM_OWN, net->work,
-                  net->n_work, net->chunk_floats, net->reduce};
+  return (nn_ctx){net->batch,         net->threads, net->training, net->gemm == BM_GEMM_OWN,
+                  net->fast_infer,    net->work,    net->n_work,   net->chunk_floats,
+                  net->reduce};
 }
 
 void bm_net_forward(bm_network *net) {
   nn_ctx ctx = nn_context(net);
   bm_nchw_to_nhwc(net->input, net->input_nhwc, net->batch, net->in_c, net->in_h, net->in_w);
+  double start = net->profile ? bm_now() : 0.0;
   for (int i = 0; i < net->n_layers; i++) {
     nn_layer *l = &net->layers[i];
     const float *in = i ? net->layers[i - 1].out : net->input_nhwc;
@@ -604,12 +615,18 @@ void bm_net_forward(bm_network *net) {
     }
     /* heads' gradients come from the caller, who may add into them */
     if (net->training && l->last_reader < 0) nn_zero(l->dout, layer_size(net, l), net->threads);
+    if (net->profile) { /* the input conversion counts towards the first layer */
+      double now = bm_now();
+      net->profile[i] += now - start;
+      start = now;
+    }
   }
 }
 
 void bm_net_backward(bm_network *net) {
   if (!net->training) return;
   nn_ctx ctx = nn_context(net);
+  double start = net->profile ? bm_now() : 0.0;
   for (int i = net->n_layers - 1; i >= 0; i--) {
     nn_layer *l = &net->layers[i];
     const float *in = i ? net->layers[i - 1].out : net->input_nhwc;
@@ -639,8 +656,15 @@ void bm_net_backward(bm_network *net) {
       if (din) nn_yolo_backward(&ctx, l, din);
       break;
     }
+    if (net->profile) {
+      double now = bm_now();
+      net->profile[net->n_layers + i] += now - start;
+      start = now;
+    }
   }
 }
+
+void bm_net_set_profile(bm_network *net, double *layer_seconds) { net->profile = layer_seconds; }
 
 /* ---- accessors -------------------------------------------------------------------------- */
 int bm_net_batch(const bm_network *net) { return net->batch; }
@@ -677,6 +701,8 @@ bm_gemm_kind bm_net_set_gemm(bm_network *net, bm_gemm_kind kind) {
 }
 
 bm_gemm_kind bm_net_gemm(const bm_network *net) { return net->gemm; }
+void bm_net_set_fast_infer(bm_network *net, int enabled) { net->fast_infer = enabled != 0; }
+int bm_net_fast_infer(const bm_network *net) { return net->fast_infer; }
 float *bm_net_input(bm_network *net) { return net->input; }
 
 float *bm_net_output(bm_network *net, int layer) {

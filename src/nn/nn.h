@@ -76,8 +76,10 @@ struct bm_network {
   int training;
   int threads;
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
+  int fast_infer;    /* bm_net_set_fast_infer */
   uint64_t seen;
   double flops;
+  double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */
 
   float *params, *grads; /* n_params each */
   size_t n_params;
@@ -107,6 +109,7 @@ typedef struct nn_ctx {
   int threads;
   int training;
   int own_gemm; /* nn_gemm's `own` */
+  int fast_infer; /* inference may use winograd.c and conv_direct.c (bm_net_set_fast_infer) */
   float *work;
   size_t n_work;
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
@@ -146,6 +149,12 @@ void nn_blas_single_threaded(void);
 int nn_own_sgemm_available(void);
 int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* C[m][0:32] (+)= A[m][k] (row-major) * B[k][0:32], with B's rows contiguous (row length
+ * 32, 64-byte aligned: the own GEMM's packed format), on the calling thread (winograd.c);
+ * accumulate: add to C instead of overwriting it. Meanwhile asks for prefetch_bytes from
+ * `prefetch` into the L2 cache (NULL, 0: nothing). */
+int nn_own_sgemm_n32(int m, int k, const float *a, int lda, const float *bp, float *c, int ldc,
+                     int accumulate, const void *prefetch, size_t prefetch_bytes);
 /* Small products for layers with k <= NN_SMALL_K and n_cols a multiple of 16 up to
  * NN_SMALL_N (a first conv layer), on the calling thread. */
 #define NN_SMALL_K 32
@@ -180,6 +189,9 @@ static inline int nn_parts(size_t elements, int threads) {
 /* out[r][f] = act(a[f] * z[r][f] + b[f]); a == NULL means a = 1. out may equal z. */
 void nn_affine_act_rows(const float *z, float *out, size_t first, size_t end, int channels,
                         const float *a, const float *b, bm_activation act);
+/* the same for a block: out[r * ldo + f] = act(a[f] * z[r * ldz + f] + b[f]), f < cols */
+void nn_affine_act_block(const float *z, size_t ldz, float *out, size_t ldo, size_t rows,
+                         int cols, const float *a, const float *b, bm_activation act);
 void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels,
                            const float *a, const float *b, bm_activation act, int threads);
 /* grad[r][f] *= act'(z[r][f] + bias[f]); dbias[f] += sum over r of the new grad. */
@@ -207,6 +219,52 @@ void nn_act_backward(const float *u, float *grad, size_t n, bm_activation act, i
 /* f and f' of one value, for fused loops */
 static inline float nn_act_value(bm_activation act, float u);
 static inline float nn_act_derivative(bm_activation act, float u);
+
+/* winograd.c: inference-mode 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) or F(4x4,
+ * 3x3) (maps of at least 20x20) for layers with at least NN_WINOGRAD_MIN_C input channels and NN_WINOGRAD_MIN_F filters. The
+ * workspace must hold nn_winograd_work_floats. a, b: out = act(a z + b), a may be NULL. */
+#define NN_WINOGRAD_MIN_C 16
+#define NN_WINOGRAD_MIN_F 32
+int nn_winograd_fits(const bm_layer_info *l);
+size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads);
+void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                         const float *b);
+
+/* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
+typedef float nn_v16f __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int nn_v16i __attribute__((vector_size(64)));
+
+/* In-place transpose of a 16 x 16 block held as 16 row vectors: four rounds of interleaving
+ * row i with row i + 8 (a perfect shuffle of the 256 elements each round). */
+static inline void nn_transpose16(nn_v16f rows[16]) {
+  const nn_v16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  const nn_v16i hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  for (int round = 0; round < 4; round++) {
+    nn_v16f next[16];
+    for (int i = 0; i < 8; i++) {
+      next[2 * i] = __builtin_shuffle(rows[i], rows[i + 8], lo);
+      next[2 * i + 1] = __builtin_shuffle(rows[i], rows[i + 8], hi);
+    }
+    for (int i = 0; i < 16; i++) rows[i] = next[i];
+  }
+}
+
+/* conv_pointwise.c: inference-mode 1x1 convolutions on few pixels (at most
+ * NN_POINTWISE_MAX_ROWS in the batch; in_c a multiple of 16, at least 32 filters). */
+#define NN_POINTWISE_MAX_ROWS 4096
+int nn_pointwise_fits(const bm_layer_info *l, int batch);
+size_t nn_pointwise_work_floats(const bm_layer_info *l, int batch, int threads);
+void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                          const float *b);
+
+/* conv_direct.c: inference-mode direct convolution for first layers (at most
+ * NN_DIRECT_MAX_C input channels, k = size * size * in_c <= NN_DIRECT_MAX_K, 16 or 32
+ * filters). a, b as for nn_winograd_forward. */
+#define NN_DIRECT_MAX_C 4
+#define NN_DIRECT_MAX_K 64
+int nn_direct_fits(const bm_layer_info *l);
+void nn_direct_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                       const float *b);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);

@@ -90,15 +90,15 @@ static void pack_a(int trans_a, const float *a, int lda, int i0, int n_rows, int
   }
 }
 
-/* c[r][0:NR] (+)= sum over p < kc of a[r * a_row + p * a_step] * bp[p][0:NR] for r < MR;
- * `add` keeps c's old value, otherwise it is overwritten. Always inlined into the two
- * kernels below, which fix the A layout. */
+/* c[r][0:NR] (+)= sum over p < kc of a[r * a_row + p * a_step] * bp[p][0:NR] for r < rows
+ * (rows <= MR, a constant wherever this is inlined); `add` keeps c's old value, otherwise it
+ * is overwritten. Always inlined into the kernels below, which fix the A layout. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void
-tile(int kc, const float *a, size_t a_row, size_t a_step, const float *bp, float *c, int ldc,
-     int add) {
+tile_rows(int rows, int kc, const float *a, size_t a_row, size_t a_step, const float *bp,
+          float *c, int ldc, int add) {
   __m512 lo[MR], hi[MR]; /* columns 0..15 and 16..31 of each tile row */
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; r++) {
+  for (int r = 0; r < rows; r++) {
     lo[r] = hi[r] = _mm512_setzero_ps();
     /* C's rows lie far apart: ask for the tile now so it is in cache when the sums are done */
     _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
@@ -107,14 +107,14 @@ tile(int kc, const float *a, size_t a_row, size_t a_step, const float *bp, float
   for (int p = 0; p < kc; p++, a += a_step, bp += NR) {
     __m512 b_lo = _mm512_load_ps(bp), b_hi = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
       __m512 a_r = _mm512_set1_ps(a[r * a_row]);
       lo[r] = _mm512_fmadd_ps(a_r, b_lo, lo[r]);
       hi[r] = _mm512_fmadd_ps(a_r, b_hi, hi[r]);
     }
   }
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; r++) {
+  for (int r = 0; r < rows; r++) {
     float *row = c + (size_t)r * ldc;
     if (add) {
       lo[r] = _mm512_add_ps(lo[r], _mm512_loadu_ps(row));
@@ -123,6 +123,12 @@ tile(int kc, const float *a, size_t a_row, size_t a_step, const float *bp, float
     _mm512_storeu_ps(row, lo[r]);
     _mm512_storeu_ps(row + 16, hi[r]);
   }
+}
+
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+tile(int kc, const float *a, size_t a_row, size_t a_step, const float *bp, float *c, int ldc,
+     int add) {
+  tile_rows(MR, kc, a, a_row, a_step, bp, c, ldc, add);
 }
 
 /* A packed: ap[p][r] */
@@ -214,5 +220,42 @@ int nn_own_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, con
   }
   bm_free_aligned(bp);
   bm_free_aligned(ap);
+  return 0;
+}
+
+/* The last rows < MR of a product with A read in place: one kernel per row count, so
+ * that the tile's registers are still fixed at compile time. */
+__attribute__((target("avx512f,fma"))) static void kernel_direct_rows(int rows, int kc,
+                                                                      const float *a, int lda,
+                                                                      const float *bp, float *c,
+                                                                      int ldc, int add) {
+  switch (rows) {
+#define ROWS(R)                                                                              \
+  case R: tile_rows(R, kc, a, (size_t)lda, 1, bp, c, ldc, add); break;
+    ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11)
+#undef ROWS
+  default: break;
+  }
+}
+
+int nn_own_sgemm_n32(int m, int k, const float *a, int lda, const float *bp, float *c, int ldc,
+                     int accumulate, const void *prefetch, size_t prefetch_bytes) {
+  int calls = ((k + KC - 1) / KC) * ((m + MR - 1) / MR);
+  size_t lines = (prefetch_bytes + 63) / 64, per_call = (lines + calls - 1) / calls, line = 0;
+  for (int p0 = 0; p0 < k; p0 += KC) {
+    int kc = k - p0 < KC ? k - p0 : KC, add = p0 > 0 || accumulate;
+    const float *b_block = bp + (size_t)p0 * NR;
+    for (int ir = 0; ir < m; ir += MR) {
+      /* a share of the caller's next data, towards L2, while this tile computes */
+      for (size_t q = 0; q < per_call && line < lines; q++, line++)
+        _mm_prefetch((const char *)prefetch + line * 64, _MM_HINT_T1);
+      if (ir + MR <= m)
+        kernel_direct(kc, a + (size_t)ir * lda + p0, lda, b_block, c + (size_t)ir * ldc, ldc,
+                      add);
+      else
+        kernel_direct_rows(m - ir, kc, a + (size_t)ir * lda + p0, lda, b_block,
+                           c + (size_t)ir * ldc, ldc, add);
+    }
+  }
   return 0;
 }
