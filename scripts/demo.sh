@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole story on the default data set, in about 6 minutes on 2 idle cores (measured on a
+# The whole story on the default data set, in about 4 minutes on 2 idle cores (3 min 51 s on a
 # fresh clone, build and data included; docs/RESULTS.md):
 #   install what is missing, build, synthesise the default data set (4000 trainval / 1000 test
 #   images), train a detector on 800 labelled images (phase 1), mine with the default strategy
