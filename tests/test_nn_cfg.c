@@ -297,10 +297,44 @@ static void test_mutations(void) {
   free(text);
 }
 
+/* The other shipped cfgs build without warnings, with two 3-anchor heads of 10x10 / 20x20
+ * (boxmine-wide) and a FLOP count in the documented range: 0.49 GFLOP, worked out from the
+ * channel list in its header (tiny's 0.318 plus the wider layers' products). */
+static void test_boxmine_wide(void) {
+  char path[1024];
+  bm_test_source("cfg/boxmine-wide.cfg", path, sizeof path);
+  warnings w = {0};
+  bm_log log = {collect, &w, 0};
+  bm_error err;
+  bm_network *net;
+  CHECK_MSG(bm_net_create_from_file(&net, path, 0, &log, &err) == 0, "%s", err.msg);
+  if (!net) return;
+  CHECK_MSG(w.count == 0, "unexpected warning: %s", w.last);
+  int heads = 0;
+  for (int i = 0; i < bm_net_n_layers(net); i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    if (l->type != BM_LAYER_YOLO) continue;
+    heads++;
+    CHECK(l->yolo.classes == 10 && l->out_c == 45);
+  }
+  CHECK(heads == 2);
+  /* per image, 2 * out pixels * filters * k*k*in_c over the convs (forward multiply-adds x 2):
+   * 160^2*16*27 + 80^2*32*144 + 40^2*64*288 + 20^2*128*576 + 10^2*(256*1152 + 128*256 +
+   * 256*1152 + 45*256 + 48*128) + 20^2*(128*1584 + 45*128) */
+  double expect = 2.0 * (160.0 * 160 * 16 * 27 + 80.0 * 80 * 32 * 144 + 40.0 * 40 * 64 * 288 +
+                         20.0 * 20 * 128 * 576 +
+                         100.0 * (256.0 * 1152 + 128 * 256 + 256 * 1152 + 45 * 256 + 48 * 128) +
+                         400.0 * (128.0 * 1584 + 45 * 128));
+  CHECK_MSG(fabs(bm_net_flops(net) - expect) < 1e-6 * expect, "flops %g, expected %g per image",
+            bm_net_flops(net), expect);
+  bm_net_free(net);
+}
+
 int main(void) {
   test_mutations();
   test_yolov3_tiny();
   test_boxmine_tiny();
+  test_boxmine_wide();
   test_errors();
   test_geometry();
   return bm_test_finish("test_nn_cfg");
