@@ -172,6 +172,9 @@ int bm_detector_detect_image(bm_detector *det, const bm_image *img, const bm_det
  * cfg_path is not NULL, a darknet .cfg with its classes and head filters set. */
 int bm_detector_export_darknet(const bm_detector *det, const char *weights_path,
                                const char *cfg_path, bm_error *err);
+/* The darknet files of a run folder: DIR/model.cfg (as bm_detector_export_darknet writes it)
+ * and DIR/classes.txt (class names, one per line, in class-id order), both written atomically. */
+int bm_detector_write_run_files(const bm_detector *det, const char *dir, bm_error *err);
 
 /* A copy of cfg_text with the [net] section's width and height replaced (the network is
  * fully convolutional; anchors stay in input pixels). *out is freed with bm_free. */

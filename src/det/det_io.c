@@ -267,3 +267,19 @@ int bm_detector_export_darknet(const bm_detector *det, const char *weights_path,
   bm_buf_free(&cfg);
   return rc;
 }
+
+int bm_detector_write_run_files(const bm_detector *det, const char *dir, bm_error *err) {
+  char *cfg_path = bm_path_join(dir, "model.cfg");
+  char *classes_path = bm_path_join(dir, "classes.txt");
+  bm_buf classes;
+  bm_buf_init(&classes);
+  for (int c = 0; c < det->n_classes; c++) bm_buf_printf(&classes, "%s\n", det->class_names[c]);
+  int rc = -1;
+  if (!cfg_path || !classes_path || classes.failed) bm_fail(err, "out of memory");
+  else if (bm_detector_export_darknet(det, NULL, cfg_path, err)) bm_fail_prefix(err, "%s", cfg_path);
+  else rc = bm_write_file_atomic(classes_path, classes.data, classes.len, err);
+  bm_buf_free(&classes);
+  bm_free(cfg_path);
+  bm_free(classes_path);
+  return rc;
+}

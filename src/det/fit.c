@@ -144,24 +144,6 @@ static int replay_earlystop(const bm_trainer *tr, const bm_fit_opts *opts, bm_ea
   return 0;
 }
 
-static int write_run_files(fit_run *run, bm_error *err) {
-  const bm_fit_opts *opts = run->opts;
-  bm_detector *det = bm_trainer_detector(run->tr);
-  char *cfg_path = bm_path_join(opts->run_dir, "model.cfg");
-  char *classes_path = bm_path_join(opts->run_dir, "classes.txt");
-  bm_buf classes;
-  bm_buf_init(&classes);
-  for (int c = 0; c < bm_detector_n_classes(det); c++)
-    bm_buf_printf(&classes, "%s\n", bm_detector_class_names(det)[c]);
-  int rc = -1;
-  if (!cfg_path || !classes_path || classes.failed) bm_fail(err, "out of memory");
-  else if (bm_detector_export_darknet(det, NULL, cfg_path, err)) bm_fail_prefix(err, "%s", cfg_path);
-  else rc = bm_write_file_atomic(classes_path, classes.data, classes.len, err);
-  bm_buf_free(&classes);
-  bm_free(cfg_path);
-  bm_free(classes_path);
-  return rc;
-}
 
 int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *val,
                    const bm_fit_opts *opts, const bm_fit_hooks *hooks, bm_fit_result *result,
@@ -184,7 +166,7 @@ int bm_trainer_fit(bm_trainer *tr, const bm_dataset *train, const bm_dataset *va
   int rc = 0;
   if (!run.last_ckpt || !run.last_weights || !run.best_ckpt || !run.best_weights || !samples)
     rc = bm_fail(err, "out of memory");
-  if (rc == 0) rc = write_run_files(&run, err);
+  if (rc == 0) rc = bm_detector_write_run_files(bm_trainer_detector(tr), opts->run_dir, err);
   if (rc == 0 && !(run.events = bm_tfevents_open(opts->run_dir, bm_wall_time(), err))) rc = -1;
   for (int k = 0; samples && k < train->n_images; k++) samples[k].image = k;
   bm_train_hooks train_hooks = {on_update, &run};

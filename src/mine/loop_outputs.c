@@ -168,21 +168,7 @@ static int write_summary(bm_loop *loop, const char *reason, bm_error *err) {
 }
 
 int loop_write_run_files(bm_loop *loop, bm_error *err) {
-  bm_detector *det = bm_trainer_detector(loop->tr);
-  char *cfg = bm_path_join(loop->run_dir, "model.cfg");
-  char *classes = bm_path_join(loop->run_dir, "classes.txt");
-  bm_buf text;
-  bm_buf_init(&text);
-  for (int c = 0; c < bm_detector_n_classes(det); c++)
-    bm_buf_printf(&text, "%s\n", bm_detector_class_names(det)[c]);
-  int rc = -1;
-  if (!cfg || !classes || text.failed) bm_fail(err, "out of memory");
-  else if (bm_detector_export_darknet(det, NULL, cfg, err) == 0)
-    rc = bm_write_file_atomic(classes, text.data, text.len, err);
-  bm_buf_free(&text);
-  bm_free(cfg);
-  bm_free(classes);
-  return rc;
+  return bm_detector_write_run_files(bm_trainer_detector(loop->tr), loop->run_dir, err);
 }
 
 /* Files written when the run returns: weights, annotations, summary. */
