@@ -134,25 +134,37 @@ size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads) {
   return n_xi(l) * tc * v_row(l) + (size_t)threads * thread_floats(l, tc);
 }
 
+/* Where the n x n input window of tile t (tiles of `step` output pixels, tw per row,
+ * plane_tiles per image) starts in each pixel: src[i * n + j] points at the C channels of
+ * pixel (i, j) of the window, or is NULL outside the image (zero padding). */
+static inline __attribute__((always_inline)) void tile_sources(const bm_layer_info *l,
+                                                               const float *in, size_t t,
+                                                               size_t plane_tiles, int tw,
+                                                               int step, int n,
+                                                               const float **src) {
+  int C = l->in_c, H = l->in_h, W = l->in_w;
+  int b = (int)(t / plane_tiles), ty = (int)(t % plane_tiles) / tw;
+  int tx = (int)(t % plane_tiles) % tw;
+  int y0 = ty * step - l->pad, x0 = tx * step - l->pad;
+  const float *in_b = in + (size_t)b * H * W * C;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++) {
+      int iy = y0 + i, ix = x0 + j;
+      src[i * n + j] = iy < 0 || iy >= H || ix < 0 || ix >= W ? NULL
+                                                              : in_b + ((size_t)iy * W + ix) * C;
+    }
+}
+
 /* V[xi][t - t0][c] (row length v_row, xi stride tc * v_row) for tiles [first, end) of the chunk starting at t0. */
 static void input_transform2(const bm_layer_info *l, const float *in, size_t t0, size_t first,
                             size_t end, size_t tc, float *v) {
-  int th, tw, C = l->in_c, H = l->in_h, W = l->in_w;
+  int th, tw, C = l->in_c;
   tile_counts(l, &th, &tw);
   size_t plane_tiles = (size_t)th * tw, ld = v_row(l), xs = tc * ld;
   const v16f zero = {0};
   for (size_t t = first; t < end; t++) {
-    int b = (int)(t / plane_tiles), ty = (int)(t % plane_tiles) / tw;
-    int tx = (int)(t % plane_tiles) % tw;
-    int y0 = ty * 2 - l->pad, x0 = tx * 2 - l->pad;
-    const float *in_b = in + (size_t)b * H * W * C;
     const float *src[4][4]; /* NULL: outside the image (zero padding) */
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        int iy = y0 + i, ix = x0 + j;
-        src[i][j] = iy < 0 || iy >= H || ix < 0 || ix >= W ? NULL
-                                                           : in_b + ((size_t)iy * W + ix) * C;
-      }
+    tile_sources(l, in, t, plane_tiles, tw, 2, 4, &src[0][0]);
     float *vt = v + (t - t0) * ld;
     for (int c = 0; c < C; c += 16) {
       v16f r[4][4]; /* r = B^T d */
@@ -291,22 +303,13 @@ static inline void bt6(const v16f d[6], v16f r[6]) {
 
 static void input_transform4(const bm_layer_info *l, const float *in, size_t t0, size_t first,
                              size_t end, size_t tc, float *v) {
-  int th, tw, C = l->in_c, H = l->in_h, W = l->in_w;
+  int th, tw, C = l->in_c;
   tile_counts(l, &th, &tw);
   size_t plane_tiles = (size_t)th * tw, ld = v_row(l), xs = tc * ld;
   const v16f zero = {0};
   for (size_t t = first; t < end; t++) {
-    int b = (int)(t / plane_tiles), ty = (int)(t % plane_tiles) / tw;
-    int tx = (int)(t % plane_tiles) % tw;
-    int y0 = ty * 4 - l->pad, x0 = tx * 4 - l->pad;
-    const float *in_b = in + (size_t)b * H * W * C;
     const float *src[6][6]; /* NULL: outside the image (zero padding) */
-    for (int i = 0; i < 6; i++)
-      for (int j = 0; j < 6; j++) {
-        int iy = y0 + i, ix = x0 + j;
-        src[i][j] = iy < 0 || iy >= H || ix < 0 || ix >= W ? NULL
-                                                           : in_b + ((size_t)iy * W + ix) * C;
-      }
+    tile_sources(l, in, t, plane_tiles, tw, 4, 6, &src[0][0]);
     float *vt = v + (t - t0) * ld;
     for (int c = 0; c < C; c += 16) {
       v16f r[6][6]; /* r = B^T d, by columns j */
