@@ -26,7 +26,8 @@
  *           between image 3 (2 objects).
  *   verify: certain 0,4; uncertain 1,2; between 3. SL objects 2 + 1 = 3, AL 1 + 1 + 1 = 3,
  *           rejected 1; 5 + 10.5 + 9 + 10.5 + 2 = 37 s (3 draws, 4 verifies, 5 opens).
- *   full:   16 + 9 + 9 + 16 + 2 = 52 s (6 draws, 5 opens). */
+ *   full:   16 + 9 + 9 + 16 + 2 = 52 s (6 draws, 5 opens).
+ * Then one real mining round on the same images (bm_mine_apply) must charge the same. */
 #include <math.h>
 #include <string.h>
 
@@ -54,18 +55,33 @@ static bm_detection boxes[] = {
     DET(3, 0, 0.8f, 1, 1, 100, 100), DET(3, 1, 0.4f, 201, 1, 300, 100),
 };
 
-static void make_dataset(bm_dataset *ds, bm_image_info *images) {
+/* The five images as a data set, with the default fusion and mining options and room for
+ * their fusion results (zeroed). Not to be copied: ds points into it. */
+typedef struct fixture {
+  bm_dataset ds;
+  bm_image_info images[N_IMAGES];
+  bm_fusion_opts fopts;
+  bm_mine_opts mopts;
+  bm_fusion_result results[N_IMAGES];
+} fixture;
+
+static void fixture_init(fixture *f) {
   static const int first[N_IMAGES] = {0, 2, 3, 5, 7}, count[N_IMAGES] = {2, 1, 2, 2, 0};
-  memset(ds, 0, sizeof *ds);
-  memset(images, 0, N_IMAGES * sizeof *images);
+  memset(f, 0, sizeof *f);
   for (int i = 0; i < N_IMAGES; i++) {
-    images[i].first_object = first[i];
-    images[i].n_objects = count[i];
+    f->images[i].first_object = first[i];
+    f->images[i].n_objects = count[i];
   }
-  ds->n_images = N_IMAGES;
-  ds->images = images;
-  ds->n_objects = (int)(sizeof objects / sizeof objects[0]);
-  ds->objects = objects;
+  f->ds.n_images = N_IMAGES;
+  f->ds.images = f->images;
+  f->ds.n_objects = (int)(sizeof objects / sizeof objects[0]);
+  f->ds.objects = objects;
+  bm_fusion_opts_default(&f->fopts);
+  bm_mine_opts_default(&f->mopts);
+}
+
+static void fixture_free(fixture *f) {
+  for (int i = 0; i < N_IMAGES; i++) bm_fusion_result_free(&f->results[i]);
 }
 
 static double number_at(const bm_json *root, const char *group, const char *key) {
@@ -119,57 +135,90 @@ static void check_json(const bm_assess *a) {
   bm_buf_free(&buf);
 }
 
+/* The loop itself on the same five images as one round of topk-slscore (K = 5, nothing in
+ * L): bm_mine_apply must charge what the accumulator says, in each oracle mode. The batch
+ * comes in the state's shuffled order, so the boxes are regrouped in that order first. */
+static void mine_one_round(bm_oracle_mode oracle, const bm_assess *expected) {
+  fixture f;
+  fixture_init(&f);
+  f.mopts.K = N_IMAGES;
+  f.mopts.oracle = oracle;
+  const int pool[N_IMAGES] = {0, 1, 2, 3, 4};
+  bm_mine_state st;
+  bm_round_plan plan;
+  memset(&plan, 0, sizeof plan);
+  bm_detection ordered[sizeof boxes / sizeof boxes[0]];
+  bm_detections dets = {0, 0, ordered};
+  bm_error err = {{0}};
+  int rc = bm_mine_state_init(&st, N_IMAGES, pool, N_IMAGES, 0, 5, NULL, &err);
+  if (rc == 0) rc = bm_mine_take_batch(&st, &f.mopts, &plan, &err);
+  CHECK(rc != 0 || plan.batch.n == N_IMAGES);
+  for (int i = 0; rc == 0 && i < plan.batch.n; i++)
+    for (size_t b = 0; b < sizeof boxes / sizeof boxes[0]; b++)
+      if (boxes[b].image == plan.batch.items[i]) ordered[dets.n++] = boxes[b];
+  if (rc == 0)
+    rc = bm_fusion_run_images(&f.fopts, &f.ds, plan.batch.items, plan.batch.n, plan.round, &dets,
+                              f.results, &err);
+  if (rc == 0) rc = bm_mine_apply(&st, &f.mopts, f.results, &plan, &err);
+  CHECK_MSG(rc == 0, "mining round: %s", err.msg);
+  if (rc == 0) {
+    const bm_ledger *want = oracle == BM_ORACLE_TRUST ? &expected->trust : &expected->verify;
+    const long *sides =
+        oracle == BM_ORACLE_TRUST ? expected->trust_images : expected->verify_images;
+    CHECK(st.ledger.total.draws == want->total.draws);
+    CHECK(st.ledger.total.verifies == want->total.verifies);
+    CHECK(st.ledger.total.images == want->total.images);
+    CHECK(plan.sl_images == sides[2] && plan.al_images == sides[0]);
+    if (oracle == BM_ORACLE_TRUST)
+      CHECK(plan.pseudo_boxes == expected->pseudo_boxes &&
+            plan.pseudo_correct == expected->pseudo_correct);
+  }
+  fixture_free(&f);
+  bm_round_plan_free(&plan);
+  bm_mine_state_free(&st);
+}
+
 static void test_assess_totals(void) {
-  bm_dataset ds;
-  bm_image_info images[N_IMAGES];
-  make_dataset(&ds, images);
-  bm_fusion_opts fopts;
-  bm_fusion_opts_default(&fopts);
-  bm_mine_opts mopts;
-  bm_mine_opts_default(&mopts);
+  fixture f;
+  fixture_init(&f);
   bm_costs costs;
   bm_costs_default(&costs);
   bm_detections dets = {(long)(sizeof boxes / sizeof boxes[0]), 0, boxes};
-  bm_fusion_result results[N_IMAGES];
-  memset(results, 0, sizeof results);
   bm_assess a;
   bm_error err = {{0}};
-  int rc = bm_fusion_run_images(&fopts, &ds, NULL, N_IMAGES, 1, &dets, results, &err);
+  int rc = bm_fusion_run_images(&f.fopts, &f.ds, NULL, N_IMAGES, 1, &dets, f.results, &err);
   CHECK_MSG(rc == 0, "fusion: %s", err.msg);
-  if (rc == 0) rc = bm_assess_init(&a, N_IMAGES, &mopts, &costs, &err);
-  for (int i = 0; rc == 0 && i < N_IMAGES; i++) rc = bm_assess_add(&a, &results[i], &err);
+  if (rc == 0) rc = bm_assess_init(&a, N_IMAGES, &f.mopts, &costs, &err);
+  for (int i = 0; rc == 0 && i < N_IMAGES; i++) rc = bm_assess_add(&a, &f.results[i], &err);
   CHECK_MSG(rc == 0, "assess: %s", err.msg);
   if (rc == 0) {
     check_totals(&a);
     check_json(&a);
+    mine_one_round(BM_ORACLE_TRUST, &a);
+    mine_one_round(BM_ORACLE_VERIFY, &a);
     bm_assess_free(&a);
   }
-  for (int i = 0; i < N_IMAGES; i++) bm_fusion_result_free(&results[i]);
+  fixture_free(&f);
 }
 
 /* Boxes of images 0 and 1 given for the order 1, 0: image 1 takes no box (the first box
  * belongs to image 0), then image 0 takes its two and image 1's box is left over. */
 static void test_fusion_run_images_order(void) {
-  bm_dataset ds;
-  bm_image_info images[N_IMAGES];
-  make_dataset(&ds, images);
-  bm_fusion_opts fopts;
-  bm_fusion_opts_default(&fopts);
+  fixture f;
+  fixture_init(&f);
   bm_detections dets = {3, 0, boxes};
-  bm_fusion_result results[2];
-  memset(results, 0, sizeof results);
   bm_error err = {{0}};
   const int order[2] = {1, 0};
-  CHECK(bm_fusion_run_images(&fopts, &ds, order, 2, 1, &dets, results, &err) == -1);
+  CHECK(bm_fusion_run_images(&f.fopts, &f.ds, order, 2, 1, &dets, f.results, &err) == -1);
   CHECK(strstr(err.msg, "order") != NULL);
-  for (int i = 0; i < 2; i++) bm_fusion_result_free(&results[i]);
+  fixture_free(&f);
   /* in the right order, the results follow the list: image 1 then image 0 */
   bm_detection swapped[3] = {boxes[2], boxes[0], boxes[1]};
   bm_detections in_order = {3, 0, swapped};
-  CHECK(bm_fusion_run_images(&fopts, &ds, order, 2, 1, &in_order, results, &err) == 0);
-  CHECK(results[0].image == 1 && results[0].n_rejected == 1 && results[0].n_gt == 1);
-  CHECK(results[1].image == 0 && results[1].n_accepted == 2 && results[1].n_gt == 2);
-  for (int i = 0; i < 2; i++) bm_fusion_result_free(&results[i]);
+  CHECK(bm_fusion_run_images(&f.fopts, &f.ds, order, 2, 1, &in_order, f.results, &err) == 0);
+  CHECK(f.results[0].image == 1 && f.results[0].n_rejected == 1 && f.results[0].n_gt == 1);
+  CHECK(f.results[1].image == 0 && f.results[1].n_accepted == 2 && f.results[1].n_gt == 2);
+  fixture_free(&f);
 }
 
 /* Only the threshold strategies have sides; the side rule is the one bm_mine_apply uses. */
