@@ -70,14 +70,18 @@ typedef struct chunk_hook {
   const float *a, *b; /* HOOK_AFFINE: out = act(a z + b), a may be NULL */
 } chunk_hook;
 
-/* z[r0:r1] = conv of the input, on the calling thread. */
+/* z[r0:r1] = conv of the input, on the calling thread; direct: by conv_direct.c's sums
+ * instead of im2col + GEMM (first layers in training). */
 static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float *z, size_t r0,
-                         size_t r1, float *col, const chunk_hook *hook) {
+                         size_t r1, float *col, const chunk_hook *hook, int direct) {
   const bm_layer_info *info = &l->info;
   size_t step = chunk_rows(info, d);
+  float direct_wt[NN_DIRECT_MAX_K * 32] __attribute__((aligned(64)));
+  if (direct) nn_direct_weights(l, direct_wt);
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
-    for (int g = 0; g < d->groups; g++) {
+    if (direct) nn_direct_conv_pixels(info, in, c0, c1, direct_wt, z);
+    for (int g = 0; g < d->groups && !direct; g++) {
       const float *a = in + c0 * info->in_c + g * d->group_channels;
       int lda = info->in_c;
       if (!is_pointwise(info)) {
@@ -109,6 +113,7 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
                           const float *bn_coef) {
   const bm_layer_info *info = &l->info;
   size_t step = chunk_rows(info, d);
+  int wgrad_direct = nn_wgrad_fits(info); /* conv_wgrad.c instead of im2col + GEMM */
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
     int n = (int)(c1 - c0);
@@ -117,20 +122,24 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
       nn_conv_geom geom = geometry(info, g);
       const float *grad_g = grad + c0 * d->filters + g * d->group_filters;
       const float *weight_g = l->weight + (size_t)g * d->group_filters * d->k;
-      const float *x = in + c0 * info->in_c + g * d->group_channels;
-      int ldx = info->in_c;
-      if (!is_pointwise(info)) {
-        nn_im2col(&geom, in, c0, c1, col, 1);
-        x = col;
-        ldx = d->k;
+      /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K), x = im2col of the input */
+      if (wgrad_direct) {
+        nn_wgrad_pixels(info, in, c0, c1, grad_g, dweight, col);
+      } else {
+        const float *x = in + c0 * info->in_c + g * d->group_channels;
+        int ldx = info->in_c;
+        if (!is_pointwise(info)) {
+          nn_im2col(&geom, in, c0, c1, col, 1);
+          x = col;
+          ldx = d->k;
+        }
+        if (nn_small_gemm_fits(d->group_filters, d->k))
+          nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
+                               dweight + (size_t)g * d->group_filters * d->k, d->k);
+        else
+          nn_gemm(d->own_gemm, 1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x,
+                  ldx, 1.0f, dweight + (size_t)g * d->group_filters * d->k, d->k);
       }
-      /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K) */
-      if (nn_small_gemm_fits(d->group_filters, d->k))
-        nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
-                             dweight + (size_t)g * d->group_filters * d->k, d->k);
-      else
-        nn_gemm(d->own_gemm, 1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx,
-                1.0f, dweight + (size_t)g * d->group_filters * d->k, d->k);
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
       if (is_pointwise(info)) {
@@ -188,7 +197,8 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
         hook = (chunk_hook){HOOK_BN_SUMS, ctx->reduce + (size_t)p * 2 * d.filters, NULL, NULL};
         memset(hook.sums, 0, 2 * (size_t)d.filters * sizeof(double));
       }
-      forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook);
+      forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook,
+                   ctx->training && nn_direct_fits(info));
       if (batch_stats) {
 #pragma omp barrier
 #pragma omp single
