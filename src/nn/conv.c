@@ -110,8 +110,12 @@ static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float
  * and batch norm's backward pass 2 turns each chunk into dLoss/dz first. */
 static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in, float *grad,
                           float *dweight, float *din, size_t r0, size_t r1, float *col,
-                          const float *bn_coef) {
+                          float *dwt, const float *bn_coef) {
   const bm_layer_info *info = &l->info;
+  /* Few filters (e.g. 32 with K = 144): the weight gradient's product is faster transposed,
+   * with K as the long side of the GEMM's tiles (12 x 32) instead of F (measured 2x for
+   * 32 filters, 1.1x for 64; docs/PERFORMANCE.md). dwt: n_weights floats of scratch. */
+  if (d->group_filters > 64 || d->k <= d->group_filters) dwt = NULL;
   size_t step = chunk_rows(info, d);
   int wgrad_direct = nn_wgrad_fits(info); /* conv_wgrad.c instead of im2col + GEMM */
   for (size_t c0 = r0; c0 < r1; c0 += step) {
@@ -133,12 +137,21 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
           x = col;
           ldx = d->k;
         }
-        if (nn_small_gemm_fits(d->group_filters, d->k))
+        if (nn_small_gemm_fits(d->group_filters, d->k)) {
           nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
                                dweight + (size_t)g * d->group_filters * d->k, d->k);
-        else
+        } else if (dwt) {
+          /* dweight_g^T (K x F/g) = x^T (K x n) * grad_g (n x F/g), then added transposed */
+          nn_gemm(d->own_gemm, 1, 1, 0, d->k, d->group_filters, n, 1.0f, x, ldx, grad_g,
+                  d->filters, 0.0f, dwt, d->group_filters);
+          float *dw = dweight + (size_t)g * d->group_filters * d->k;
+          for (int f = 0; f < d->group_filters; f++)
+            for (int t = 0; t < d->k; t++)
+              dw[(size_t)f * d->k + t] += dwt[(size_t)t * d->group_filters + f];
+        } else {
           nn_gemm(d->own_gemm, 1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x,
                   ldx, 1.0f, dweight + (size_t)g * d->group_filters * d->k, d->k);
+        }
       }
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
@@ -243,7 +256,8 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
   if (split_by_images(ctx)) {
     /* one region: activation (+ batch norm pass 1) backward on each thread's rows, then per
      * chunk batch norm pass 2, weight and input gradients. Thread 0 adds into dweight
-     * directly, thread p > 0 into partial p - 1, added in order at the end. */
+     * directly, thread p > 0 into partial p - 1, added in order at the end; after the
+     * partials each thread has n_weights floats of scratch (dwt, see backward_rows). */
     float *partials = ctx->work + (size_t)ctx->threads * ctx->chunk_floats;
     float *coef = coefficients(ctx, &d);
     int used = 1;
@@ -269,8 +283,9 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       }
       float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
       if (p) memset(dweight, 0, l->n_weights * sizeof(float));
+      float *dwt = partials + (size_t)(parts - 1 + p) * l->n_weights;
       backward_rows(l, &d, in, grad, dweight, din, r0, r1,
-                    ctx->work + (size_t)p * ctx->chunk_floats,
+                    ctx->work + (size_t)p * ctx->chunk_floats, dwt,
                     info->batch_normalize ? coef : NULL);
     }
     if (!info->batch_normalize)
