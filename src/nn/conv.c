@@ -196,7 +196,10 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
                       info->batch_normalize ? b : l->bias);
     return;
   }
-  if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
+  if (ctx->training && nn_winograd_fits(info)) {
+    /* 3x3 stride-1 layers: z by Winograd, then batch norm or bias + activation below */
+    nn_winograd_conv(ctx, l, in, z);
+  } else if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
     /* one region: each thread convolves its rows chunk by chunk, then either batch norm
      * (statistics need every thread's sums first) or bias/bn-inference + activation */
 #pragma omp parallel num_threads(ctx->threads)
@@ -220,8 +223,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
       }
     }
     return;
-  }
-  if (is_pointwise(info)) {
+  } else if (is_pointwise(info)) {
     for (int g = 0; g < d.groups; g++)
       nn_gemm(d.own_gemm, ctx->threads, 0, 1, (int)d.rows, d.group_filters, d.k, 1.0f,
               in + g * d.group_channels, info->in_c,

@@ -229,6 +229,8 @@ int nn_winograd_fits(const bm_layer_info *l);
 size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads);
 void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                          const float *b);
+/* the same without bias or activation into z (training: the conv's sums before batch norm) */
+void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z);
 
 /* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
 typedef float nn_v16f __attribute__((vector_size(64), aligned(4), may_alias));

@@ -27,9 +27,10 @@
  * the pieces' products are added. Weights are transformed on every call (callers may change
  * parameters at any time through bm_net_params).
  *
- * Training keeps im2col + GEMM (conv.c): its backward needs z and the same products. Here
- * results differ from the im2col path by float rounding only (F(2x2)'s transform constants
- * are 1 and 1/2, exact in float; F(4x4)'s errors are about ten times larger, see below).
+ * Training uses the plain sums (nn_winograd_conv) as z, batch norm's input; its backward
+ * keeps im2col + GEMM (conv.c). Results differ from the im2col path by float rounding only
+ * (F(2x2)'s transform constants are 1 and 1/2, exact in float; F(4x4)'s errors are about ten
+ * times larger, see below).
  *
  * Threads (nn_winograd_forward): either tiles are processed in chunks, the threads sharing
  * each chunk's input transform by tile ranges and then (after a barrier) the filter blocks,
@@ -247,7 +248,7 @@ static inline __attribute__((always_inline)) void output_transform(
   float y[4][WG_NB], af[WG_NB], bf[WG_NB];
   for (int f = 0; f < nf; f++) {
     af[f] = a ? a[f0 + f] : 1.0f;
-    bf[f] = b[f0 + f];
+    bf[f] = b ? b[f0 + f] : 0.0f;
   }
   for (size_t t = t0; t < t0 + tc; t++) {
     const float *q = m + (t - t0) * WG_NB;
@@ -402,7 +403,7 @@ static inline __attribute__((always_inline)) void output_transform4(
   float y[16][WG_NB], af[WG_NB], bf[WG_NB];
   for (int f = 0; f < nf; f++) {
     af[f] = a ? a[f0 + f] : 1.0f;
-    bf[f] = b[f0 + f];
+    bf[f] = b ? b[f0 + f] : 0.0f;
   }
   for (size_t t = t0; t < t0 + tc; t++) {
     const float *q = m + (t - t0) * WG_NB;
@@ -433,13 +434,14 @@ static inline __attribute__((always_inline)) void output_transform4(
 }
 
 static void output_transform_act(const bm_layer_info *l, const float *m, size_t t0, size_t tc,
-                                 int f0, int nf, const float *a, const float *b, float *out) {
+                                 int f0, int nf, const float *a, const float *b, float *out,
+                                 bm_activation act) {
 #define CALL(A)                                                                              \
   if (tile_m(l) == 4)                                                                        \
     output_transform4(l, m, t0, tc, f0, nf, a, b, out, A);                                   \
   else                                                                                       \
     output_transform(l, m, t0, tc, f0, nf, a, b, out, A);
-  NN_DISPATCH_ACT(l->activation, CALL)
+  NN_DISPATCH_ACT(act, CALL)
 #undef CALL
 }
 
@@ -467,7 +469,7 @@ static void weight_transform(const bm_layer_info *l, const float *weight, int f0
  * read megabytes of weights, which otherwise arrive only when the transform asks). */
 static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size_t t0,
                        size_t first, size_t end, int blk, int next_blk, const float *a,
-                       const float *b, float *u, float *m) {
+                       const float *b, float *out, bm_activation act, float *u, float *m) {
   const bm_layer_info *info = &l->info;
   int C = info->in_c, F = info->filters, f0 = blk * WG_NB, nf = F - f0 < WG_NB ? F - f0 : WG_NB;
   int rows = (int)(end - first), ld = (int)v_row(info);
@@ -496,11 +498,12 @@ static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size
                 m_xi, WG_NB);
     }
   }
-  output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, l->out);
+  output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, out, act);
 }
 
-void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
-                         const float *b) {
+/* out = act(a * conv + b) (a, b may be NULL: 1 and 0) */
+static void winograd_run(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                         const float *b, float *out, bm_activation act) {
   const bm_layer_info *info = &l->info;
   int th, tw, F = info->filters;
   tile_counts(info, &th, &tw);
@@ -522,7 +525,7 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
         size_t n = end - s0 < sub ? end - s0 : sub;
         input_transform(info, in, s0, s0, s0 + n, n, v_p);
         for (int blk = 0; blk < blocks; blk++)
-          block_rows(ctx, l, v_p, n, s0, 0, n, blk, -1, a, b, u, m);
+          block_rows(ctx, l, v_p, n, s0, 0, n, blk, -1, a, b, out, act, u, m);
       }
     }
     return;
@@ -541,8 +544,17 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
       nn_part((size_t)blocks, parts, p, &blk0, &blk1);
       for (size_t blk = blk0; blk < blk1; blk++)
         block_rows(ctx, l, v, tc, t0, 0, tc, (int)blk, blk + 1 < blk1 ? (int)blk + 1 : -1, a, b,
-                   u, m);
+                   out, act, u, m);
 #pragma omp barrier /* V is overwritten by the next chunk */
     }
   }
+}
+
+void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                         const float *b) {
+  winograd_run(ctx, l, in, a, b, l->out, l->info.activation);
+}
+
+void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z) {
+  winograd_run(ctx, l, in, NULL, NULL, z, BM_ACT_LINEAR);
 }

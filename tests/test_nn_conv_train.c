@@ -1,14 +1,17 @@
-/* Training kernels for first layers: the direct forward sums (src/nn/conv_direct.c, used in
- * training for few input channels) and the im2col-free weight gradient for 3x3 kernels on 1-3
- * channels (src/nn/conv_wgrad.c). A one-conv network is run forward in training mode (batch
- * statistics), given dLoss/d(out) = R (random, fixed), and run backward; its output and its
- * weight, bias / bn scale / bn shift gradients must equal a reference computed here in double
- * from the formulas (convolution, batch norm with the biased batch variance, activation, and
- * their derivatives), on 1 and 2 threads, and two runs on 2 threads must be bitwise equal.
- * Shapes: odd and non-square sizes, strides 1 and 2, padding 0, 1 and 2, 1/2/3/4 channels,
- * 16/32/48 filters, batches of 1-3 images, and one case with more pixels per thread than a
- * cache-sized chunk (chunk borders inside an image row). Cases the kernels do not take (4
- * channels, 5x5) check that the fallback and the new kernels mix correctly. */
+/* Convolution kernels used in training mode: the direct forward sums for few input channels
+ * (src/nn/conv_direct.c), Winograd sums for 3x3 stride-1 layers (src/nn/winograd.c), the
+ * im2col-free weight gradient for 3x3 kernels on 1-3 channels (src/nn/conv_wgrad.c) and the
+ * transposed weight-gradient product for few filters (src/nn/conv.c). A one-conv network is
+ * run forward in training mode (batch statistics), given dLoss/d(out) = R (random, fixed),
+ * and run backward; its output and its weight, bias / bn scale / bn shift gradients must
+ * equal a reference computed here in double from the formulas (convolution, batch norm with
+ * the biased batch variance, activation, and their derivatives), on 1 and 2 threads, and two
+ * runs on 2 threads must be bitwise equal. Shapes: odd and non-square sizes, strides 1 and 2,
+ * padding 0, 1 and 2, 1/2/3/4 channels, 16/32/48 filters, batches of 1-3 images, one case
+ * with more pixels per thread than a cache-sized chunk (chunk borders inside an image row),
+ * and 16/32-channel layers on maps below and above Winograd's F(4x4) threshold (20x20).
+ * Cases the first-layer kernels do not take (4 channels, 5x5) check that the fallbacks and
+ * the new kernels mix correctly. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +74,7 @@ static void check_case(const tc *c, uint64_t seed) {
            c->batch_norm, c->activation);
   bm_network *net;
   bm_error err;
-  if (bm_net_create_from_text(&net, cfg, "first conv", c->batch, NULL, &err)) {
+  if (bm_net_create_from_text(&net, cfg, "train conv", c->batch, NULL, &err)) {
     CHECK_MSG(0, "%s", err.msg);
     return;
   }
@@ -252,7 +255,10 @@ int main(void) {
       {4, 16, 12, 11, 3, 1, 1, 1, 2, "leaky"},     /* 4 channels: direct forward only */
       {1, 32, 15, 17, 5, 2, 2, 0, 3, "leaky"},     /* 5x5: direct forward only */
       {3, 16, 67, 61, 3, 1, 1, 1, 3, "leaky"},     /* chunks of 9709 pixels end mid-row */
+      {16, 32, 21, 23, 3, 1, 1, 1, 2, "leaky"},    /* Winograd F(4x4), like layer 2 */
+      {32, 48, 9, 11, 3, 1, 1, 0, 3, "linear"},    /* F(2x2), bias, a block of 16 filters */
+      {16, 64, 13, 13, 3, 1, 0, 1, 2, "logistic"}, /* F(2x2), no padding: 11x11 */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 100 + i);
-  return bm_test_finish("test_nn_first_conv_train");
+  return bm_test_finish("test_nn_conv_train");
 }
