@@ -263,6 +263,9 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
     float *partials = ctx->work + (size_t)ctx->threads * ctx->chunk_floats;
     float *coef = coefficients(ctx, &d);
     int used = 1;
+    /* 3x3 stride-1 layers: the input gradient afterwards, by Winograd (winograd.c) from the
+     * whole dLoss/dz, instead of a GEMM and col2im per chunk */
+    int winograd_dx = din && nn_winograd_dx_fits(info);
 #pragma omp parallel num_threads(ctx->threads)
     {
       int p = omp_get_thread_num(), parts = omp_get_num_threads();
@@ -286,7 +289,7 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
       if (p) memset(dweight, 0, l->n_weights * sizeof(float));
       float *dwt = partials + (size_t)(parts - 1 + p) * l->n_weights;
-      backward_rows(l, &d, in, grad, dweight, din, r0, r1,
+      backward_rows(l, &d, in, grad, dweight, winograd_dx ? NULL : din, r0, r1,
                     ctx->work + (size_t)p * ctx->chunk_floats, dwt,
                     info->batch_normalize ? coef : NULL);
     }
@@ -300,6 +303,7 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       const float *part = partials + (size_t)(p - 1) * l->n_weights;
       for (size_t j = 0; j < l->n_weights; j++) l->dweight[j] += part[j];
     }
+    if (winograd_dx) nn_winograd_dx(ctx, l, grad, din); /* grad holds dLoss/dz by now */
     return;
   }
   if (info->batch_normalize)

@@ -350,10 +350,14 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     const nn_layer *l = &net->layers[i];
     if (l->info.type != BM_LAYER_CONV) continue;
     if (l->n_weights > max_weights) max_weights = l->n_weights;
-    /* the inference kernels (winograd.c, conv_pointwise.c) use the whole workspace */
+    /* the inference kernels (winograd.c, conv_pointwise.c) and the Winograd input gradient
+     * of training use the whole workspace */
     if (nn_winograd_fits(&l->info) &&
         nn_winograd_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_winograd_work_floats(&l->info, net->batch, threads);
+    if (nn_winograd_dx_fits(&l->info) &&
+        nn_winograd_dx_work_floats(&l->info, net->batch, threads) > by_blocks)
+      by_blocks = nn_winograd_dx_work_floats(&l->info, net->batch, threads);
     if (nn_pointwise_fits(&l->info, net->batch) &&
         nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);

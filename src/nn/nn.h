@@ -231,6 +231,12 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
                          const float *b);
 /* the same without bias or activation into z (training: the conv's sums before batch norm) */
 void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z);
+/* Training backward of 3x3 stride-1 padding-1 layers whose in_c and filters are multiples of
+ * 16: din += the input gradient from dz[batch][out_h][out_w][filters], on ctx->threads
+ * threads, using the workspace (nn_winograd_dx_work_floats). */
+int nn_winograd_dx_fits(const bm_layer_info *l);
+size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads);
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din);
 
 /* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
 typedef float nn_v16f __attribute__((vector_size(64), aligned(4), may_alias));
