@@ -105,6 +105,9 @@ void bm_buf_printf(bm_buf *buf, const char *fmt, ...) __attribute__((format(prin
 void bm_buf_json_string(bm_buf *buf, const char *s);
 /* Appends a JSON number; NaN and infinities become null (JSON has no such numbers). */
 void bm_buf_json_number(bm_buf *buf, double value);
+/* The same for a float, with the fewest digits that read back as the same float (0.3f is
+ * written 0.3, not 0.300000012). */
+void bm_buf_json_float(bm_buf *buf, float value);
 
 #ifdef __cplusplus
 }

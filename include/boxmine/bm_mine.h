@@ -116,6 +116,13 @@ int bm_fusion_run(const bm_fusion_opts *opts, int image, int round, const bm_det
                   int n_dets, const bm_object *gt, int n_gt_objects, bm_fusion_result *out,
                   bm_error *err);
 void bm_fusion_result_free(bm_fusion_result *result);
+/* bm_fusion_run on images[0..n-1] of ds (images NULL: 0..n-1) with their ground truth and
+ * their boxes in dets, grouped by image in the order of images (as the detector returns them):
+ * results[i] for images[i]. Fails when dets holds boxes of other images or in another order.
+ * results must be zeroed; free every one of them, also on failure. */
+int bm_fusion_run_images(const bm_fusion_opts *opts, const bm_dataset *ds, const int *images,
+                         int n, int round, const bm_detections *dets, bm_fusion_result *results,
+                         bm_error *err);
 
 /* The annotation a person produces when drawing every object (random/uncertainty/full
  * baselines, initial labels): non-difficult objects as HUMAN, difficult ones as DIFFICULT.
@@ -346,11 +353,51 @@ int bm_mine_take_batch(bm_mine_state *st, const bm_mine_opts *opts, bm_round_pla
  * between pools, stores annotations, samples L for training and fills the plan's numbers. */
 int bm_mine_apply(bm_mine_state *st, const bm_mine_opts *opts,
                   const bm_fusion_result *results, bm_round_plan *plan, bm_error *err);
+/* Which side of a threshold strategy (topk-alratio-thre, topk-slscore; any other strategy is
+ * read as topk-alratio-thre) a fused image falls on, as bm_mine_apply decides it: by the
+ * oracle's sl_score / al_ratio in verify mode, by the machine-only estimates in trust mode. */
+enum { BM_SIDE_UNCERTAIN = -1, BM_SIDE_BETWEEN = 0, BM_SIDE_CERTAIN = 1 };
+int bm_mine_side(const bm_mine_opts *opts, const bm_fusion_result *res);
 /* U and Q are both empty. Never true in trust mode once an image was pseudo-labelled (it
  * returns to U): such a loop stops by early stop or a round limit. */
 int bm_mine_exhausted(const bm_mine_state *st);
 /* Images of U that were never detected (fresh). */
 int bm_mine_fresh_images(const bm_mine_state *st);
+
+/* ---- assessing a model on a labelled split (boxmine assess) ------------------------------ */
+/* Totals of one mining pass over fused images, in both oracle modes at once: the images are
+ * put on the sides of a threshold strategy as bm_mine_apply would (bm_mine_side) and people
+ * are charged with the ledger's functions as it charges them. Sides are indexed by
+ * BM_SIDE_* + 1: [0] uncertain, [1] between, [2] certain. */
+typedef struct bm_assess {
+  bm_mine_opts opts; /* the strategy (topk-slscore or topk-alratio-thre) and its thresholds */
+  long images;
+  long objects; /* non-difficult ground-truth objects */
+  /* trust mode (machine-only estimates): certain images are pseudo-labelled, uncertain ones
+   * go to people (reviewed), the ones between are left alone */
+  long trust_images[3];
+  long trust_objects[3]; /* non-difficult objects of those images */
+  long pseudo_boxes;     /* pseudo-labels of the certain images */
+  long pseudo_correct;   /* ... that the oracle accepts (IoU >= gt_iou, same class) */
+  bm_ledger trust;       /* people's work on the uncertain images */
+  /* verify mode (the oracle's scores): every image is reviewed */
+  long verify_images[3];
+  long sl_objects;     /* objects claimed by accepted machine boxes */
+  long al_objects;     /* objects people draw */
+  long rejected_boxes; /* certain boxes the oracle rejects (still verified) */
+  bm_ledger verify;
+  bm_ledger full; /* drawing every object from scratch (the random / full baselines) */
+} bm_assess;
+/* n_images: images are dataset indices 0 .. n_images-1. */
+int bm_assess_init(bm_assess *a, int n_images, const bm_mine_opts *opts, const bm_costs *costs,
+                   bm_error *err);
+void bm_assess_free(bm_assess *a);
+/* Adds one fused image (charged in its round). */
+int bm_assess_add(bm_assess *a, const bm_fusion_result *res, bm_error *err);
+/* Appends the settings and totals as JSON object members, without the braces:
+ * "strategy":..,"images":..,"objects":..,"trust":{..},"verify":{..},"full_cost":{..}.
+ * Precision and recall with nothing to divide by are null. */
+void bm_assess_json(const bm_assess *a, bm_buf *out);
 
 /* ---- one rounds.jsonl record (spec section 8) --------------------------------------------- */
 /* Numbers that are unknown or do not apply are NaN (written as null); counts -1 (null). */

@@ -61,6 +61,10 @@ typedef struct bm_loop_opts {
  * reference's values where they differ). n_init is 0: the caller sets it. */
 void bm_loop_opts_default(bm_loop_opts *opts);
 int bm_loop_opts_check(const bm_loop_opts *opts, int n_pool, bm_error *err);
+/* Post-processing of the detections mining fuses (mine_detect): evaluation's NMS and cap with
+ * the score floor at fusion's uncertain threshold (fusion ignores lower boxes, and NMS among
+ * the higher ones does not depend on them). boxmine mine and boxmine assess both use it. */
+bm_detect_opts bm_mine_detect_opts(const bm_detect_opts *eval, const bm_fusion_opts *fusion);
 /* key=value lines, one option a line, and back (unknown keys are an error). */
 void bm_loop_opts_text(const bm_loop_opts *opts, bm_buf *out);
 int bm_loop_opts_parse(const char *text, bm_loop_opts *opts, bm_error *err);

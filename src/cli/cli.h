@@ -18,6 +18,7 @@ int cmd_train(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_mine(int argc, char **argv);
+int cmd_assess(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_anchors(int argc, char **argv);
 
@@ -78,6 +79,8 @@ void cli_progress_start(cli_progress *p, const char *label, long total);
 /* extra: a short status text shown after the bar (may be NULL) */
 void cli_progress_update(cli_progress *p, long done, const char *extra);
 void cli_progress_finish(cli_progress *p, const char *extra);
+/* A bm_progress_fn (bm_det.h) drawing the cli_progress passed as user; finishes at total. */
+void cli_progress_report(void *user, long done, long total);
 
 /* Dataset options shared by the commands that read a dataset (dataset_args.c):
  * --data, --split, --images, --annotations, --classes, --cache-dir, --no-cache,

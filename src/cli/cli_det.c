@@ -73,3 +73,17 @@ int cli_read_settings(const char *ckpt, const char *section, const char *missing
   bm_free(text);
   return 0;
 }
+
+int cli_detect_dataset(const char *weights, const bm_detect_opts *opts, int threads,
+                       const bm_dataset *ds, bm_detections *dets, bm_log *log, bm_error *err) {
+  bm_detector *det;
+  if (bm_detector_load(&det, weights, 8, log, err)) return -1;
+  bm_detector_set_threads(det, threads);
+  int rc = bm_detector_check_classes(det, ds, err);
+  if (rc) bm_fail_prefix(err, "--weights %s (give the class list with --classes)", weights);
+  cli_progress bar;
+  cli_progress_start(&bar, "detect", ds->n_images);
+  if (rc == 0) rc = bm_detector_detect_dataset(det, ds, NULL, 0, opts, cli_progress_report, &bar, dets, err);
+  bm_detector_free(det);
+  return rc;
+}

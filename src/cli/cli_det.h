@@ -22,4 +22,10 @@ int cli_load_cfg(const char *path, int input_w, int input_h, char **text);
 int cli_read_settings(const char *ckpt, const char *section, const char *missing,
                       void (*set)(void *user, const char *key, const char *value), void *user);
 
+/* Runs the detector of checkpoint `weights` (boxmine train's or mine's .ckpt) on every image
+ * of ds, whose class list must be the detector's, with a progress bar: boxmine eval --weights
+ * and boxmine assess. Returns 0 or -1 with the reason in err. */
+int cli_detect_dataset(const char *weights, const bm_detect_opts *opts, int threads,
+                       const bm_dataset *ds, bm_detections *dets, bm_log *log, bm_error *err);
+
 #endif

@@ -112,12 +112,6 @@ static int draw_all(const char *out, const bm_dataset *ds, const bm_detections *
   return rc;
 }
 
-static void show_progress(void *user, long done, long total) {
-  cli_progress *bar = user;
-  if (done >= total) cli_progress_finish(bar, NULL);
-  else cli_progress_update(bar, done, NULL);
-}
-
 int cmd_detect(int argc, char **argv) {
   const char *weights = NULL, *data = NULL, *split = NULL, *out = NULL;
   bm_detect_opts opts = bm_detect_defaults();
@@ -233,7 +227,7 @@ int cmd_detect(int argc, char **argv) {
   cli_progress bar;
   cli_progress_start(&bar, "detect", ds.n_images);
   double start = bm_now();
-  if (bm_detector_detect_dataset(det, &ds, NULL, 0, &opts, show_progress, &bar, &dets, &err)) {
+  if (bm_detector_detect_dataset(det, &ds, NULL, 0, &opts, cli_progress_report, &bar, &dets, &err)) {
     cli_error("%s", err.msg);
     goto done;
   }

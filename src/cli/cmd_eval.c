@@ -8,6 +8,7 @@
 #include "boxmine/bm_det.h"
 #include "boxmine/bm_eval.h"
 #include "cli/cli.h"
+#include "cli/cli_det.h"
 
 static void usage(FILE *out) {
   fprintf(
@@ -232,26 +233,6 @@ static int write_json(const char *path, const char *split, const bm_dataset *ds,
   return 0;
 }
 
-static void show_detect_progress(void *user, long done, long total) {
-  if (done >= total) cli_progress_finish(user, NULL);
-  else cli_progress_update(user, done, NULL);
-}
-
-/* --weights: runs the checkpoint's detector on every image of ds. */
-static int detect_with(const char *weights, const bm_detect_opts *opts, int threads,
-                       const bm_dataset *ds, bm_detections *dets, bm_log *log, bm_error *err) {
-  bm_detector *det;
-  if (bm_detector_load(&det, weights, 8, log, err)) return -1;
-  bm_detector_set_threads(det, threads);
-  int rc = bm_detector_check_classes(det, ds, err);
-  if (rc) bm_fail_prefix(err, "--weights %s (give the class list with --classes)", weights);
-  cli_progress bar;
-  cli_progress_start(&bar, "detect", ds->n_images);
-  if (rc == 0) rc = bm_detector_detect_dataset(det, ds, NULL, 0, opts, show_detect_progress, &bar, dets, err);
-  bm_detector_free(det);
-  return rc;
-}
-
 int cmd_eval(int argc, char **argv) {
   cli_dataset_args args;
   cli_dataset_args_init(&args, 0);
@@ -337,7 +318,7 @@ int cmd_eval(int argc, char **argv) {
   memset(&coco, 0, sizeof coco);
   bm_error err = {{0}};
   status = 1;
-  int read_status = weights    ? detect_with(weights, &detect_opts, (int)detect_threads, &ds, &dets, &log, &err)
+  int read_status = weights    ? cli_detect_dataset(weights, &detect_opts, (int)detect_threads, &ds, &dets, &log, &err)
                     : bm_is_dir(dets_path) ? bm_read_voc_results(dets_path, split, &ds, &dets, &log, &err)
                                            : bm_read_coco_results(dets_path, &ds, &dets, &err);
   if (read_status != 0) {

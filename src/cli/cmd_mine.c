@@ -346,10 +346,7 @@ int cmd_mine(int argc, char **argv) {
   lo.eval_detect.nms = (float)ta.nms;
   lo.eval_detect.max_dets = ta.max_dets;
   cs.deterministic = ta.deterministic;
-  /* mining detections: the floor is the uncertain threshold (lower boxes are ignored by
-   * fusion, and NMS among higher boxes is unaffected by them) */
-  lo.mine_detect = lo.eval_detect;
-  lo.mine_detect.thresh = lo.fusion.uncertain_thre;
+  lo.mine_detect = bm_mine_detect_opts(&lo.eval_detect, &lo.fusion);
 
   char *command_line = join_command_line(argc, argv);
   char *last_ckpt = bm_path_join(out, "last.ckpt");

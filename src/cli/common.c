@@ -131,3 +131,8 @@ void cli_progress_finish(cli_progress *p, const char *extra) {
   p->done = p->total;
   draw(p, extra, 1);
 }
+
+void cli_progress_report(void *user, long done, long total) {
+  if (done >= total) cli_progress_finish(user, NULL);
+  else cli_progress_update(user, done, NULL);
+}

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"detect", cmd_detect, "run a trained detector on a dataset split or on images"},
     {"eval", cmd_eval, "PASCAL VOC and COCO evaluation of detections"},
     {"anchors", cmd_anchors, "fit anchor boxes to a dataset's box shapes (k-means by IoU)"},
+    {"assess", cmd_assess, "what mining would save on a labelled split with a given model"},
     {"mine", cmd_mine, "active sample mining: label a pool with the fewest human boxes"},
     {"report", cmd_report, "HTML report of one or more mining runs"},
 };

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void bm_buf_init(bm_buf *buf) { memset(buf, 0, sizeof *buf); }
@@ -78,4 +79,17 @@ void bm_buf_json_number(bm_buf *buf, double value) {
   }
   if (value == floor(value) && fabs(value) < 1e15) bm_buf_printf(buf, "%.0f", value);
   else bm_buf_printf(buf, "%.9g", value);
+}
+
+void bm_buf_json_float(bm_buf *buf, float value) {
+  if (!isfinite(value)) {
+    bm_buf_puts(buf, "null");
+    return;
+  }
+  char text[32];
+  for (int digits = 1; digits <= 9; digits++) { /* 9 digits always read back exactly */
+    snprintf(text, sizeof text, "%.*g", digits, (double)value);
+    if (strtof(text, NULL) == value) break;
+  }
+  bm_buf_puts(buf, text);
 }

@@ -239,6 +239,24 @@ int bm_fusion_run(const bm_fusion_opts *opts, int image, int round, const bm_det
   return 0;
 }
 
+int bm_fusion_run_images(const bm_fusion_opts *opts, const bm_dataset *ds, const int *images,
+                         int n, int round, const bm_detections *dets, bm_fusion_result *results,
+                         bm_error *err) {
+  long k = 0; /* detections come grouped by image, in the order of images */
+  for (int i = 0; i < n; i++) {
+    int image = images ? images[i] : i;
+    long first = k;
+    while (k < dets->n && dets->items[k].image == image) k++;
+    const bm_image_info *info = &ds->images[image];
+    if (bm_fusion_run(opts, image, round, dets->items + first, (int)(k - first),
+                      info->n_objects ? ds->objects + info->first_object : NULL,
+                      info->n_objects, &results[i], err))
+      return -1;
+  }
+  if (k != dets->n) return bm_fail(err, "detections came back in another order than the images");
+  return 0;
+}
+
 int bm_annotation_from_gt(const bm_object *gt, int n_objects, int round, bm_sa_box **boxes,
                           bm_error *err) {
   *boxes = NULL;

@@ -211,18 +211,9 @@ static int start_round(bm_loop *loop, bm_error *err) {
     bm_detect_opts dopts = loop->opts.mine_detect;
     rc = loop_detect(loop, loop->pool, plan.batch.items, n, &dopts, "detect batch", &dets, err);
   }
-  long k = 0;
-  for (int i = 0; rc == 0 && i < n; i++) {
-    int image = plan.batch.items[i];
-    long first = k;
-    while (k < dets.n && dets.items[k].image == image) k++;
-    const bm_image_info *info = &loop->pool->images[image];
-    rc = bm_fusion_run(&loop->opts.fusion, image, plan.round, dets.items + first, (int)(k - first),
-                       loop->pool->objects + info->first_object, info->n_objects, &results[i],
-                       err);
-  }
-  if (rc == 0 && k != dets.n)
-    rc = bm_fail(err, "detections came back in another order than the batch");
+  if (rc == 0)
+    rc = bm_fusion_run_images(&loop->opts.fusion, loop->pool, plan.batch.items, n, plan.round,
+                              &dets, results, err);
   if (rc == 0) rc = bm_mine_apply(&loop->st, &loop->opts.mine, results, &plan, err);
   if (rc == 0) {
     bm_index_list_free(&loop->train); /* the call below starts a new list */

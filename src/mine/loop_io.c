@@ -58,6 +58,12 @@ void bm_loop_opts_default(bm_loop_opts *o) {
   o->checkpoint_minutes = 10;
 }
 
+bm_detect_opts bm_mine_detect_opts(const bm_detect_opts *eval, const bm_fusion_opts *fusion) {
+  bm_detect_opts opts = *eval;
+  opts.thresh = fusion->uncertain_thre;
+  return opts;
+}
+
 int bm_loop_opts_check(const bm_loop_opts *o, int n_pool, bm_error *err) {
   if (bm_mine_opts_check(&o->mine, err) || bm_fusion_opts_check(&o->fusion, err)) return -1;
   if (!(o->costs.draw >= 0) || !(o->costs.verify >= 0) || !(o->costs.image >= 0))

@@ -347,6 +347,16 @@ static int apply_topk_alratio(round_ctx *c, bm_error *err) {
   return rc;
 }
 
+int bm_mine_side(const bm_mine_opts *opts, const bm_fusion_result *res) {
+  int trust = opts->oracle == BM_ORACLE_TRUST;
+  float sl = trust ? res->sl_score_est : res->sl_score;
+  float al = trust ? res->al_ratio_est : res->al_ratio;
+  int by_sl = opts->strategy == BM_STRATEGY_TOPK_SLSCORE;
+  if (by_sl ? sl >= opts->sl_hi : al <= opts->al_lo) return BM_SIDE_CERTAIN;
+  if (by_sl ? sl <= opts->sl_lo : al >= opts->al_hi) return BM_SIDE_UNCERTAIN;
+  return BM_SIDE_BETWEEN;
+}
+
 /* topk-alratio-thre and topk-slscore. `certain` / `uncertain` tell which side an image
  * falls on; in between, it goes back to U.
  *   verify: every image is reviewed; certain ones join L; uncertain ones are trained this
@@ -357,14 +367,11 @@ static int apply_topk_alratio(round_ctx *c, bm_error *err) {
 static int apply_threshold(round_ctx *c, bm_error *err) {
   const bm_mine_opts *opts = c->opts;
   int trust = opts->oracle == BM_ORACLE_TRUST;
-  int by_sl = opts->strategy == BM_STRATEGY_TOPK_SLSCORE;
   for (int i = 0; i < c->plan->batch.n; i++) {
     const bm_fusion_result *res = &c->results[i];
     int image = res->image;
-    float sl = trust ? res->sl_score_est : res->sl_score;
-    float al = trust ? res->al_ratio_est : res->al_ratio;
-    int certain = by_sl ? sl >= opts->sl_hi : al <= opts->al_lo;
-    int uncertain = by_sl ? sl <= opts->sl_lo : al >= opts->al_hi;
+    int side = bm_mine_side(opts, res);
+    int certain = side == BM_SIDE_CERTAIN, uncertain = side == BM_SIDE_UNCERTAIN;
     int rc;
     if (!trust) {
       if (review(c, res, err) != 0) return -1;
