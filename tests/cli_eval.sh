@@ -138,6 +138,23 @@ bad = [(k, ref[k], got[k]) for k in ref if abs(ref[k] - (-1 if got[k] is None el
 print("; ".join("%s: reference %r, boxmine %r" % b for b in bad))
 sys.exit(1 if bad or abs(ref["ap"] - 38 / 101) > 1e-12 else 0)' "$TMP/ref.json" "$TMP/m.json"
 
+# --class-agnostic: every box is one class "object". A dog box on cat A (.9), a cat box on
+# the dog (.8) and a cat box on cat B (.7): with classes, cat has T at .7 after F at .8
+# (VOC12 = .5 * .5 = .25) and dog only an F (0); as one class all three are true positives
+# of the 3 non-difficult objects (the difficult cat and bird stay difficult): AP 1.
+mkdir -p "$TMP/r3"
+printf '000001 0.9 1 1 10 10\n' >"$TMP/r3/comp4_det_test_dog.txt"
+printf '000002 0.8 41 41 60 60\n000001 0.7 21 1 30 10\n' >"$TMP/r3/comp4_det_test_cat.txt"
+: >"$TMP/r3/comp4_det_test_bird.txt"
+"$BIN" eval --data "$D" --split test --dets "$TMP/r3" --no-cache --metric voc12 >"$TMP/out4" 2>&1
+check "with classes: cat AP 25" grep -Eq "^cat +2 +1 +2 +25\.00 +25\.00$" "$TMP/out4"
+"$BIN" eval --data "$D" --split test --dets "$TMP/r3" --no-cache --metric voc12 --class-agnostic \
+  --json "$TMP/ag.json" >"$TMP/out5" 2>&1
+check "class-agnostic: exits 0" test $? -eq 0
+check "class-agnostic: one class, AP 100" grep -Eq "^object +3 +2 +3 +100\.00 +100\.00$" "$TMP/out5"
+check "class-agnostic: said in the JSON" grep -q '"class_agnostic": true' "$TMP/ag.json"
+check "help names --class-agnostic" grep -q -- "--class-agnostic" "$TMP/help"
+
 # Ground truth is evaluated as written: a zero-area box (a single-pixel click, 1 x 1 pixel in
 # VOC's inclusive rule) stays a positive, and a detection on it is a true positive (IoU 1):
 # AP 100. A training load would drop the box and leave cat without positives ("-").

@@ -34,6 +34,10 @@ static void usage(FILE *out) {
       "                         (default)\n"
       "  --json FILE            also write the numbers as JSON (fractions in [0,1]; null where\n"
       "                         a class has no ground truth)\n"
+      "  --class-agnostic       score every box as one class 'object' (ground truth and\n"
+      "                         detections): tells finding objects apart from naming them;\n"
+      "                         a box detected under two classes counts once, then as a\n"
+      "                         false positive\n"
       "dataset options:\n%s"
       "  -h, --help             this help\n",
       cli_dataset_help);
@@ -148,6 +152,20 @@ static void json_value(bm_buf *buf, double value) {
   else bm_buf_printf(buf, "%.17g", value);
 }
 
+/* --class-agnostic: every object and detection becomes class 0, named "object". The other
+ * names are freed here, so bm_dataset_free sees a consistent one-class dataset. */
+static int merge_classes(bm_dataset *ds, bm_detections *dets) {
+  char *name = bm_strdup("object");
+  if (!name) return cli_error("out of memory");
+  for (int c = 0; c < ds->n_classes; c++) bm_free(ds->class_names[c]);
+  ds->class_names[0] = name;
+  ds->n_classes = 1;
+  ds->is_voc = 0;
+  for (int i = 0; i < ds->n_objects; i++) ds->objects[i].class_id = 0;
+  for (long i = 0; i < dets->n; i++) dets->items[i].class_id = 0;
+  return 0;
+}
+
 static void json_voc(bm_buf *buf, const bm_dataset *ds, const bm_voc_result *voc, int use07) {
   const double *mean = use07 ? voc->map07 : voc->map12;
   bm_buf_puts(buf, "{\"ap50\": ");
@@ -202,13 +220,15 @@ static void json_coco(bm_buf *buf, const bm_dataset *ds, const bm_coco_result *c
 
 static int write_json(const char *path, const char *split, const bm_dataset *ds, long n_dets,
                       const bm_voc_result *voc, const bm_coco_result *coco, int show07,
-                      int show12) {
+                      int show12, int class_agnostic) {
   bm_buf buf;
   bm_buf_init(&buf);
   bm_buf_puts(&buf, "{\"split\": ");
   bm_buf_json_string(&buf, split);
-  bm_buf_printf(&buf, ", \"images\": %d, \"objects\": %d, \"detections\": %ld,\n \"metrics\": {",
-                ds->n_images, ds->n_objects, n_dets);
+  bm_buf_printf(&buf,
+                ", \"images\": %d, \"objects\": %d, \"detections\": %ld, \"class_agnostic\": %s,\n"
+                " \"metrics\": {",
+                ds->n_images, ds->n_objects, n_dets, class_agnostic ? "true" : "false");
   int first = 1;
   if (show07) {
     bm_buf_puts(&buf, "\n  \"voc07\": ");
@@ -239,6 +259,7 @@ int cmd_eval(int argc, char **argv) {
   const char *dets_path = NULL, *weights = NULL, *json_path = NULL, *metric = "all";
   bm_detect_opts detect_opts = bm_detect_defaults();
   long detect_threads = 2;
+  int class_agnostic = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
@@ -247,6 +268,10 @@ int cmd_eval(int argc, char **argv) {
     int used = cli_dataset_arg(&args, argc, argv, &i);
     if (used < 0) return 2;
     if (used) continue;
+    if (!strcmp(argv[i], "--class-agnostic")) {
+      class_agnostic = 1;
+      continue;
+    }
     double number;
     long count;
     const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -325,8 +350,10 @@ int cmd_eval(int argc, char **argv) {
     cli_error("%s", err.msg);
     goto done;
   }
-  printf("boxmine eval: split '%s': %d images, %d objects; %ld detections from %s\n", split,
-         ds.n_images, ds.n_objects, dets.n, weights ? weights : dets_path);
+  if (class_agnostic && merge_classes(&ds, &dets) != 0) goto done;
+  printf("boxmine eval: split '%s': %d images, %d objects; %ld detections from %s%s\n", split,
+         ds.n_images, ds.n_objects, dets.n, weights ? weights : dets_path,
+         class_agnostic ? " (class-agnostic: every box is one class 'object')" : "");
   if ((want_voc07 || want_voc12) && bm_eval_voc(&ds, NULL, 0, &dets, &voc, &err) != 0) {
     cli_error("VOC evaluation: %s", err.msg);
     goto done;
@@ -338,7 +365,7 @@ int cmd_eval(int argc, char **argv) {
   if (want_voc07 || want_voc12) print_voc(&ds, split, &voc, want_voc07, want_voc12);
   if (want_coco) print_coco(&ds, split, &coco);
   if (json_path && write_json(json_path, split, &ds, dets.n, &voc, want_coco ? &coco : NULL,
-                              want_voc07, want_voc12) != 0)
+                              want_voc07, want_voc12, class_agnostic) != 0)
     goto done;
   status = 0;
 done:
