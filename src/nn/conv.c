@@ -70,14 +70,18 @@ typedef struct chunk_hook {
   const float *a, *b; /* HOOK_AFFINE: out = act(a z + b), a may be NULL */
 } chunk_hook;
 
-/* z[r0:r1] = conv of the input, on the calling thread. */
+/* z[r0:r1] = conv of the input, on the calling thread; direct: by conv_direct.c's sums
+ * instead of im2col + GEMM (first layers in training). */
 static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float *z, size_t r0,
-                         size_t r1, float *col, const chunk_hook *hook) {
+                         size_t r1, float *col, const chunk_hook *hook, int direct) {
   const bm_layer_info *info = &l->info;
   size_t step = chunk_rows(info, d);
+  float direct_wt[NN_DIRECT_MAX_K * 32] __attribute__((aligned(64)));
+  if (direct) nn_direct_weights(l, direct_wt);
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
-    for (int g = 0; g < d->groups; g++) {
+    if (direct) nn_direct_conv_pixels(info, in, c0, c1, direct_wt, z);
+    for (int g = 0; g < d->groups && !direct; g++) {
       const float *a = in + c0 * info->in_c + g * d->group_channels;
       int lda = info->in_c;
       if (!is_pointwise(info)) {
@@ -106,9 +110,14 @@ static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float
  * and batch norm's backward pass 2 turns each chunk into dLoss/dz first. */
 static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in, float *grad,
                           float *dweight, float *din, size_t r0, size_t r1, float *col,
-                          const float *bn_coef) {
+                          float *dwt, const float *bn_coef) {
   const bm_layer_info *info = &l->info;
+  /* Few filters (e.g. 32 with K = 144): the weight gradient's product is faster transposed,
+   * with K as the long side of the GEMM's tiles (12 x 32) instead of F (measured 2x for
+   * 32 filters, 1.1x for 64; docs/PERFORMANCE.md). dwt: n_weights floats of scratch. */
+  if (d->group_filters > 64 || d->k <= d->group_filters) dwt = NULL;
   size_t step = chunk_rows(info, d);
+  int wgrad_direct = nn_wgrad_fits(info); /* conv_wgrad.c instead of im2col + GEMM */
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
     int n = (int)(c1 - c0);
@@ -117,20 +126,33 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
       nn_conv_geom geom = geometry(info, g);
       const float *grad_g = grad + c0 * d->filters + g * d->group_filters;
       const float *weight_g = l->weight + (size_t)g * d->group_filters * d->k;
-      const float *x = in + c0 * info->in_c + g * d->group_channels;
-      int ldx = info->in_c;
-      if (!is_pointwise(info)) {
-        nn_im2col(&geom, in, c0, c1, col, 1);
-        x = col;
-        ldx = d->k;
+      /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K), x = im2col of the input */
+      if (wgrad_direct) {
+        nn_wgrad_pixels(info, in, c0, c1, grad_g, dweight, col);
+      } else {
+        const float *x = in + c0 * info->in_c + g * d->group_channels;
+        int ldx = info->in_c;
+        if (!is_pointwise(info)) {
+          nn_im2col(&geom, in, c0, c1, col, 1);
+          x = col;
+          ldx = d->k;
+        }
+        if (nn_small_gemm_fits(d->group_filters, d->k)) {
+          nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
+                               dweight + (size_t)g * d->group_filters * d->k, d->k);
+        } else if (dwt) {
+          /* dweight_g^T (K x F/g) = x^T (K x n) * grad_g (n x F/g), then added transposed */
+          nn_gemm(d->own_gemm, 1, 1, 0, d->k, d->group_filters, n, 1.0f, x, ldx, grad_g,
+                  d->filters, 0.0f, dwt, d->group_filters);
+          float *dw = dweight + (size_t)g * d->group_filters * d->k;
+          for (int f = 0; f < d->group_filters; f++)
+            for (int t = 0; t < d->k; t++)
+              dw[(size_t)f * d->k + t] += dwt[(size_t)t * d->group_filters + f];
+        } else {
+          nn_gemm(d->own_gemm, 1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x,
+                  ldx, 1.0f, dweight + (size_t)g * d->group_filters * d->k, d->k);
+        }
       }
-      /* dweight_g (F/g x K) += grad_g^T (F/g x n) * x (n x K) */
-      if (nn_small_gemm_fits(d->group_filters, d->k))
-        nn_small_gemm_tn_add(n, d->group_filters, d->k, grad_g, d->filters, x, ldx,
-                             dweight + (size_t)g * d->group_filters * d->k, d->k);
-      else
-        nn_gemm(d->own_gemm, 1, 1, 0, d->group_filters, d->k, n, 1.0f, grad_g, d->filters, x, ldx,
-                1.0f, dweight + (size_t)g * d->group_filters * d->k, d->k);
       if (!din) continue;
       /* dx (n x K) = grad_g (n x F/g) * weight_g (F/g x K) */
       if (is_pointwise(info)) {
@@ -174,7 +196,10 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
                       info->batch_normalize ? b : l->bias);
     return;
   }
-  if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
+  if (ctx->training && nn_winograd_fits(info)) {
+    /* 3x3 stride-1 layers: z by Winograd, then batch norm or bias + activation below */
+    nn_winograd_conv(ctx, l, in, z);
+  } else if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
     /* one region: each thread convolves its rows chunk by chunk, then either batch norm
      * (statistics need every thread's sums first) or bias/bn-inference + activation */
 #pragma omp parallel num_threads(ctx->threads)
@@ -188,7 +213,8 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
         hook = (chunk_hook){HOOK_BN_SUMS, ctx->reduce + (size_t)p * 2 * d.filters, NULL, NULL};
         memset(hook.sums, 0, 2 * (size_t)d.filters * sizeof(double));
       }
-      forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook);
+      forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook,
+                   ctx->training && nn_direct_fits(info));
       if (batch_stats) {
 #pragma omp barrier
 #pragma omp single
@@ -197,8 +223,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
       }
     }
     return;
-  }
-  if (is_pointwise(info)) {
+  } else if (is_pointwise(info)) {
     for (int g = 0; g < d.groups; g++)
       nn_gemm(d.own_gemm, ctx->threads, 0, 1, (int)d.rows, d.group_filters, d.k, 1.0f,
               in + g * d.group_channels, info->in_c,
@@ -233,10 +258,14 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
   if (split_by_images(ctx)) {
     /* one region: activation (+ batch norm pass 1) backward on each thread's rows, then per
      * chunk batch norm pass 2, weight and input gradients. Thread 0 adds into dweight
-     * directly, thread p > 0 into partial p - 1, added in order at the end. */
+     * directly, thread p > 0 into partial p - 1, added in order at the end; after the
+     * partials each thread has n_weights floats of scratch (dwt, see backward_rows). */
     float *partials = ctx->work + (size_t)ctx->threads * ctx->chunk_floats;
     float *coef = coefficients(ctx, &d);
     int used = 1;
+    /* 3x3 stride-1 layers: the input gradient afterwards, by Winograd (winograd.c) from the
+     * whole dLoss/dz, instead of a GEMM and col2im per chunk */
+    int winograd_dx = din && nn_winograd_dx_fits(info);
 #pragma omp parallel num_threads(ctx->threads)
     {
       int p = omp_get_thread_num(), parts = omp_get_num_threads();
@@ -259,8 +288,9 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       }
       float *dweight = p ? partials + (size_t)(p - 1) * l->n_weights : l->dweight;
       if (p) memset(dweight, 0, l->n_weights * sizeof(float));
-      backward_rows(l, &d, in, grad, dweight, din, r0, r1,
-                    ctx->work + (size_t)p * ctx->chunk_floats,
+      float *dwt = partials + (size_t)(parts - 1 + p) * l->n_weights;
+      backward_rows(l, &d, in, grad, dweight, winograd_dx ? NULL : din, r0, r1,
+                    ctx->work + (size_t)p * ctx->chunk_floats, dwt,
                     info->batch_normalize ? coef : NULL);
     }
     if (!info->batch_normalize)
@@ -273,6 +303,7 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       const float *part = partials + (size_t)(p - 1) * l->n_weights;
       for (size_t j = 0; j < l->n_weights; j++) l->dweight[j] += part[j];
     }
+    if (winograd_dx) nn_winograd_dx(ctx, l, grad, din); /* grad holds dLoss/dz by now */
     return;
   }
   if (info->batch_normalize)

@@ -10,7 +10,11 @@
  * eight output pixels at a time (eight independent vector sums per 16 filters, to hide the
  * FMA latency), with the weights transposed once per call to wt[(ky * size + kx) * C + c][f].
  * Threads take equal ranges of output rows; every output is summed in the same order
- * whatever the thread count. */
+ * whatever the thread count.
+ *
+ * Training uses the same sums (nn_direct_conv_pixels) for any range of output pixels: conv.c
+ * calls it chunk by chunk instead of im2col + GEMM and keeps the sums as z (batch norm's
+ * input), so the kernel serves both modes. */
 #include <omp.h>
 
 #include "nn/nn.h"
@@ -81,15 +85,16 @@ static void pixel_any(const bm_layer_info *l, const float *in_b, int oy, int ox,
   for (int j = 0; j < F / 16; j++) *(v16f *)(out_row + (size_t)ox * F + j * 16) = acc[j];
 }
 
-/* Sums of one output row [b][oy] into out_row. */
+/* Sums of output pixels [ox_begin, ox_end) of one output row [b][oy] into out_row. */
 static inline __attribute__((always_inline)) void direct_row(const bm_layer_info *l,
                                                              const float *in_b, int oy,
+                                                             int ox_begin, int ox_end,
                                                              const float *wt, float *out_row,
                                                              int fv) {
-  for (int ox0 = 0; ox0 < l->out_w;) {
+  for (int ox0 = ox_begin; ox0 < ox_end;) {
     int x_first = ox0 * l->stride - l->pad;
     int x_last = (ox0 + DIRECT_PIXELS - 1) * l->stride - l->pad + l->size - 1;
-    if (ox0 + DIRECT_PIXELS <= l->out_w && x_first >= 0 && x_last < l->in_w) {
+    if (ox0 + DIRECT_PIXELS <= ox_end && x_first >= 0 && x_last < l->in_w) {
       group_inside(l, in_b, oy, ox0, wt, out_row, fv);
       ox0 += DIRECT_PIXELS;
     } else {
@@ -99,32 +104,56 @@ static inline __attribute__((always_inline)) void direct_row(const bm_layer_info
   }
 }
 
-/* Rows [first, end) of the batch's output rows; each row's affine map and activation are
- * applied while it is in cache. */
-__attribute__((optimize("fp-contract=fast"))) static void direct_rows(
-    const bm_layer_info *l, const float *in, size_t first, size_t end, const float *wt,
-    const float *a, const float *b, float *out) {
-  for (size_t row = first; row < end; row++) {
+/* Sums of the output pixels [r0, r1) of the batch (r = (b * out_h + oy) * out_w + ox) into
+ * z[r][0:filters], row piece by row piece. */
+__attribute__((optimize("fp-contract=fast"))) static void direct_pixels(
+    const bm_layer_info *l, const float *in, size_t r0, size_t r1, const float *wt, float *z) {
+  size_t out_w = (size_t)l->out_w;
+  for (size_t r = r0; r < r1;) {
+    size_t row = r / out_w;
+    int ox_begin = (int)(r - row * out_w);
+    int ox_end = r1 - row * out_w < out_w ? (int)(r1 - row * out_w) : (int)out_w;
     int bi = (int)(row / (size_t)l->out_h), oy = (int)(row % (size_t)l->out_h);
     const float *in_b = in + (size_t)bi * l->in_h * l->in_w * l->in_c;
-    float *out_row = out + row * l->out_w * l->filters;
+    float *out_row = z + row * out_w * l->filters;
     if (l->filters == 16)
-      direct_row(l, in_b, oy, wt, out_row, 1);
+      direct_row(l, in_b, oy, ox_begin, ox_end, wt, out_row, 1);
     else
-      direct_row(l, in_b, oy, wt, out_row, 2);
-    nn_affine_act_rows(out_row, out_row, 0, (size_t)l->out_w, l->filters, a, b, l->activation);
+      direct_row(l, in_b, oy, ox_begin, ox_end, wt, out_row, 2);
+    r = (row + 1) * out_w;
+  }
+}
+
+void nn_direct_weights(const nn_layer *l, float *wt) {
+  int k = l->info.size * l->info.size * l->info.in_c, F = l->info.filters;
+  for (int f = 0; f < F; f++)
+    for (int t = 0; t < k; t++) wt[t * F + f] = l->weight[(size_t)f * k + t];
+}
+
+void nn_direct_conv_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
+                           const float *wt, float *z) {
+  direct_pixels(l, in, r0, r1, wt, z);
+}
+
+/* Rows [first, end) of the batch's output rows; each row's affine map and activation are
+ * applied while it is in cache. */
+static void direct_rows(const bm_layer_info *l, const float *in, size_t first, size_t end,
+                        const float *wt, const float *a, const float *b, float *out) {
+  size_t row_pixels = (size_t)l->out_w;
+  for (size_t row = first; row < end; row++) {
+    float *out_row = out + row * row_pixels * l->filters;
+    direct_pixels(l, in, row * row_pixels, (row + 1) * row_pixels, wt, out);
+    nn_affine_act_rows(out_row, out_row, 0, row_pixels, l->filters, a, b, l->activation);
   }
 }
 
 void nn_direct_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                        const float *b) {
   const bm_layer_info *info = &l->info;
-  int k = info->size * info->size * info->in_c, F = info->filters;
   float wt[NN_DIRECT_MAX_K * 32] __attribute__((aligned(64)));
-  for (int f = 0; f < F; f++)
-    for (int t = 0; t < k; t++) wt[t * F + f] = l->weight[(size_t)f * k + t];
+  nn_direct_weights(l, wt);
   size_t rows = (size_t)ctx->batch * info->out_h;
-  int parts = nn_parts(rows * info->out_w * F, ctx->threads);
+  int parts = nn_parts(rows * info->out_w * info->filters, ctx->threads);
 #pragma omp parallel for num_threads(parts) schedule(static)
   for (int p = 0; p < parts; p++) {
     size_t first, end;

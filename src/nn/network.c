@@ -341,18 +341,23 @@ int nn_plan_activations(bm_network *net, bm_error *err) {
 
 /* The workspace serves both ways of splitting a convolution over threads (conv.c): a
  * whole-batch im2col (capped at NN_WORK_CAP floats, at least one image), or per thread an
- * im2col chunk plus, for threads after the first, a private weight gradient. The inference
- * kernels (winograd.c, conv_pointwise.c) use it as a whole too. */
+ * im2col chunk plus, for threads after the first, a private weight gradient, and then one
+ * weight-gradient scratch per thread. The inference kernels (winograd.c, conv_pointwise.c)
+ * use it as a whole too. */
 int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
   size_t b = (size_t)net->batch, by_blocks = 0, chunk = 0, max_weights = 0;
   for (int i = 0; i < net->n_layers; i++) {
     const nn_layer *l = &net->layers[i];
     if (l->info.type != BM_LAYER_CONV) continue;
     if (l->n_weights > max_weights) max_weights = l->n_weights;
-    /* the inference kernels (winograd.c, conv_pointwise.c) use the whole workspace */
+    /* the inference kernels (winograd.c, conv_pointwise.c) and the Winograd input gradient
+     * of training use the whole workspace */
     if (nn_winograd_fits(&l->info) &&
         nn_winograd_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_winograd_work_floats(&l->info, net->batch, threads);
+    if (nn_winograd_dx_fits(&l->info) &&
+        nn_winograd_dx_work_floats(&l->info, net->batch, threads) > by_blocks)
+      by_blocks = nn_winograd_dx_work_floats(&l->info, net->batch, threads);
     if (nn_pointwise_fits(&l->info, net->batch) &&
         nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);
@@ -365,8 +370,9 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     int k = l->info.size * l->info.size * (l->info.in_c / l->info.groups);
     if (nn_conv_chunk_rows(k) * k > chunk) chunk = nn_conv_chunk_rows(k) * k;
   }
-  /* private weight gradients only when backward splits by images (batch >= threads) */
-  size_t partials = b >= (size_t)threads ? (size_t)(threads - 1) * max_weights : 0;
+  /* private weight gradients and per-thread scratch for a transposed weight gradient
+   * (conv.c backward_rows), only when backward splits by images (batch >= threads) */
+  size_t partials = b >= (size_t)threads ? (size_t)(2 * threads - 1) * max_weights : 0;
   size_t by_images = (size_t)threads * chunk + partials;
   size_t n_work = by_blocks > by_images ? by_blocks : by_images;
   if (net->work && n_work <= net->n_work) {

@@ -229,6 +229,14 @@ int nn_winograd_fits(const bm_layer_info *l);
 size_t nn_winograd_work_floats(const bm_layer_info *l, int batch, int threads);
 void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                          const float *b);
+/* the same without bias or activation into z (training: the conv's sums before batch norm) */
+void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z);
+/* Training backward of 3x3 stride-1 padding-1 layers whose in_c and filters are multiples of
+ * 16: din += the input gradient from dz[batch][out_h][out_w][filters], on ctx->threads
+ * threads, using the workspace (nn_winograd_dx_work_floats). */
+int nn_winograd_dx_fits(const bm_layer_info *l);
+size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads);
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din);
 
 /* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
 typedef float nn_v16f __attribute__((vector_size(64), aligned(4), may_alias));
@@ -265,6 +273,24 @@ void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float
 int nn_direct_fits(const bm_layer_info *l);
 void nn_direct_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                        const float *b);
+/* The weights transposed for the direct sums, wt[(ky * size + kx) * in_c + c][filters]
+ * (at most NN_DIRECT_MAX_K * 32 floats, 64-byte aligned), and the plain sums (no bias, no
+ * activation) of output pixels [r0, r1) of the batch into z[r][filters], on the calling
+ * thread (training: conv.c). */
+void nn_direct_weights(const nn_layer *l, float *wt);
+void nn_direct_conv_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
+                           const float *wt, float *z);
+
+/* conv_wgrad.c: weight gradient of 3x3 convolutions on at most 3 input channels (k <=
+ * NN_WGRAD_MAX_K, filters a multiple of 16, one group) without im2col: dweight[f][t] += the
+ * sum over output pixels [r0, r1) of dz[r - r0][f] * the input under tap t, on the calling
+ * thread (conv.c, training). scratch: NN_WGRAD_SCRATCH_FLOATS floats (a thread's im2col
+ * slice). */
+#define NN_WGRAD_MAX_K 27
+#define NN_WGRAD_SCRATCH_FLOATS (NN_CHUNK_FLOATS / 2) /* <= any thread slice holding it */
+int nn_wgrad_fits(const bm_layer_info *l);
+void nn_wgrad_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
+                     const float *dz, float *dweight, float *scratch);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);

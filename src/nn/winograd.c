@@ -27,9 +27,10 @@
  * the pieces' products are added. Weights are transformed on every call (callers may change
  * parameters at any time through bm_net_params).
  *
- * Training keeps im2col + GEMM (conv.c): its backward needs z and the same products. Here
- * results differ from the im2col path by float rounding only (F(2x2)'s transform constants
- * are 1 and 1/2, exact in float; F(4x4)'s errors are about ten times larger, see below).
+ * Training uses the plain sums (nn_winograd_conv) as z, batch norm's input; its backward
+ * keeps im2col + GEMM (conv.c). Results differ from the im2col path by float rounding only
+ * (F(2x2)'s transform constants are 1 and 1/2, exact in float; F(4x4)'s errors are about ten
+ * times larger, see below).
  *
  * Threads (nn_winograd_forward): either tiles are processed in chunks, the threads sharing
  * each chunk's input transform by tile ranges and then (after a barrier) the filter blocks,
@@ -240,14 +241,14 @@ static void weight_transform2(const bm_layer_info *l, const float *weight, int f
  * M[xi][t - t0][0:32] (xi stride tc * 32). */
 static inline __attribute__((always_inline)) void output_transform(
     const bm_layer_info *l, const float *m, size_t t0, size_t tc, int f0, int nf,
-    const float *a, const float *b, float *out, bm_activation act) {
+    const float *a, const float *b, float *out, bm_activation act, int add) {
   int th, tw, F = l->filters, OH = l->out_h, OW = l->out_w;
   tile_counts(l, &th, &tw);
   size_t plane_tiles = (size_t)th * tw, xs = tc * WG_NB;
   float y[4][WG_NB], af[WG_NB], bf[WG_NB];
   for (int f = 0; f < nf; f++) {
     af[f] = a ? a[f0 + f] : 1.0f;
-    bf[f] = b[f0 + f];
+    bf[f] = b ? b[f0 + f] : 0.0f;
   }
   for (size_t t = t0; t < t0 + tc; t++) {
     const float *q = m + (t - t0) * WG_NB;
@@ -273,7 +274,10 @@ static inline __attribute__((always_inline)) void output_transform(
       int py = oy + k / 2, px = ox + k % 2;
       if (py >= OH || px >= OW) continue;
       float *o = out + (((size_t)bi * OH + py) * OW + px) * F + f0;
-      for (int f = 0; f < nf; f++) o[f] = nn_act_value(act, af[f] * y[k][f] + bf[f]);
+      if (add) /* backward's input gradient: plain sums added */
+        for (int f = 0; f < nf; f++) o[f] += y[k][f];
+      else
+        for (int f = 0; f < nf; f++) o[f] = nn_act_value(act, af[f] * y[k][f] + bf[f]);
     }
   }
 }
@@ -395,14 +399,14 @@ static inline void at6(const v16f m[6], v16f y[4]) {
 
 static inline __attribute__((always_inline)) void output_transform4(
     const bm_layer_info *l, const float *m, size_t t0, size_t tc, int f0, int nf,
-    const float *a, const float *b, float *out, bm_activation act) {
+    const float *a, const float *b, float *out, bm_activation act, int add) {
   int th, tw, F = l->filters, OH = l->out_h, OW = l->out_w;
   tile_counts(l, &th, &tw);
   size_t plane_tiles = (size_t)th * tw, xs = tc * WG_NB;
   float y[16][WG_NB], af[WG_NB], bf[WG_NB];
   for (int f = 0; f < nf; f++) {
     af[f] = a ? a[f0 + f] : 1.0f;
-    bf[f] = b[f0 + f];
+    bf[f] = b ? b[f0 + f] : 0.0f;
   }
   for (size_t t = t0; t < t0 + tc; t++) {
     const float *q = m + (t - t0) * WG_NB;
@@ -427,19 +431,30 @@ static inline __attribute__((always_inline)) void output_transform4(
       int py = oy + k / 4, px = ox + k % 4;
       if (py >= OH || px >= OW) continue;
       float *o = out + (((size_t)bi * OH + py) * OW + px) * F + f0;
-      for (int f = 0; f < nf; f++) o[f] = nn_act_value(act, af[f] * y[k][f] + bf[f]);
+      if (add) /* backward's input gradient: plain sums added */
+        for (int f = 0; f < nf; f++) o[f] += y[k][f];
+      else
+        for (int f = 0; f < nf; f++) o[f] = nn_act_value(act, af[f] * y[k][f] + bf[f]);
     }
   }
 }
 
 static void output_transform_act(const bm_layer_info *l, const float *m, size_t t0, size_t tc,
-                                 int f0, int nf, const float *a, const float *b, float *out) {
+                                 int f0, int nf, const float *a, const float *b, float *out,
+                                 bm_activation act, int add) {
+  if (add) {
+    if (tile_m(l) == 4)
+      output_transform4(l, m, t0, tc, f0, nf, NULL, NULL, out, BM_ACT_LINEAR, 1);
+    else
+      output_transform(l, m, t0, tc, f0, nf, NULL, NULL, out, BM_ACT_LINEAR, 1);
+    return;
+  }
 #define CALL(A)                                                                              \
   if (tile_m(l) == 4)                                                                        \
-    output_transform4(l, m, t0, tc, f0, nf, a, b, out, A);                                   \
+    output_transform4(l, m, t0, tc, f0, nf, a, b, out, A, 0);                                \
   else                                                                                       \
-    output_transform(l, m, t0, tc, f0, nf, a, b, out, A);
-  NN_DISPATCH_ACT(l->activation, CALL)
+    output_transform(l, m, t0, tc, f0, nf, a, b, out, A, 0);
+  NN_DISPATCH_ACT(act, CALL)
 #undef CALL
 }
 
@@ -467,7 +482,8 @@ static void weight_transform(const bm_layer_info *l, const float *weight, int f0
  * read megabytes of weights, which otherwise arrive only when the transform asks). */
 static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size_t t0,
                        size_t first, size_t end, int blk, int next_blk, const float *a,
-                       const float *b, float *u, float *m) {
+                       const float *b, float *out, bm_activation act, int add, float *u,
+                       float *m) {
   const bm_layer_info *info = &l->info;
   int C = info->in_c, F = info->filters, f0 = blk * WG_NB, nf = F - f0 < WG_NB ? F - f0 : WG_NB;
   int rows = (int)(end - first), ld = (int)v_row(info);
@@ -496,11 +512,12 @@ static void block_rows(nn_ctx *ctx, nn_layer *l, const float *v, size_t tc, size
                 m_xi, WG_NB);
     }
   }
-  output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, l->out);
+  output_transform_act(info, m, t0 + first, (size_t)rows, f0, nf, a, b, out, act, add);
 }
 
-void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
-                         const float *b) {
+/* out = act(a * conv + b) (a, b may be NULL: 1 and 0), or out += conv with add */
+static void winograd_run(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                         const float *b, float *out, bm_activation act, int add) {
   const bm_layer_info *info = &l->info;
   int th, tw, F = info->filters;
   tile_counts(info, &th, &tw);
@@ -522,7 +539,7 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
         size_t n = end - s0 < sub ? end - s0 : sub;
         input_transform(info, in, s0, s0, s0 + n, n, v_p);
         for (int blk = 0; blk < blocks; blk++)
-          block_rows(ctx, l, v_p, n, s0, 0, n, blk, -1, a, b, u, m);
+          block_rows(ctx, l, v_p, n, s0, 0, n, blk, -1, a, b, out, act, add, u, m);
       }
     }
     return;
@@ -541,8 +558,75 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
       nn_part((size_t)blocks, parts, p, &blk0, &blk1);
       for (size_t blk = blk0; blk < blk1; blk++)
         block_rows(ctx, l, v, tc, t0, 0, tc, (int)blk, blk + 1 < blk1 ? (int)blk + 1 : -1, a, b,
-                   u, m);
+                   out, act, add, u, m);
 #pragma omp barrier /* V is overwritten by the next chunk */
     }
   }
+}
+
+void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
+                         const float *b) {
+  winograd_run(ctx, l, in, a, b, l->out, l->info.activation, 0);
+}
+
+void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z) {
+  winograd_run(ctx, l, in, NULL, NULL, z, BM_ACT_LINEAR, 0);
+}
+
+/* ---- input gradient -------------------------------------------------------------------
+ * For a 3x3 stride-1 convolution with padding 1 the input gradient is again one:
+ *   din[b][iy][ix][c] += sum over (ky, kx, f) of dz[b][iy + 1 - ky][ix + 1 - kx][f] w[f][ky][kx][c]
+ * i.e. a 3x3 convolution of dz (F channels, out_h x out_w, padding 1) with the weights
+ * rotated by 180 degrees and transposed, wr[c][ky][kx][f] = w[f][2 - ky][2 - kx][c], giving
+ * C channels on the in_h x in_w map. Its shapes as a layer: */
+static bm_layer_info transposed_info(const bm_layer_info *l) {
+  bm_layer_info t = *l;
+  t.in_c = l->filters;
+  t.in_h = l->out_h;
+  t.in_w = l->out_w;
+  t.filters = l->in_c;
+  t.out_c = l->in_c;
+  t.out_h = l->in_h;
+  t.out_w = l->in_w;
+  t.pad = 1;
+  t.batch_normalize = 0;
+  t.activation = BM_ACT_LINEAR;
+  return t;
+}
+
+int nn_winograd_dx_fits(const bm_layer_info *l) {
+  if (l->type != BM_LAYER_CONV || l->size != 3 || l->stride != 1 || l->pad != 1 ||
+      l->groups != 1 || l->in_c % 16 || l->filters % 16)
+    return 0;
+  bm_layer_info t = transposed_info(l);
+  return t.in_c >= NN_WINOGRAD_MIN_C && t.out_h == l->in_h && t.out_w == l->in_w;
+}
+
+/* the rotated weights first (aligned to a cache line), then winograd_run's workspace */
+static size_t dx_weight_floats(const bm_layer_info *l) {
+  return ((size_t)9 * l->in_c * l->filters + 15) / 16 * 16;
+}
+
+size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads) {
+  bm_layer_info t = transposed_info(l);
+  return dx_weight_floats(l) + nn_winograd_work_floats(&t, batch, threads);
+}
+
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din) {
+  const bm_layer_info *info = &l->info;
+  int C = info->in_c, F = info->filters;
+  float *wr = ctx->work;
+  for (int c = 0; c < C; c++)
+    for (int tap = 0; tap < 9; tap++) {
+      const float *src = l->weight + (size_t)(8 - tap) * C + c; /* w[f][2-ky][2-kx][c] */
+      float *dst = wr + ((size_t)c * 9 + tap) * F;
+      for (int f = 0; f < F; f++) dst[f] = src[(size_t)f * 9 * C];
+    }
+  nn_layer t = {0};
+  t.info = transposed_info(info);
+  t.weight = wr;
+  nn_ctx sub = *ctx;
+  sub.work = ctx->work + dx_weight_floats(info);
+  sub.n_work = ctx->n_work - dx_weight_floats(info);
+  winograd_run(&sub, &t, dz, NULL, NULL, din, BM_ACT_LINEAR, 1);
 }
