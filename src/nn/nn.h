@@ -296,7 +296,10 @@ void nn_wgrad_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t 
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
 void nn_maxpool_forward(nn_ctx *ctx, nn_layer *l, const float *in);
-void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, float *din);
+/* overwrite: din = the gradient instead of din += (only when nn_maxpool_tiles: windows
+ * that cover the input exactly once) */
+int nn_maxpool_tiles(const bm_layer_info *l);
+void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, float *din, int overwrite);
 void nn_upsample_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_upsample_backward(nn_ctx *ctx, nn_layer *l, float *din);
 void nn_route_forward(nn_ctx *ctx, nn_layer *l, nn_layer *layers);
