@@ -323,13 +323,14 @@ void nn_bn_sums_rows(const float *z, size_t first, size_t end, int channels, dou
 void nn_bn_finish_stats(nn_layer *l, size_t rows, const double *sums, int parts, float *a,
                         float *b);
 void nn_bn_infer_coefs(const nn_layer *l, float *a, float *b);
-/* backward pass 1: grad = dLoss/d(out) -> dLoss/du in place, and partial sums */
+/* backward pass 1: the partial sums, and grad = dLoss/d(out) -> dLoss/du in place except for
+ * linear, leaky and relu, whose derivative pass 2 recomputes (one write of grad less) */
 void nn_bn_backward_sums_rows(const nn_layer *l, const float *z, float *grad, size_t first,
                               size_t end, double *sums);
 /* adds into dscale, dshift; coef: 3 * filters floats for pass 2 */
 void nn_bn_backward_finish(nn_layer *l, size_t rows, const double *sums, int parts,
                            float *coef);
-/* backward pass 2: grad -> dLoss/dz in place */
+/* backward pass 2: grad (what pass 1 left) -> dLoss/dz in place */
 void nn_bn_backward_apply_rows(const nn_layer *l, const float *z, float *grad, size_t first,
                                size_t end, const float *coef);
 /* Whole tensors on `threads` threads (reduce: see bm_network.reduce). */
