@@ -1,17 +1,19 @@
 /* Convolution kernels used in training mode: the direct forward sums for few input channels
- * (src/nn/conv_direct.c), Winograd sums for 3x3 stride-1 layers (src/nn/winograd.c), the
- * im2col-free weight gradient for 3x3 kernels on 1-3 channels (src/nn/conv_wgrad.c) and the
- * transposed weight-gradient product for few filters (src/nn/conv.c). A one-conv network is
- * run forward in training mode (batch statistics), given dLoss/d(out) = R (random, fixed),
- * and run backward; its output and its weight, bias / bn scale / bn shift gradients must
- * equal a reference computed here in double from the formulas (convolution, batch norm with
- * the biased batch variance, activation, and their derivatives), on 1 and 2 threads, and two
- * runs on 2 threads must be bitwise equal. Shapes: odd and non-square sizes, strides 1 and 2,
- * padding 0, 1 and 2, 1/2/3/4 channels, 16/32/48 filters, batches of 1-3 images, one case
- * with more pixels per thread than a cache-sized chunk (chunk borders inside an image row),
- * and 16/32-channel layers on maps below and above Winograd's F(4x4) threshold (20x20).
- * Cases the first-layer kernels do not take (4 channels, 5x5) check that the fallbacks and
- * the new kernels mix correctly. */
+ * (src/nn/conv_direct.c), Winograd sums for 3x3 stride-1 layers and their input gradients
+ * (src/nn/winograd.c), the im2col-free weight gradients of 3x3 kernels (src/nn/conv_wgrad.c)
+ * and the transposed weight-gradient product for few filters (src/nn/conv.c). A one-conv
+ * network is run forward in training mode (batch statistics), given dLoss/d(out) = R
+ * (random, fixed), and run backward; its output and its weight, bias / bn scale / bn shift
+ * gradients (and with a 1x1 conv before it, its input gradient) must equal a reference
+ * computed here in double from the formulas (convolution, batch norm with the biased batch
+ * variance, activation, and their derivatives), on 1 and 2 threads, and two runs on 2
+ * threads must be bitwise equal. Shapes: odd and non-square sizes, strides 1 and 2, padding
+ * 0, 1 and 2, 1/2/3/4 channels, 16/32/48 filters, batches of 1-3 images, one case with more
+ * pixels per thread than a cache-sized chunk (chunk borders inside an image row),
+ * 16/32-channel layers on maps below and above Winograd's F(4x4) threshold (20x20), and
+ * 16/32-channel layers with rows of at least 16 pixels (the vector weight-gradient kernel of
+ * conv_wgrad.c; strides 1 and 2, padding 0 and 1, 24 filters). Cases the first-layer kernels
+ * do not take (4 channels, 5x5) check that the fallbacks and the new kernels mix correctly. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,8 +170,10 @@ static void check_case(const tc *c, uint64_t seed) {
             }
           z[(((size_t)b * OH + oy) * OW + ox) * F + f] = sum;
         }
-  double *d_scale = calloc((size_t)F, sizeof(double)), *d_shift = calloc((size_t)F, sizeof(double));
-  double *mag_scale = calloc((size_t)F, sizeof(double)), *mag_shift = calloc((size_t)F, sizeof(double));
+  double *d_scale = calloc((size_t)F, sizeof(double));
+  double *d_shift = calloc((size_t)F, sizeof(double));
+  double *mag_scale = calloc((size_t)F, sizeof(double));
+  double *mag_shift = calloc((size_t)F, sizeof(double));
   int bad = 0;
   double worst = 0;
   for (int f = 0; f < F; f++) {
@@ -244,7 +248,8 @@ static void check_case(const tc *c, uint64_t seed) {
                     f, ky, kx, ch, one.grads[at], two.grads[at], sum, tol);
         }
   for (int f = 0; f < F; f++) {
-    const bm_param_group *gs[2] = {c->batch_norm ? scale_g : bias_g, c->batch_norm ? shift_g : NULL};
+    const bm_param_group *gs[2] = {c->batch_norm ? scale_g : bias_g,
+                                   c->batch_norm ? shift_g : NULL};
     double want[2] = {c->batch_norm ? d_scale[f] : d_shift[f], d_shift[f]};
     double mag[2] = {c->batch_norm ? mag_scale[f] : mag_shift[f], mag_shift[f]};
     for (int k = 0; k < 2; k++) {
@@ -331,6 +336,10 @@ int main(void) {
       {48, 16, 20, 22, 3, 1, 1, 1, 2, "leaky", 1},    /* 16 filters: dx by F(4x4) from 16 */
       {32, 32, 7, 5, 3, 2, 1, 1, 2, "leaky", 1},      /* stride 2: dx by GEMM + col2im */
       {16, 32, 12, 9, 3, 1, 1, 1, 1, "leaky", 1},     /* one image on 2 threads */
+      /* the 16-channel-vector weight gradient (rows of at least 16 pixels) */
+      {16, 24, 40, 37, 3, 1, 1, 1, 3, "leaky", 1},    /* 24 filters; chunks end mid-row */
+      {32, 32, 17, 33, 3, 2, 1, 1, 2, "leaky", 1},    /* stride 2 */
+      {16, 16, 18, 20, 3, 1, 0, 0, 2, "linear", 1},   /* no padding, bias */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 100 + i);
   return bm_test_finish("test_nn_conv_train");

@@ -281,8 +281,9 @@ void nn_direct_weights(const nn_layer *l, float *wt);
 void nn_direct_conv_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
                            const float *wt, float *z);
 
-/* conv_wgrad.c: weight gradient of 3x3 convolutions on at most 3 input channels (k <=
- * NN_WGRAD_MAX_K, filters a multiple of 16, one group) without im2col: dweight[f][t] += the
+/* conv_wgrad.c: weight gradient of 3x3 convolutions without im2col, for one group and either
+ * at most 3 input channels (k <= NN_WGRAD_MAX_K, filters a multiple of 16) or channels a
+ * multiple of 16 (filters a multiple of 8, rows of at least 16 pixels): dweight[f][t] += the
  * sum over output pixels [r0, r1) of dz[r - r0][f] * the input under tap t, on the calling
  * thread (conv.c, training). scratch: NN_WGRAD_SCRATCH_FLOATS floats (a thread's im2col
  * slice). */
