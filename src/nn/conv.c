@@ -112,10 +112,11 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
                           float *dweight, float *din, size_t r0, size_t r1, float *col,
                           float *dwt, const float *bn_coef) {
   const bm_layer_info *info = &l->info;
-  /* Few filters (e.g. 32 with K = 144): the weight gradient's product is faster transposed,
-   * with K as the long side of the GEMM's tiles (12 x 32) instead of F (measured 2x for
-   * 32 filters, 1.1x for 64; docs/PERFORMANCE.md). dwt: n_weights floats of scratch. */
-  if (d->group_filters > 64 || d->k <= d->group_filters) dwt = NULL;
+  /* 32 or 64 filters (e.g. 32 with K = 144): the weight gradient's product is faster
+   * transposed, K along the 12-row side of the GEMM's 12 x 32 tiles and F filling the 32
+   * columns exactly (measured 2x for 32 filters, 1.1x for 64; with 45 filters, whose last
+   * tile would be 30 % empty, it was slower). dwt: n_weights floats of scratch. */
+  if (d->group_filters > 64 || d->group_filters % 32 || d->k <= d->group_filters) dwt = NULL;
   size_t step = chunk_rows(info, d);
   int wgrad_direct = nn_wgrad_fits(info); /* conv_wgrad.c instead of im2col + GEMM */
   for (size_t c0 = r0; c0 < r1; c0 += step) {
