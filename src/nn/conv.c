@@ -251,7 +251,11 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
                           info->batch_normalize ? b : l->bias, info->activation, ctx->threads);
 }
 
-void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
+int nn_conv_overwrites_din(const nn_ctx *ctx, const bm_layer_info *l) {
+  return split_by_images(ctx) && nn_winograd_dx_fits(l);
+}
+
+void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din, int overwrite) {
   const bm_layer_info *info = &l->info;
   conv_dims d = dims_of(ctx, info);
   float *grad = l->dout; /* dLoss/d(out) on entry, turned into dLoss/dz in place */
@@ -304,7 +308,8 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       const float *part = partials + (size_t)(p - 1) * l->n_weights;
       for (size_t j = 0; j < l->n_weights; j++) l->dweight[j] += part[j];
     }
-    if (winograd_dx) nn_winograd_dx(ctx, l, grad, din); /* grad holds dLoss/dz by now */
+    if (winograd_dx) /* grad holds dLoss/dz by now */
+      nn_winograd_dx(ctx, l, grad, din, !overwrite);
     return;
   }
   if (info->batch_normalize)

@@ -645,16 +645,18 @@ void bm_net_backward(bm_network *net) {
     /* every layer adds into its inputs' gradients; the first to do so (the last reader)
      * clears them just before */
     int inputs[BM_ROUTE_MAX_INPUTS + 1];
-    /* a max-pool whose windows tile its input writes every element of din itself */
-    int overwrite = l->info.type == BM_LAYER_MAXPOOL && din && nn_maxpool_tiles(&l->info) &&
-                    net->layers[i - 1].last_reader == i;
+    /* a max-pool whose windows tile its input, and convs whose input gradient comes from
+     * Winograd, write every element of din themselves when they are the first to write it */
+    int overwrite = din && net->layers[i - 1].last_reader == i &&
+                    ((l->info.type == BM_LAYER_MAXPOOL && nn_maxpool_tiles(&l->info)) ||
+                     (l->info.type == BM_LAYER_CONV && nn_conv_overwrites_din(&ctx, &l->info)));
     for (int k = layer_inputs(net->layers, i, inputs) - 1; k >= 0; k--) {
       nn_layer *src = &net->layers[inputs[k]];
       if (src->last_reader == i && !overwrite)
         nn_zero(src->dout, layer_size(net, src), net->threads);
     }
     switch (l->info.type) {
-    case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din); break;
+    case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din, overwrite); break;
     case BM_LAYER_MAXPOOL:
       if (din) nn_maxpool_backward(&ctx, l, din, overwrite);
       break;

@@ -232,11 +232,12 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
 /* the same without bias or activation into z (training: the conv's sums before batch norm) */
 void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z);
 /* Training backward of 3x3 stride-1 padding-1 layers whose in_c and filters are multiples of
- * 16: din += the input gradient from dz[batch][out_h][out_w][filters], on ctx->threads
- * threads, using the workspace (nn_winograd_dx_work_floats). */
+ * 16: din += (add) or = (every element written) the input gradient from
+ * dz[batch][out_h][out_w][filters], on ctx->threads threads, using the workspace
+ * (nn_winograd_dx_work_floats). */
 int nn_winograd_dx_fits(const bm_layer_info *l);
 size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads);
-void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din);
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din, int add);
 
 /* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
 typedef float nn_v16f __attribute__((vector_size(64), aligned(4), may_alias));
@@ -295,7 +296,10 @@ void nn_wgrad_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t 
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
-void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
+/* overwrite: din = the input gradient instead of din += (allowed only where
+ * nn_conv_overwrites_din says the path writes every element of din) */
+int nn_conv_overwrites_din(const nn_ctx *ctx, const bm_layer_info *l);
+void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din, int overwrite);
 void nn_maxpool_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 /* overwrite: din = the gradient instead of din += (only when nn_maxpool_tiles: windows
  * that cover the input exactly once) */

@@ -612,7 +612,7 @@ size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads
   return dx_weight_floats(l) + nn_winograd_work_floats(&t, batch, threads);
 }
 
-void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din) {
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din, int add) {
   const bm_layer_info *info = &l->info;
   int C = info->in_c, F = info->filters;
   float *wr = ctx->work;
@@ -628,5 +628,5 @@ void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din)
   nn_ctx sub = *ctx;
   sub.work = ctx->work + dx_weight_floats(info);
   sub.n_work = ctx->n_work - dx_weight_floats(info);
-  winograd_run(&sub, &t, dz, NULL, NULL, din, BM_ACT_LINEAR, 1);
+  winograd_run(&sub, &t, dz, NULL, NULL, din, BM_ACT_LINEAR, add);
 }
