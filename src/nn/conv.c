@@ -20,7 +20,10 @@
  *    over threads into row or column blocks.
  * Inference mode first offers the layer to its own kernels (bm_net_set_fast_infer):
  * Winograd for 3x3 stride-1 convolutions (winograd.c), 1x1 convolutions on few pixels
- * (conv_pointwise.c) and first layers on few channels (conv_direct.c). */
+ * (conv_pointwise.c) and first layers on few channels (conv_direct.c). Training computes z
+ * with Winograd or the direct sums where they fit, the input gradient of 3x3 stride-1 layers
+ * with Winograd and 3x3 weight gradients without im2col (conv_wgrad.c) where they fit
+ * (docs/NN.md, "Training kernels"). */
 #include <omp.h>
 #include <string.h>
 
