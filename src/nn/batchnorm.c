@@ -54,26 +54,56 @@ void nn_bn_infer_coefs(const nn_layer *l, float *a, float *b) {
   }
 }
 
-/* g = dy * act'(u) with u = scale * xhat + shift, written over dy, and the sums of g and
- * g * xhat per channel. */
-static inline __attribute__((always_inline)) void backward_sums(
+/* Cheap activations have their derivative recomputed in pass 2 instead of pass 1 writing
+ * g = dy * act'(u) over dy: one write of the whole gradient less (the passes are limited by
+ * memory traffic on the large early layers). */
+static int recomputed(bm_activation act) {
+  return act == BM_ACT_LINEAR || act == BM_ACT_LEAKY || act == BM_ACT_RELU;
+}
+
+/* The sums of g and g * xhat per channel for channels [f0, f0 + nf) (nf <= 64, a constant on
+ * the fast paths) over rows [first, end), with g = dy * act'(u), u = scale * xhat + shift;
+ * g is written over dy unless `keep`. The sums stay in registers over the rows, then are
+ * added to sums. */
+static inline __attribute__((always_inline)) void backward_sums_block(
     const nn_layer *l, const float *z, float *grad, size_t first, size_t end, double *sums,
-    bm_activation act) {
+    int f0, int nf, bm_activation act, int keep) {
   int channels = l->info.filters;
-  const float *mean = l->batch_mean, *invstd = l->batch_invstd;
-  const float *scale = l->scale, *shift = l->shift;
-  double *sum_g = sums, *sum_gx = sums + channels;
+  const float *mean = l->batch_mean + f0, *invstd = l->batch_invstd + f0;
+  const float *scale = l->scale + f0, *shift = l->shift + f0;
+  double sum_g[64] = {0}, sum_gx[64] = {0};
   for (size_t r = first; r < end; r++) {
-    const float *zr = z + r * channels;
-    float *gr = grad + r * channels;
-    for (int f = 0; f < channels; f++) {
+    const float *zr = z + r * channels + f0;
+    float *gr = grad + r * channels + f0;
+    for (int f = 0; f < nf; f++) {
       float xhat = (zr[f] - mean[f]) * invstd[f];
       float g = gr[f] * nn_act_derivative(act, scale[f] * xhat + shift[f]);
-      gr[f] = g;
+      if (!keep) gr[f] = g;
       sum_g[f] += g;
       sum_gx[f] += g * xhat;
     }
   }
+  for (int f = 0; f < nf; f++) {
+    sums[f0 + f] += sum_g[f];
+    sums[channels + f0 + f] += sum_gx[f];
+  }
+}
+
+static inline __attribute__((always_inline)) void backward_sums(
+    const nn_layer *l, const float *z, float *grad, size_t first, size_t end, double *sums,
+    bm_activation act) {
+  int channels = l->info.filters, keep = recomputed(act);
+  switch (channels) { /* whole rows at once for the common widths */
+  case 16: backward_sums_block(l, z, grad, first, end, sums, 0, 16, act, keep); return;
+  case 32: backward_sums_block(l, z, grad, first, end, sums, 0, 32, act, keep); return;
+  case 64: backward_sums_block(l, z, grad, first, end, sums, 0, 64, act, keep); return;
+  default: break;
+  }
+  int f0 = 0; /* otherwise 16 channels (one cache line of each row) per pass */
+  for (; f0 + 16 <= channels; f0 += 16)
+    backward_sums_block(l, z, grad, first, end, sums, f0, 16, act, keep);
+  if (f0 < channels)
+    backward_sums_block(l, z, grad, first, end, sums, f0, channels - f0, act, keep);
 }
 
 void nn_bn_backward_sums_rows(const nn_layer *l, const float *z, float *grad, size_t first,
@@ -104,15 +134,34 @@ void nn_bn_backward_finish(nn_layer *l, size_t rows, const double *sums, int par
   }
 }
 
-void nn_bn_backward_apply_rows(const nn_layer *l, const float *z, float *grad, size_t first,
-                               size_t end, const float *coef) {
+/* grad -> dz in place; grad holds g, or with `recompute` dy (then g = dy * act'(u) here) */
+static inline __attribute__((always_inline)) void apply_rows(const nn_layer *l, const float *z,
+                                                             float *grad, size_t first,
+                                                             size_t end, const float *coef,
+                                                             bm_activation act, int recompute) {
   int channels = l->info.filters;
   const float *k = coef, *m1 = coef + channels, *c2 = coef + 2 * channels;
-  const float *mean = l->batch_mean;
+  const float *mean = l->batch_mean, *invstd = l->batch_invstd;
+  const float *scale = l->scale, *shift = l->shift;
   for (size_t r = first; r < end; r++) {
     const float *zr = z + r * channels;
     float *gr = grad + r * channels;
-    for (int f = 0; f < channels; f++) gr[f] = k[f] * (gr[f] - m1[f] - (zr[f] - mean[f]) * c2[f]);
+    for (int f = 0; f < channels; f++) {
+      float g = gr[f];
+      if (recompute)
+        g *= nn_act_derivative(act, scale[f] * ((zr[f] - mean[f]) * invstd[f]) + shift[f]);
+      gr[f] = k[f] * (g - m1[f] - (zr[f] - mean[f]) * c2[f]);
+    }
+  }
+}
+
+void nn_bn_backward_apply_rows(const nn_layer *l, const float *z, float *grad, size_t first,
+                               size_t end, const float *coef) {
+  switch (l->info.activation) { /* the cases of recomputed() */
+  case BM_ACT_LINEAR: apply_rows(l, z, grad, first, end, coef, BM_ACT_LINEAR, 1); break;
+  case BM_ACT_LEAKY: apply_rows(l, z, grad, first, end, coef, BM_ACT_LEAKY, 1); break;
+  case BM_ACT_RELU: apply_rows(l, z, grad, first, end, coef, BM_ACT_RELU, 1); break;
+  default: apply_rows(l, z, grad, first, end, coef, BM_ACT_LINEAR, 0); break;
   }
 }
 

@@ -20,7 +20,10 @@
  *    over threads into row or column blocks.
  * Inference mode first offers the layer to its own kernels (bm_net_set_fast_infer):
  * Winograd for 3x3 stride-1 convolutions (winograd.c), 1x1 convolutions on few pixels
- * (conv_pointwise.c) and first layers on few channels (conv_direct.c). */
+ * (conv_pointwise.c) and first layers on few channels (conv_direct.c). Training computes z
+ * with Winograd or the direct sums where they fit, the input gradient of 3x3 stride-1 layers
+ * with Winograd and 3x3 weight gradients without im2col (conv_wgrad.c) where they fit
+ * (docs/NN.md, "Training kernels"). */
 #include <omp.h>
 #include <string.h>
 
@@ -112,10 +115,11 @@ static void backward_rows(const nn_layer *l, const conv_dims *d, const float *in
                           float *dweight, float *din, size_t r0, size_t r1, float *col,
                           float *dwt, const float *bn_coef) {
   const bm_layer_info *info = &l->info;
-  /* Few filters (e.g. 32 with K = 144): the weight gradient's product is faster transposed,
-   * with K as the long side of the GEMM's tiles (12 x 32) instead of F (measured 2x for
-   * 32 filters, 1.1x for 64; docs/PERFORMANCE.md). dwt: n_weights floats of scratch. */
-  if (d->group_filters > 64 || d->k <= d->group_filters) dwt = NULL;
+  /* 32 or 64 filters (e.g. 32 with K = 144): the weight gradient's product is faster
+   * transposed, K along the 12-row side of the GEMM's 12 x 32 tiles and F filling the 32
+   * columns exactly (measured 2x for 32 filters, 1.1x for 64; with 45 filters, whose last
+   * tile would be 30 % empty, it was slower). dwt: n_weights floats of scratch. */
+  if (d->group_filters > 64 || d->group_filters % 32 || d->k <= d->group_filters) dwt = NULL;
   size_t step = chunk_rows(info, d);
   int wgrad_direct = nn_wgrad_fits(info); /* conv_wgrad.c instead of im2col + GEMM */
   for (size_t c0 = r0; c0 < r1; c0 += step) {
@@ -250,7 +254,11 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
                           info->batch_normalize ? b : l->bias, info->activation, ctx->threads);
 }
 
-void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
+int nn_conv_overwrites_din(const nn_ctx *ctx, const bm_layer_info *l) {
+  return split_by_images(ctx) && nn_winograd_dx_fits(l);
+}
+
+void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din, int overwrite) {
   const bm_layer_info *info = &l->info;
   conv_dims d = dims_of(ctx, info);
   float *grad = l->dout; /* dLoss/d(out) on entry, turned into dLoss/dz in place */
@@ -303,7 +311,8 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din) {
       const float *part = partials + (size_t)(p - 1) * l->n_weights;
       for (size_t j = 0; j < l->n_weights; j++) l->dweight[j] += part[j];
     }
-    if (winograd_dx) nn_winograd_dx(ctx, l, grad, din); /* grad holds dLoss/dz by now */
+    if (winograd_dx) /* grad holds dLoss/dz by now */
+      nn_winograd_dx(ctx, l, grad, din, !overwrite);
     return;
   }
   if (info->batch_normalize)

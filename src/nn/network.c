@@ -606,7 +606,12 @@ nn_ctx nn_context(bm_network *net) {
 
 void bm_net_forward(bm_network *net) {
   nn_ctx ctx = nn_context(net);
-  bm_nchw_to_nhwc(net->input, net->input_nhwc, net->batch, net->in_c, net->in_h, net->in_w);
+  size_t image = (size_t)net->in_c * net->in_h * net->in_w;
+  int parts = nn_parts((size_t)net->batch * image, net->threads);
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int b = 0; b < net->batch; b++)
+    bm_nchw_to_nhwc(net->input + b * image, net->input_nhwc + b * image, 1, net->in_c,
+                    net->in_h, net->in_w);
   double start = net->profile ? bm_now() : 0.0;
   for (int i = 0; i < net->n_layers; i++) {
     nn_layer *l = &net->layers[i];
@@ -640,14 +645,20 @@ void bm_net_backward(bm_network *net) {
     /* every layer adds into its inputs' gradients; the first to do so (the last reader)
      * clears them just before */
     int inputs[BM_ROUTE_MAX_INPUTS + 1];
+    /* a max-pool whose windows tile its input, and convs whose input gradient comes from
+     * Winograd, write every element of din themselves when they are the first to write it */
+    int overwrite = din && net->layers[i - 1].last_reader == i &&
+                    ((l->info.type == BM_LAYER_MAXPOOL && nn_maxpool_tiles(&l->info)) ||
+                     (l->info.type == BM_LAYER_CONV && nn_conv_overwrites_din(&ctx, &l->info)));
     for (int k = layer_inputs(net->layers, i, inputs) - 1; k >= 0; k--) {
       nn_layer *src = &net->layers[inputs[k]];
-      if (src->last_reader == i) nn_zero(src->dout, layer_size(net, src), net->threads);
+      if (src->last_reader == i && !overwrite)
+        nn_zero(src->dout, layer_size(net, src), net->threads);
     }
     switch (l->info.type) {
-    case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din); break;
+    case BM_LAYER_CONV: nn_conv_backward(&ctx, l, in, din, overwrite); break;
     case BM_LAYER_MAXPOOL:
-      if (din) nn_maxpool_backward(&ctx, l, din);
+      if (din) nn_maxpool_backward(&ctx, l, din, overwrite);
       break;
     case BM_LAYER_UPSAMPLE:
       if (din) nn_upsample_backward(&ctx, l, din);
@@ -764,8 +775,17 @@ void bm_nhwc_to_nchw(const float *src, float *dst, int n, int h, int w, int c) {
 
 void bm_nchw_to_nhwc(const float *src, float *dst, int n, int c, int h, int w) {
   size_t plane = (size_t)h * w;
-  for (int b = 0; b < n; b++)
-    for (size_t p = 0; p < plane; p++)
-      for (int k = 0; k < c; k++)
-        dst[((size_t)b * plane + p) * c + k] = src[((size_t)b * c + k) * plane + p];
+  for (int b = 0; b < n; b++) {
+    const float *s = src + (size_t)b * c * plane;
+    float *d = dst + (size_t)b * plane * c;
+    if (c == 3) /* RGB images: a loop the compiler can unroll and vectorise */
+      for (size_t p = 0; p < plane; p++) {
+        d[3 * p] = s[p];
+        d[3 * p + 1] = s[plane + p];
+        d[3 * p + 2] = s[2 * plane + p];
+      }
+    else
+      for (size_t p = 0; p < plane; p++)
+        for (int k = 0; k < c; k++) d[p * c + k] = s[(size_t)k * plane + p];
+  }
 }

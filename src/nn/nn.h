@@ -232,11 +232,12 @@ void nn_winograd_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
 /* the same without bias or activation into z (training: the conv's sums before batch norm) */
 void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z);
 /* Training backward of 3x3 stride-1 padding-1 layers whose in_c and filters are multiples of
- * 16: din += the input gradient from dz[batch][out_h][out_w][filters], on ctx->threads
- * threads, using the workspace (nn_winograd_dx_work_floats). */
+ * 16: din += (add) or = (every element written) the input gradient from
+ * dz[batch][out_h][out_w][filters], on ctx->threads threads, using the workspace
+ * (nn_winograd_dx_work_floats). */
 int nn_winograd_dx_fits(const bm_layer_info *l);
 size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads);
-void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din);
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din, int add);
 
 /* 16 floats (one AVX-512 register; narrower hardware gets the same code in pieces) */
 typedef float nn_v16f __attribute__((vector_size(64), aligned(4), may_alias));
@@ -281,8 +282,9 @@ void nn_direct_weights(const nn_layer *l, float *wt);
 void nn_direct_conv_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
                            const float *wt, float *z);
 
-/* conv_wgrad.c: weight gradient of 3x3 convolutions on at most 3 input channels (k <=
- * NN_WGRAD_MAX_K, filters a multiple of 16, one group) without im2col: dweight[f][t] += the
+/* conv_wgrad.c: weight gradient of 3x3 convolutions without im2col, for one group and either
+ * at most 3 input channels (k <= NN_WGRAD_MAX_K, filters a multiple of 16) or channels a
+ * multiple of 16 (filters a multiple of 8, rows of at least 16 pixels): dweight[f][t] += the
  * sum over output pixels [r0, r1) of dz[r - r0][f] * the input under tap t, on the calling
  * thread (conv.c, training). scratch: NN_WGRAD_SCRATCH_FLOATS floats (a thread's im2col
  * slice). */
@@ -294,9 +296,15 @@ void nn_wgrad_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t 
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
-void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din);
+/* overwrite: din = the input gradient instead of din += (allowed only where
+ * nn_conv_overwrites_din says the path writes every element of din) */
+int nn_conv_overwrites_din(const nn_ctx *ctx, const bm_layer_info *l);
+void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din, int overwrite);
 void nn_maxpool_forward(nn_ctx *ctx, nn_layer *l, const float *in);
-void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, float *din);
+/* overwrite: din = the gradient instead of din += (only when nn_maxpool_tiles: windows
+ * that cover the input exactly once) */
+int nn_maxpool_tiles(const bm_layer_info *l);
+void nn_maxpool_backward(nn_ctx *ctx, nn_layer *l, float *din, int overwrite);
 void nn_upsample_forward(nn_ctx *ctx, nn_layer *l, const float *in);
 void nn_upsample_backward(nn_ctx *ctx, nn_layer *l, float *din);
 void nn_route_forward(nn_ctx *ctx, nn_layer *l, nn_layer *layers);
@@ -320,13 +328,14 @@ void nn_bn_sums_rows(const float *z, size_t first, size_t end, int channels, dou
 void nn_bn_finish_stats(nn_layer *l, size_t rows, const double *sums, int parts, float *a,
                         float *b);
 void nn_bn_infer_coefs(const nn_layer *l, float *a, float *b);
-/* backward pass 1: grad = dLoss/d(out) -> dLoss/du in place, and partial sums */
+/* backward pass 1: the partial sums, and grad = dLoss/d(out) -> dLoss/du in place except for
+ * linear, leaky and relu, whose derivative pass 2 recomputes (one write of grad less) */
 void nn_bn_backward_sums_rows(const nn_layer *l, const float *z, float *grad, size_t first,
                               size_t end, double *sums);
 /* adds into dscale, dshift; coef: 3 * filters floats for pass 2 */
 void nn_bn_backward_finish(nn_layer *l, size_t rows, const double *sums, int parts,
                            float *coef);
-/* backward pass 2: grad -> dLoss/dz in place */
+/* backward pass 2: grad (what pass 1 left) -> dLoss/dz in place */
 void nn_bn_backward_apply_rows(const nn_layer *l, const float *z, float *grad, size_t first,
                                size_t end, const float *coef);
 /* Whole tensors on `threads` threads (reduce: see bm_network.reduce). */

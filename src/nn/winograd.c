@@ -27,8 +27,9 @@
  * the pieces' products are added. Weights are transformed on every call (callers may change
  * parameters at any time through bm_net_params).
  *
- * Training uses the plain sums (nn_winograd_conv) as z, batch norm's input; its backward
- * keeps im2col + GEMM (conv.c). Results differ from the im2col path by float rounding only
+ * Training uses the plain sums (nn_winograd_conv) as z, batch norm's input, and computes
+ * input gradients the same way (nn_winograd_dx, at the end of this file); weight gradients
+ * stay with conv.c. Results differ from the im2col path by float rounding only
  * (F(2x2)'s transform constants are 1 and 1/2, exact in float; F(4x4)'s errors are about ten
  * times larger, see below).
  *
@@ -575,7 +576,8 @@ void nn_winograd_conv(nn_ctx *ctx, nn_layer *l, const float *in, float *z) {
 
 /* ---- input gradient -------------------------------------------------------------------
  * For a 3x3 stride-1 convolution with padding 1 the input gradient is again one:
- *   din[b][iy][ix][c] += sum over (ky, kx, f) of dz[b][iy + 1 - ky][ix + 1 - kx][f] w[f][ky][kx][c]
+ *   din[b][iy][ix][c] += sum over (ky, kx, f) of
+ *                        dz[b][iy + 1 - ky][ix + 1 - kx][f] * w[f][ky][kx][c]
  * i.e. a 3x3 convolution of dz (F channels, out_h x out_w, padding 1) with the weights
  * rotated by 180 degrees and transposed, wr[c][ky][kx][f] = w[f][2 - ky][2 - kx][c], giving
  * C channels on the in_h x in_w map. Its shapes as a layer: */
@@ -612,7 +614,7 @@ size_t nn_winograd_dx_work_floats(const bm_layer_info *l, int batch, int threads
   return dx_weight_floats(l) + nn_winograd_work_floats(&t, batch, threads);
 }
 
-void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din) {
+void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din, int add) {
   const bm_layer_info *info = &l->info;
   int C = info->in_c, F = info->filters;
   float *wr = ctx->work;
@@ -628,5 +630,5 @@ void nn_winograd_dx(nn_ctx *ctx, const nn_layer *l, const float *dz, float *din)
   nn_ctx sub = *ctx;
   sub.work = ctx->work + dx_weight_floats(info);
   sub.n_work = ctx->n_work - dx_weight_floats(info);
-  winograd_run(&sub, &t, dz, NULL, NULL, din, BM_ACT_LINEAR, 1);
+  winograd_run(&sub, &t, dz, NULL, NULL, din, BM_ACT_LINEAR, add);
 }
