@@ -47,6 +47,14 @@ static double act_derivative(const char *act, double u) {
 /* the larger error, NaN counting as the largest */
 static double worse(double a, double b) { return isnan(a) || a > b ? a : b; }
 
+/* 1 when either thread count's value is off the double reference by more than tol (NaN
+ * counts as off); keeps the worst error / tol seen in *worst_ratio. */
+static int off_reference(double got1, double got2, double want, double tol, double *worst_ratio) {
+  double e = worse(fabs(got1 - want), fabs(got2 - want));
+  if (isnan(e) || e / tol > *worst_ratio) *worst_ratio = e / tol;
+  return !(e <= tol);
+}
+
 static const bm_param_group *find_group(const bm_param_group *g, int n, int layer,
                                         bm_param_kind kind) {
   for (int i = 0; i < n; i++)
@@ -244,10 +252,8 @@ static void check_case(const tc *c, uint64_t seed) {
               }
           size_t at = w_off + (((size_t)f * S + ky) * S + kx) * C + ch;
           double tol = 2e-5 * magnitude + 1e-6;
-          double e1 = fabs(one.grads[at] - sum), e2 = fabs(two.grads[at] - sum);
-          double e = worse(e1, e2);
-          if (e / tol > worst_ratio) worst_ratio = e / tol;
-          if (!(e <= tol) && bad_grads++ < 5)
+          if (off_reference(one.grads[at], two.grads[at], sum, tol, &worst_ratio) &&
+              bad_grads++ < 5)
             fprintf(stderr, "dweight f=%d ky=%d kx=%d c=%d: 1 thread %.7g, 2 threads %.7g, "
                             "expect %.7g (tol %.3g)\n",
                     f, ky, kx, ch, one.grads[at], two.grads[at], sum, tol);
@@ -293,10 +299,7 @@ static void check_case(const tc *c, uint64_t seed) {
             }
           size_t at = (((size_t)b * H + iy) * W + ix) * C + ch;
           double tol = 1e-5 * magnitude + 1e-6;
-          double e1 = fabs(one.dx[at] - sum), e2 = fabs(two.dx[at] - sum);
-          double e = worse(e1, e2);
-          if (e / tol > worst_dx) worst_dx = e / tol;
-          if (!(e <= tol) && bad_dx++ < 5)
+          if (off_reference(one.dx[at], two.dx[at], sum, tol, &worst_dx) && bad_dx++ < 5)
             fprintf(stderr, "dx b=%d y=%d x=%d c=%d: 1 thread %.7g, 2 threads %.7g, expect "
                             "%.7g (tol %.3g)\n",
                     b, iy, ix, ch, one.dx[at], two.dx[at], sum, tol);
