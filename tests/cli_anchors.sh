@@ -4,13 +4,9 @@
 # XML text (inclusive VOC widths x2 - x1 + 1, times 0.5 for 640x480 into 320x240, zero-area
 # boxes dropped as the loader drops them, no difficult boxes in BCCD).
 set -u
-BIN=${BM_BINARY:?BM_BINARY not set}
+source "$(dirname "$0")/cli_lib.bash"
 BCCD=${BM_SHARED_DIR:?BM_SHARED_DIR not set}/data/BCCD
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 export XDG_CACHE_HOME=$TMP/cache
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 "$BIN" anchors --help >"$TMP/help" 2>&1 || fail "--help exit $?"
 grep -q -- "--input WxH" "$TMP/help" || fail "--help does not describe --input"
@@ -45,5 +41,4 @@ if [ -d "$BCCD" ]; then
   awk -v a="$iou1" -v b="$iou6" 'BEGIN {exit !(b > a && b <= 1 && a > 0)}' ||
     fail "mean IoU with 6 anchors ($iou6) should beat 1 anchor ($iou1)"
 fi
-[ $failures = 0 ] && echo "cli_anchors: ok"
-exit $((failures > 0))
+finish cli_anchors
