@@ -300,6 +300,10 @@ static int run_epoch(bm_trainer *tr, const bm_dataset *ds, const bm_train_sample
   lo.seed = tr->opts.seed;
   lo.epoch = tr->epoch;
   lo.first_batch = tr->position;
+  /* the compute team fills each batch at the start of its step: a separate loading thread
+   * would preempt one of the team's threads on a machine with as many cores as threads, and
+   * the whole team waits for it at the next barrier (docs/PERFORMANCE.md, data loader) */
+  lo.threads = tr->opts.threads;
   uint64_t hash = hash_samples(samples, n_samples);
   if (tr->position > 0 && hash != tr->samples_hash)
     return bm_fail(err, "the saved state is in the middle of epoch %lld over another sample "

@@ -1,6 +1,7 @@
-/* The detector's data loader: a background thread that decodes images, augments them (or
- * only letterboxes them), and fills network input batches while the caller computes on the
- * previous batch (two batch buffers, handed back and forth).
+/* The detector's data loader: decodes images, augments them (or only letterboxes them), and
+ * fills network input batches. Either a background thread does it while the caller computes
+ * on the previous batch (two batch buffers, handed back and forth), or the caller's own
+ * OpenMP team does it at the start of each step (opts.threads, below).
  *
  * Reproducibility: the epoch's order comes from a generator seeded by (seed, epoch), and each
  * image's augmentation from one seeded by (seed, epoch, sample index, pass), so a batch's
@@ -22,6 +23,11 @@ typedef struct bm_loader_opts {
   uint64_t seed;
   int64_t epoch;           /* selects the order and the augmentation draws */
   long first_batch;        /* start at this batch of the epoch (resume) */
+  int threads;             /* 0: a background thread fills the next batch while the caller
+                            * computes; N >= 1: bm_loader_next fills each batch itself, its
+                            * images spread over N OpenMP threads, so no extra thread
+                            * competes with the caller's compute team for the cores.
+                            * The batches are the same either way. */
 } bm_loader_opts;
 
 typedef struct bm_loader_batch {
