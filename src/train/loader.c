@@ -9,6 +9,9 @@ enum { SLOT_EMPTY = 0, SLOT_FULL = 1 };
 /* One batch position while it is filled: its boxes after augmentation (network-input
  * pixels, dropped boxes removed) and, when it failed, why. */
 typedef struct loader_entry {
+  int sample, pass;       /* what goes here */
+  const bm_image *cached; /* the decoded image from the cache, or NULL ... */
+  bm_image decoded;       /* ... the one decoded for this batch (offered to the cache after) */
   bm_object *objects;
   int n_objects, cap;
   int failed;
@@ -66,43 +69,41 @@ static int grow_truths(bm_loader_batch *slot, int need) {
 /* Decodes, augments (or letterboxes) one sample into position k of slot: pixels, geometry
  * and indices there, the surviving boxes in entry. Touches nothing shared but position k,
  * so positions can be filled concurrently. */
-static int fill_entry(const bm_loader *ld, bm_loader_batch *slot, loader_entry *entry, int k,
-                      int sample, int pass) {
+static int fill_entry(const bm_loader *ld, bm_loader_batch *slot, loader_entry *entry, int k) {
   const bm_loader_opts *opts = &ld->opts;
+  int sample = entry->sample;
   const bm_train_sample *s = &ld->samples[sample];
   const bm_image_info *info = &ld->ds->images[s->image];
   size_t plane = (size_t)3 * opts->net_w * opts->net_h;
   float *input = slot->input + (size_t)k * plane;
-  bm_image img;
   entry->n_objects = 0;
-  if (bm_image_load(info->image_path, &img, &entry->error)) return -1;
+  const bm_image *img = entry->cached;
+  if (!img) {
+    if (bm_image_load(info->image_path, &entry->decoded, &entry->error)) return -1;
+    img = &entry->decoded;
+  }
   slot->sample[k] = sample;
   slot->image[k] = s->image;
   if (!opts->train) {
-    slot->geom[k] = bm_geom_letterbox(img.width, img.height, opts->net_w, opts->net_h);
-    bm_geom_render_chw(&img, &slot->geom[k], input);
-    bm_image_free(&img);
+    slot->geom[k] = bm_geom_letterbox(img->width, img->height, opts->net_w, opts->net_h);
+    bm_geom_render_chw(img, &slot->geom[k], input);
     return 0;
   }
   const bm_object *src = s->objects ? s->objects : ld->ds->objects + info->first_object;
   int n_objects = s->objects ? s->n_objects : info->n_objects;
   if (n_objects > entry->cap) {
     bm_object *grown = bm_realloc(entry->objects, (size_t)n_objects * sizeof *grown);
-    if (!grown) {
-      bm_image_free(&img);
-      return bm_fail(&entry->error, "out of memory loading %s", info->image_path);
-    }
+    if (!grown) return bm_fail(&entry->error, "out of memory loading %s", info->image_path);
     entry->objects = grown;
     entry->cap = n_objects;
   }
   memcpy(entry->objects, src, (size_t)n_objects * sizeof *src);
   bm_objects_from_voc(entry->objects, n_objects);
   bm_rng rng;
-  int64_t keys[4] = {opts->epoch, sample, pass, 0x617567 /* "aug" */};
+  int64_t keys[4] = {opts->epoch, sample, entry->pass, 0x617567 /* "aug" */};
   derive_rng(&rng, opts->seed, keys, 4);
-  bm_augment_draw draw = bm_augment_sample(&opts->augment, &img, entry->objects, &n_objects, input, &rng);
+  bm_augment_draw draw = bm_augment_sample(&opts->augment, img, entry->objects, &n_objects, input, &rng);
   slot->geom[k] = draw.geom;
-  bm_image_free(&img);
   for (int o = 0; o < n_objects; o++)
     if (entry->objects[o].class_id < 0)
       return bm_fail(&entry->error, "%s: object %d has no class", info->image_path, o);
@@ -131,13 +132,21 @@ static int fill_batch(bm_loader *ld, bm_loader_batch *slot, long index, int n_th
     slot->n_images++;
   }
   const int n_fill = slot->n_images; /* padding only ever follows the images */
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1) if (n_threads > 1)
-  for (int k = 0; k < n_fill; k++) {
+  for (int k = 0; k < n_fill; k++) { /* the cache is only touched outside the parallel part */
+    loader_entry *entry = &ld->entries[k];
     /* training: the last batch wraps around to the start of the order */
     long pos = index * batch + k;
-    int pass = (int)(pos / ld->n_samples);
-    int sample = ld->order[pos % ld->n_samples];
-    ld->entries[k].failed = fill_entry(ld, slot, &ld->entries[k], k, sample, pass) != 0;
+    entry->pass = (int)(pos / ld->n_samples);
+    entry->sample = ld->order[pos % ld->n_samples];
+    entry->cached = bm_image_cache_find(ld->opts.cache, ld->ds, ld->samples[entry->sample].image);
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1) if (n_threads > 1)
+  for (int k = 0; k < n_fill; k++) ld->entries[k].failed = fill_entry(ld, slot, &ld->entries[k], k) != 0;
+  for (int k = 0; k < n_fill; k++) { /* new decodes go to the cache while it has room */
+    loader_entry *entry = &ld->entries[k];
+    if (!entry->decoded.pixels) continue;
+    if (!bm_image_cache_offer(ld->opts.cache, ld->ds, ld->samples[entry->sample].image, &entry->decoded))
+      bm_image_free(&entry->decoded);
   }
   slot->truth_start[0] = 0;
   for (int k = 0; k < batch; k++) {

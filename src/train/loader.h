@@ -13,6 +13,7 @@
 
 #include "boxmine/bm_augment.h"
 #include "boxmine/bm_det.h"
+#include "train/image_cache.h"
 
 typedef struct bm_loader_opts {
   int batch;               /* images per batch */
@@ -28,6 +29,8 @@ typedef struct bm_loader_opts {
                             * images spread over N OpenMP threads, so no extra thread
                             * competes with the caller's compute team for the cores.
                             * The batches are the same either way. */
+  bm_image_cache *cache;   /* decoded images kept across epochs (NULL: decode every time);
+                            * used by the loader only between bm_loader_start and _stop */
 } bm_loader_opts;
 
 typedef struct bm_loader_batch {
