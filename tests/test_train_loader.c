@@ -238,6 +238,30 @@ static void test_inline_filling(const char *dir) {
     }
     free_dump(&want);
   }
+  /* inline filling into the caller's buffer: the batch lives there, with the same pixels */
+  {
+    bm_loader_opts o = base_opts(1, 2);
+    o.batch = 3;
+    epoch_dump want;
+    CHECK(dump_epoch(&ds, samples, 7, &o, &want) == 0);
+    size_t batch_floats = (size_t)3 * 3 * 64 * 64;
+    float *buffer = malloc(batch_floats * sizeof(float));
+    o.threads = 2;
+    o.input = buffer;
+    bm_loader *loader;
+    const bm_loader_batch *b;
+    CHECK(bm_loader_start(&loader, &ds, samples, 7, &o, &err) == 0);
+    int n = 0;
+    while (bm_loader_next(loader, &b, &err) == 1) {
+      CHECK(b->input == buffer);
+      CHECK(memcmp(buffer, want.input + b->index * batch_floats, batch_floats * sizeof(float)) == 0);
+      n++;
+    }
+    CHECK(n == 3);
+    bm_loader_stop(loader); /* must not free the caller's buffer (ASan would see it) */
+    free(buffer);
+    free_dump(&want);
+  }
   /* image 4 missing (batch 1, position 1, between two good images): the batch fails with
    * its name, and the loader stays failed */
   char *saved = ds.images[4].image_path;

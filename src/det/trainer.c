@@ -1,6 +1,7 @@
 /* The training state of a detector and the update loop: optimiser, schedule, counters,
  * evaluation history; epochs over a sample list; evaluation; checkpoints. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "boxmine/bm_eval.h"
@@ -215,7 +216,8 @@ static int update_weights(bm_trainer *tr, const bm_loader_batch *batch, bm_train
   bm_network *net = bm_detector_net(tr->det);
   int batch_size = tr->opts.batch, channels, net_h, net_w;
   bm_net_input_dims(net, &channels, &net_h, &net_w);
-  memcpy(bm_net_input(net), batch->input, (size_t)batch_size * 3 * net_w * net_h * sizeof(float));
+  if (batch->input != bm_net_input(net)) /* the loader may fill the network's input itself */
+    memcpy(bm_net_input(net), batch->input, (size_t)batch_size * 3 * net_w * net_h * sizeof(float));
   bm_net_zero_grads(net);
   float *state = bm_net_state(net);
   size_t n_state = bm_net_n_state(net);
@@ -306,10 +308,15 @@ static int run_epoch(bm_trainer *tr, const bm_dataset *ds, const bm_train_sample
   lo.seed = tr->opts.seed;
   lo.epoch = tr->epoch;
   lo.first_batch = tr->position;
-  /* the compute team fills each batch at the start of its step: a separate loading thread
-   * would preempt one of the team's threads on a machine with as many cores as threads, and
-   * the whole team waits for it at the next barrier (docs/PERFORMANCE.md, data loader) */
-  lo.threads = tr->opts.threads;
+  /* When the compute team has every core, the team itself fills each batch at the start of
+   * its step: a separate loading thread would preempt one of the team's threads, and the
+   * whole team waits for it at the next barrier. With a core to spare (e.g. --threads 1 on
+   * two cores) the background thread loads there for free. The batches are the same either
+   * way (docs/PERFORMANCE.md, "Data loader"). */
+  lo.threads = omp_get_num_procs() > tr->opts.threads ? 0 : tr->opts.threads;
+  /* inline filling writes the batch where the network reads it (the network keeps its size
+   * during an epoch: hooks save, log and stop, never resize) */
+  lo.input = bm_net_input(net);
   if (!tr->image_cache) tr->image_cache = bm_image_cache_new(IMAGE_CACHE_BYTES);
   lo.cache = tr->image_cache;
   uint64_t hash = hash_samples(samples, n_samples);

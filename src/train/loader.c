@@ -196,7 +196,7 @@ static void *producer(void *arg) {
 static void free_slots(bm_loader *ld) {
   for (int s = 0; s < 2; s++) {
     bm_loader_batch *slot = &ld->slots[s];
-    bm_free_aligned(slot->input);
+    if (slot->input != ld->opts.input) bm_free_aligned(slot->input);
     bm_free(slot->sample);
     bm_free(slot->image);
     bm_free(slot->geom);
@@ -230,7 +230,8 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
   int n_slots = opts->threads > 0 ? 1 : 2; /* inline filling needs no second buffer */
   for (int s = 0; s < n_slots && ok; s++) {
     bm_loader_batch *slot = &ld->slots[s];
-    slot->input = bm_malloc_aligned((size_t)opts->batch * plane * sizeof(float));
+    int borrowed = opts->threads > 0 && opts->input; /* the caller's buffer */
+    slot->input = borrowed ? opts->input : bm_malloc_aligned((size_t)opts->batch * plane * sizeof(float));
     slot->sample = bm_malloc((size_t)opts->batch * sizeof(int));
     slot->image = bm_malloc((size_t)opts->batch * sizeof(int));
     slot->geom = bm_calloc((size_t)opts->batch, sizeof(bm_geom));

@@ -31,6 +31,9 @@ typedef struct bm_loader_opts {
                             * The batches are the same either way. */
   bm_image_cache *cache;   /* decoded images kept across epochs (NULL: decode every time);
                             * used by the loader only between bm_loader_start and _stop */
+  float *input;            /* threads >= 1 only, optional: fill batches straight into this
+                            * [batch][3][net_h][net_w] buffer (e.g. the network's input, to
+                            * save a copy per step) instead of one of the loader's own */
 } bm_loader_opts;
 
 typedef struct bm_loader_batch {
