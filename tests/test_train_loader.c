@@ -1,6 +1,7 @@
 /* The data loader: letterboxed truths against hand-computed boxes, reproducible batches for
  * a (seed, epoch), a resumed epoch equal to the uninterrupted one, wrap-around and padding,
- * sample lists with their own boxes, and a clear error for a missing image. */
+ * sample lists with their own boxes, a clear error for a missing image, and filling inside
+ * the caller's OpenMP team equal to the background thread's, and the decoded-image cache. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,10 +198,145 @@ static void test_reproducible(const char *dir) {
   bm_dataset_free(&ds);
 }
 
+/* Filling inside the caller's OpenMP team (opts.threads >= 1) gives exactly the batches of
+ * the background thread (opts.threads = 0): pixels, samples and truths, for training with
+ * wrap-around, a resumed epoch and evaluation with padding; a missing image fails naming it. */
+static void test_inline_filling(const char *dir) {
+  char root[600];
+  snprintf(root, sizeof root, "%s/fixture7", dir);
+  CHECK(fixture_write(root, 7, 80, 72, 5) == 0);
+  bm_dataset ds;
+  bm_dataset_opts dopts;
+  memset(&dopts, 0, sizeof dopts);
+  dopts.root = root;
+  dopts.split = "train";
+  bm_error err;
+  CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
+  CHECK(ds.n_images == 7);
+  bm_train_sample samples[7];
+  for (int k = 0; k < 7; k++) samples[k] = (bm_train_sample){k, NULL, 0};
+  for (int mode = 0; mode < 3; mode++) { /* train, train resumed at batch 1, evaluation */
+    bm_loader_opts o = base_opts(mode < 2, 2);
+    o.batch = 3;
+    o.first_batch = mode == 1 ? 1 : 0;
+    epoch_dump want;
+    CHECK(dump_epoch(&ds, samples, 7, &o, &want) == 0);
+    CHECK(want.n_batches == (mode == 1 ? 2 : 3));
+    CHECK(mode == 2 ? want.n_truths == 0 : want.n_truths > 3); /* evaluation has no truths */
+    for (int threads = 1; threads <= 3; threads++) {
+      o.threads = threads;
+      epoch_dump got;
+      CHECK(dump_epoch(&ds, samples, 7, &o, &got) == 0);
+      size_t floats = (size_t)3 * 3 * 3 * 64 * 64;
+      CHECK_MSG(got.n_batches == want.n_batches &&
+                    memcmp(got.input, want.input, floats * sizeof(float)) == 0 &&
+                    memcmp(got.sample, want.sample, 9 * sizeof(int)) == 0,
+                "mode %d, %d threads: batches differ from the background thread's", mode, threads);
+      CHECK(got.n_truths == want.n_truths &&
+            memcmp(got.truths, want.truths, (size_t)want.n_truths * sizeof want.truths[0]) == 0);
+      free_dump(&got);
+    }
+    free_dump(&want);
+  }
+  /* image 4 missing (batch 1, position 1, between two good images): the batch fails with
+   * its name, and the loader stays failed */
+  char *saved = ds.images[4].image_path;
+  ds.images[4].image_path = "/nonexistent/four.jpg";
+  bm_loader_opts o = base_opts(0, 0);
+  o.batch = 3;
+  o.threads = 2;
+  bm_loader *loader;
+  const bm_loader_batch *b;
+  CHECK(bm_loader_start(&loader, &ds, samples, 7, &o, &err) == 0);
+  CHECK(bm_loader_next(loader, &b, &err) == 1);
+  CHECK(bm_loader_next(loader, &b, &err) == -1 && b == NULL);
+  CHECK_MSG(strstr(err.msg, "/nonexistent/four.jpg") != NULL, "error: %s", err.msg);
+  CHECK(bm_loader_next(loader, &b, &err) == -1);
+  bm_loader_stop(loader);
+  ds.images[4].image_path = saved;
+  bm_dataset_free(&ds);
+}
+
+/* The decoded-image cache: batches with it equal batches without it (first epoch filling it,
+ * later epochs reading it, inline and threaded), its byte bound holds, an image that appears
+ * twice in one batch is cached once, and another dataset never sees the first one's pixels. */
+static void test_image_cache(const char *dir) {
+  char root[600], other_root[600];
+  snprintf(root, sizeof root, "%s/fixture7", dir); /* written by test_inline_filling */
+  snprintf(other_root, sizeof other_root, "%s/fixture7b", dir);
+  CHECK(fixture_write(other_root, 7, 80, 72, 99) == 0);
+  bm_dataset ds, other;
+  bm_dataset_opts dopts;
+  memset(&dopts, 0, sizeof dopts);
+  dopts.root = root;
+  dopts.split = "train";
+  bm_error err;
+  CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
+  dopts.root = other_root;
+  CHECK(bm_dataset_load(&other, &dopts, NULL, &err) == 0);
+  bm_train_sample samples[7];
+  for (int k = 0; k < 7; k++) samples[k] = (bm_train_sample){k, NULL, 0};
+  size_t image_bytes = (size_t)80 * 72 * 3, floats = (size_t)3 * 3 * 3 * 64 * 64;
+
+  bm_image_cache *cache = bm_image_cache_new(100 * image_bytes);
+  CHECK(cache != NULL);
+  for (int epoch = 0; epoch < 3; epoch++) {
+    bm_loader_opts o = base_opts(1, epoch);
+    o.batch = 3;
+    epoch_dump want, got;
+    CHECK(dump_epoch(&ds, samples, 7, &o, &want) == 0);
+    o.cache = cache;
+    o.threads = epoch == 1 ? 0 : 2; /* the background thread uses it too */
+    CHECK(dump_epoch(&ds, samples, 7, &o, &got) == 0);
+    CHECK_MSG(memcmp(got.input, want.input, floats * sizeof(float)) == 0 &&
+                  got.n_truths == want.n_truths &&
+                  memcmp(got.truths, want.truths, (size_t)want.n_truths * sizeof want.truths[0]) == 0,
+              "epoch %d: batches with the cache differ", epoch);
+    CHECK(bm_image_cache_bytes(cache) == 7 * image_bytes); /* all 7, each once */
+    free_dump(&want);
+    free_dump(&got);
+  }
+  /* the same cache handed another dataset: that dataset's pixels, not the cached ones */
+  bm_loader_opts o = base_opts(0, 0);
+  o.batch = 3;
+  epoch_dump want, got;
+  CHECK(dump_epoch(&other, samples, 7, &o, &want) == 0);
+  o.cache = cache;
+  o.threads = 2;
+  CHECK(dump_epoch(&other, samples, 7, &o, &got) == 0);
+  CHECK(memcmp(got.input, want.input, floats * sizeof(float)) == 0);
+  free_dump(&want);
+  free_dump(&got);
+  bm_image_cache_free(cache);
+
+  /* room for 2.5 images: exactly 2 are kept; 2 samples in a batch of 3 repeat one image */
+  cache = bm_image_cache_new(5 * image_bytes / 2);
+  o = base_opts(1, 1);
+  o.batch = 3;
+  CHECK(dump_epoch(&ds, samples, 2, &o, &want) == 0);
+  o.cache = cache;
+  o.threads = 3;
+  for (int round = 0; round < 2; round++) {
+    CHECK(dump_epoch(&ds, samples, 2, &o, &got) == 0);
+    CHECK(memcmp(got.input, want.input, (size_t)3 * 3 * 64 * 64 * sizeof(float)) == 0);
+    CHECK(bm_image_cache_bytes(cache) == 2 * image_bytes);
+    free_dump(&got);
+  }
+  CHECK(dump_epoch(&ds, samples, 7, &o, &got) == 0);
+  CHECK(bm_image_cache_bytes(cache) == 2 * image_bytes);
+  free_dump(&got);
+  free_dump(&want);
+  bm_image_cache_free(cache);
+  bm_dataset_free(&ds);
+  bm_dataset_free(&other);
+}
+
 int main(void) {
   char dir[512];
   bm_test_tmpdir(dir, sizeof dir);
   test_letterbox_truths(dir);
   test_reproducible(dir);
+  test_inline_filling(dir);
+  test_image_cache(dir);
   return bm_test_finish("test_train_loader");
 }

@@ -157,26 +157,81 @@ static void covered_rect(const bm_image *src, const bm_geom *geom, int *x_lo, in
   covered_range(geom->scale_y, geom->shift_y, src->height, geom->out_h, y_lo, y_hi);
 }
 
+/* Columns are rendered in chunks of this many, so the column taps and two horizontally
+ * interpolated source rows fit in fixed stack buffers: rendering allocates nothing and
+ * cannot fail. */
+#define RENDER_CHUNK 256
+
+/* Source row `row`, interpolated horizontally at the n column taps (i0, i1, fx), into
+ * dst[c][0 .. n) for channels c < n_channels. These are the `top` / `bottom` values of
+ * sample(), computed with the same operations in the same order. */
+static void interp_row(const bm_image *src, int row, const int *i0, const int *i1,
+                       const float *fx, int n, int n_channels, float (*dst)[RENDER_CHUNK]) {
+  int ch = src->channels;
+  const unsigned char *line = src->pixels + (size_t)row * src->width * ch;
+  for (int j = 0; j < n; j++) {
+    const unsigned char *a = line + (size_t)i0[j] * ch, *b = line + (size_t)i1[j] * ch;
+    for (int c = 0; c < n_channels; c++) {
+      float p0 = a[c], p1 = b[c];
+      dst[c][j] = p0 + fx[j] * (p1 - p0);
+    }
+  }
+}
+
+/* Separable form of sampling every output pixel with sample(): per column chunk the taps
+ * are computed once, each source row is interpolated horizontally once (and reused by the
+ * next output row when it needs the same source row, as in upscaling), and the vertical
+ * blend runs over contiguous floats. Every output value is the same expression as
+ * sample(...) * to_unit, evaluated in the same order, so the result is bit-identical to the
+ * per-pixel form (the build does not contract a * b + c into fused multiply-adds). */
 void bm_geom_render_chw(const bm_image *src, const bm_geom *geom, float *out_chw) {
   int out_w = geom->out_w, out_h = geom->out_h;
   size_t plane = (size_t)out_w * out_h;
   int x_lo, x_hi, y_lo, y_hi;
   covered_rect(src, geom, &x_lo, &x_hi, &y_lo, &y_hi);
   const float pad = PAD_GREY / 255.0f, to_unit = 1.0f / 255.0f;
-  int grey = src->channels != 3; /* grey sources fill all three planes from channel 0 */
-  for (int y = 0; y < out_h; y++) {
-    float *r = out_chw + (size_t)y * out_w, *g = r + plane, *b = g + plane;
-    int row_in = y >= y_lo && y < y_hi;
-    tap ry = tap_at(geom->scale_y, geom->shift_y, src->height, y);
-    for (int x = 0; x < out_w; x++) {
-      if (!row_in || x < x_lo || x >= x_hi) {
-        r[x] = g[x] = b[x] = pad;
-        continue;
+  int n_channels = src->channels == 3 ? 3 : 1; /* grey sources fill all three planes from channel 0 */
+  if (x_lo >= x_hi) y_hi = y_lo; /* nothing covered */
+  for (int c = 0; c < 3; c++) {
+    float *out = out_chw + c * plane;
+    for (int y = 0; y < out_h; y++) {
+      float *row = out + (size_t)y * out_w;
+      int inside = y >= y_lo && y < y_hi;
+      int left = inside ? x_lo : out_w, right = inside ? x_hi : out_w;
+      for (int x = 0; x < left; x++) row[x] = pad;
+      for (int x = right; x < out_w; x++) row[x] = pad;
+    }
+  }
+  int i0[RENDER_CHUNK], i1[RENDER_CHUNK];
+  float fx[RENDER_CHUNK];
+  float rows[2][3][RENDER_CHUNK]; /* two interpolated source rows ... */
+  for (int x0 = x_lo; x0 < x_hi; x0 += RENDER_CHUNK) {
+    int n = x_hi - x0 < RENDER_CHUNK ? x_hi - x0 : RENDER_CHUNK;
+    for (int j = 0; j < n; j++) {
+      tap rx = tap_at(geom->scale_x, geom->shift_x, src->width, x0 + j);
+      i0[j] = rx.i0, i1[j] = rx.i1, fx[j] = rx.frac;
+    }
+    int held[2] = {-1, -1}; /* ... and which source rows they are */
+    for (int y = y_lo; y < y_hi; y++) {
+      tap ry = tap_at(geom->scale_y, geom->shift_y, src->height, y);
+      int top = held[0] == ry.i0 ? 0 : held[1] == ry.i0 ? 1 : -1;
+      if (top < 0) {
+        top = held[0] == ry.i1 ? 1 : 0; /* keep the bottom row if it is held */
+        interp_row(src, ry.i0, i0, i1, fx, n, n_channels, rows[top]);
+        held[top] = ry.i0;
       }
-      tap rx = tap_at(geom->scale_x, geom->shift_x, src->width, x);
-      r[x] = sample(src, ry, rx, 0) * to_unit;
-      g[x] = grey ? r[x] : sample(src, ry, rx, 1) * to_unit;
-      b[x] = grey ? r[x] : sample(src, ry, rx, 2) * to_unit;
+      int bottom = held[0] == ry.i1 ? 0 : held[1] == ry.i1 ? 1 : -1;
+      if (bottom < 0) {
+        bottom = 1 - top;
+        interp_row(src, ry.i1, i0, i1, fx, n, n_channels, rows[bottom]);
+        held[bottom] = ry.i1;
+      }
+      float fy = ry.frac;
+      for (int c = 0; c < 3; c++) {
+        const float *t = rows[top][n_channels == 3 ? c : 0], *b = rows[bottom][n_channels == 3 ? c : 0];
+        float *out = out_chw + c * plane + (size_t)y * out_w + x0;
+        for (int j = 0; j < n; j++) out[j] = (t[j] + fy * (b[j] - t[j])) * to_unit;
+      }
     }
   }
 }
@@ -227,61 +282,102 @@ void bm_image_flip_x(bm_image *img) {
 
 /* ---- colour --------------------------------------------------------------------------------- */
 
-/* RGB in [0,1] -> hue in [0,1), saturation and value in [0,1]. */
-static void rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v) {
-  float max = fmaxf(r, fmaxf(g, b)), min = fminf(r, fminf(g, b));
-  float delta = max - min;
-  *v = max;
-  *s = max > 0 ? delta / max : 0;
-  if (delta <= 0) {
-    *h = 0;
-    return;
-  }
-  float hue;
-  if (max == r) hue = (g - b) / delta;
-  else if (max == g) hue = 2.0f + (b - r) / delta;
-  else hue = 4.0f + (r - g) / delta;
-  hue /= 6.0f;
-  if (hue < 0) hue += 1.0f;
-  *h = hue;
+/* The HSV round trip of one row of pixels (planes r, g, b; n pixels), written without
+ * branches so the compiler can vectorise it. It evaluates, pixel by pixel, exactly the
+ * operations of the textbook scalar form
+ *     RGB -> HSV: v = max, s = delta / max (0 when max = 0), hue from the sector of the
+ *                 largest channel (r first, then g, then b on ties), / 6, wrapped into [0, 1)
+ *     shift hue (mod 1), scale saturation (clamped) and value
+ *     HSV -> RGB: sector i = floor(6 h), f = 6 h - i, p = v (1 - s), q = v (1 - s f),
+ *                 t = v (1 - s (1 - f)), channels picked by the sector
+ * with every branch replaced by a select of already computed values, so the results are
+ * bit-identical to it (tests/test_augment.c checks against that form). */
+/* x clamped to [0, 1]. Both comparisons are made unconditionally (no ?: chain), which lets
+ * the compiler turn the selects into vector blends: under IEEE trapping rules it may not
+ * speculate a comparison that the source only makes on one branch. */
+static inline float clamp01(float x) {
+  int below = x < 0, above = x > 1;
+  float y = above ? 1.0f : x;
+  return below ? 0.0f : y;
 }
 
-static void hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b) {
-  float sector = h * 6.0f;
-  int i = (int)floorf(sector);
-  float f = sector - (float)i;
-  float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-  switch (((i % 6) + 6) % 6) {
-  case 0: *r = v, *g = t, *b = p; break;
-  case 1: *r = q, *g = v, *b = p; break;
-  case 2: *r = p, *g = v, *b = t; break;
-  case 3: *r = p, *g = q, *b = v; break;
-  case 4: *r = t, *g = p, *b = v; break;
-  default: *r = v, *g = p, *b = q; break;
-  }
+/* floorf(x) from additions and selects only: GCC does not vectorise floorf itself under
+ * the default IEEE trapping rules. Exact for every x: for |x| < 2^23, adding and removing
+ * 2^23 (with x's sign) rounds x to the nearest integer, which is one too high when above x;
+ * integer-valued x (including -0) and |x| >= 2^23 (all integers) come back as they are. */
+static inline float floor_exact(float x) {
+  const float two23 = 8388608.0f;
+  float magic = copysignf(two23, x);
+  float nearest = (x + magic) - magic;
+  int above = nearest > x, exact = nearest == x, small = x > -two23 && x < two23;
+  float fl = above ? nearest - 1.0f : nearest;
+  fl = exact ? x : fl;
+  return small ? fl : x;
 }
 
-static float clamp01(float x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
+static void hsv_adjust_row(float *restrict r, float *restrict g, float *restrict b, size_t n,
+                           float hue_shift, float sat_scale, float exp_scale) {
+  for (size_t k = 0; k < n; k++) {
+    float rr = r[k], gg = g[k], bb = b[k];
+    int r_gt_g = rr > gg, r_lt_g = rr < gg;
+    float max = r_gt_g ? rr : gg, min = r_lt_g ? rr : gg;
+    int max_gt_b = max > bb, min_lt_b = min < bb;
+    max = max_gt_b ? max : bb;
+    min = min_lt_b ? min : bb;
+    float delta = max - min;
+    int has_hue = delta > 0, lit = max > 0;
+    float v = max;
+    float s = delta / (lit ? max : 1.0f);
+    s = lit ? s : 0.0f;
+    float safe_delta = has_hue ? delta : 1.0f;
+    /* the sector's numerator is picked before the one division: (g - b) / delta,
+     * 2 + (b - r) / delta or 4 + (r - g) / delta */
+    int max_is_r = max == rr, max_is_g = max == gg;
+    float numerator = max_is_g ? bb - rr : rr - gg;
+    numerator = max_is_r ? gg - bb : numerator;
+    float offset = max_is_g ? 2.0f : 4.0f;
+    float quotient = numerator / safe_delta;
+    float hue = max_is_r ? quotient : offset + quotient;
+    hue /= 6.0f;
+    int wrap = hue < 0;
+    hue = wrap ? hue + 1.0f : hue;
+    float h = has_hue ? hue : 0.0f;
+    h += hue_shift;
+    h -= floor_exact(h);
+    s = clamp01(s * sat_scale);
+    v *= exp_scale; /* may exceed 1 before conversion; the result is clamped */
+    float sector = h * 6.0f;
+    float i = floor_exact(sector); /* 0 .. 6 since h is in [0, 1]; sector 6 is sector 0 */
+    float f = sector - i;
+    float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    int s0 = (i == 0) | (i == 6), s1 = i == 1, s2 = i == 2, s3 = i == 3, s4 = i == 4, s5 = i == 5;
+    /* sector: 0 1 2 3 4 5 -> r v q p p t v, g t v v q p p, b p p t v v q */
+    /* one two-way select per statement: chains of ?: merge into a many-way choice that the
+     * compiler does not vectorise */
+    float out_r = s4 ? t : p;
+    out_r = s1 ? q : out_r;
+    out_r = (s0 | s5) ? v : out_r;
+    float out_g = s3 ? q : p;
+    out_g = s0 ? t : out_g;
+    out_g = (s1 | s2) ? v : out_g;
+    float out_b = s5 ? q : p;
+    out_b = s2 ? t : out_b;
+    out_b = (s3 | s4) ? v : out_b;
+    r[k] = clamp01(out_r);
+    g[k] = clamp01(out_g);
+    b[k] = clamp01(out_b);
+  }
+}
 
 void bm_hsv_adjust_chw(float *chw, int width, int height, int x0, int y0, int x1, int y1,
                        float hue_shift, float sat_scale, float exp_scale) {
   if (hue_shift == 0 && sat_scale == 1 && exp_scale == 1) return;
+  if (x1 <= x0) return;
   size_t plane = (size_t)width * height;
-  for (int y = y0; y < y1; y++)
-    for (int x = x0; x < x1; x++) {
-      size_t k = (size_t)y * width + x;
-      float h, s, v;
-      rgb_to_hsv(chw[k], chw[plane + k], chw[2 * plane + k], &h, &s, &v);
-      h += hue_shift;
-      h -= floorf(h);
-      s = clamp01(s * sat_scale);
-      v *= exp_scale; /* may exceed 1 before conversion; the result is clamped */
-      float r, g, b;
-      hsv_to_rgb(h, s, v, &r, &g, &b);
-      chw[k] = clamp01(r);
-      chw[plane + k] = clamp01(g);
-      chw[2 * plane + k] = clamp01(b);
-    }
+  for (int y = y0; y < y1; y++) {
+    float *r = chw + (size_t)y * width + x0;
+    hsv_adjust_row(r, r + plane, r + 2 * plane, (size_t)(x1 - x0), hue_shift, sat_scale, exp_scale);
+  }
 }
 
 /* ---- random augmentation --------------------------------------------------------------------- */

@@ -6,6 +6,18 @@
 
 enum { SLOT_EMPTY = 0, SLOT_FULL = 1 };
 
+/* One batch position while it is filled: its boxes after augmentation (network-input
+ * pixels, dropped boxes removed) and, when it failed, why. */
+typedef struct loader_entry {
+  int sample, pass;       /* what goes here */
+  const bm_image *cached; /* the decoded image from the cache, or NULL ... */
+  bm_image decoded;       /* ... the one decoded for this batch (offered to the cache after) */
+  bm_object *objects;
+  int n_objects, cap;
+  int failed;
+  bm_error error;
+} loader_entry;
+
 struct bm_loader {
   const bm_dataset *ds;
   const bm_train_sample *samples;
@@ -20,16 +32,16 @@ struct bm_loader {
   int holding;       /* consumer holds slot (next_batch - 1) % 2 */
 
   pthread_t thread;
-  int thread_started;
+  int thread_started, locks_made;
   pthread_mutex_t lock;
   pthread_cond_t changed;
   int stop;          /* set by the consumer: the producer leaves at the next check */
   int failed;        /* set by the producer */
   bm_error error;
 
-  /* producer's scratch */
-  bm_object *objects;
-  int objects_cap;
+  /* the filling's scratch: one entry per batch position, so the images of a batch can be
+   * filled in parallel and gathered in order afterwards */
+  loader_entry *entries;
 };
 
 long bm_loader_batches_per_epoch(int n_samples, int batch) {
@@ -54,80 +66,109 @@ static int grow_truths(bm_loader_batch *slot, int need) {
   return 0;
 }
 
-/* Decodes, augments (or letterboxes) one sample into entry k of slot. */
-static int fill_entry(bm_loader *ld, bm_loader_batch *slot, int k, int sample, int pass) {
+/* Decodes, augments (or letterboxes) one sample into position k of slot: pixels, geometry
+ * and indices there, the surviving boxes in entry. Touches nothing shared but position k,
+ * so positions can be filled concurrently. */
+static int fill_entry(const bm_loader *ld, bm_loader_batch *slot, loader_entry *entry, int k) {
   const bm_loader_opts *opts = &ld->opts;
+  int sample = entry->sample;
   const bm_train_sample *s = &ld->samples[sample];
   const bm_image_info *info = &ld->ds->images[s->image];
   size_t plane = (size_t)3 * opts->net_w * opts->net_h;
   float *input = slot->input + (size_t)k * plane;
-  bm_image img;
-  if (bm_image_load(info->image_path, &img, &ld->error)) return -1;
+  entry->n_objects = 0;
+  const bm_image *img = entry->cached;
+  if (!img) {
+    if (bm_image_load(info->image_path, &entry->decoded, &entry->error)) return -1;
+    img = &entry->decoded;
+  }
   slot->sample[k] = sample;
   slot->image[k] = s->image;
-  int start = slot->truth_start[k];
   if (!opts->train) {
-    slot->geom[k] = bm_geom_letterbox(img.width, img.height, opts->net_w, opts->net_h);
-    bm_geom_render_chw(&img, &slot->geom[k], input);
-    bm_image_free(&img);
-    slot->truth_start[k + 1] = start;
+    slot->geom[k] = bm_geom_letterbox(img->width, img->height, opts->net_w, opts->net_h);
+    bm_geom_render_chw(img, &slot->geom[k], input);
     return 0;
   }
   const bm_object *src = s->objects ? s->objects : ld->ds->objects + info->first_object;
   int n_objects = s->objects ? s->n_objects : info->n_objects;
-  if (n_objects > ld->objects_cap) {
-    bm_object *grown = bm_realloc(ld->objects, (size_t)n_objects * sizeof *grown);
-    if (!grown) {
-      bm_image_free(&img);
-      return bm_fail(&ld->error, "out of memory loading %s", info->image_path);
-    }
-    ld->objects = grown;
-    ld->objects_cap = n_objects;
+  if (n_objects > entry->cap) {
+    bm_object *grown = bm_realloc(entry->objects, (size_t)n_objects * sizeof *grown);
+    if (!grown) return bm_fail(&entry->error, "out of memory loading %s", info->image_path);
+    entry->objects = grown;
+    entry->cap = n_objects;
   }
-  memcpy(ld->objects, src, (size_t)n_objects * sizeof *src);
-  bm_objects_from_voc(ld->objects, n_objects);
+  memcpy(entry->objects, src, (size_t)n_objects * sizeof *src);
+  bm_objects_from_voc(entry->objects, n_objects);
   bm_rng rng;
-  int64_t keys[4] = {opts->epoch, sample, pass, 0x617567 /* "aug" */};
+  int64_t keys[4] = {opts->epoch, sample, entry->pass, 0x617567 /* "aug" */};
   derive_rng(&rng, opts->seed, keys, 4);
-  bm_augment_draw draw = bm_augment_sample(&opts->augment, &img, ld->objects, &n_objects, input, &rng);
+  bm_augment_draw draw = bm_augment_sample(&opts->augment, img, entry->objects, &n_objects, input, &rng);
   slot->geom[k] = draw.geom;
-  bm_image_free(&img);
-  if (grow_truths(slot, start + n_objects)) return bm_fail(&ld->error, "out of memory loading %s", info->image_path);
-  for (int o = 0; o < n_objects; o++) {
-    const bm_object *obj = &ld->objects[o];
-    if (obj->class_id < 0) return bm_fail(&ld->error, "%s: object %d has no class", info->image_path, o);
-    bm_yolo_truth *t = &slot->truths[start + o];
-    t->cx = (obj->x1 + obj->x2) / 2 / opts->net_w;
-    t->cy = (obj->y1 + obj->y2) / 2 / opts->net_h;
-    t->w = (obj->x2 - obj->x1) / opts->net_w;
-    t->h = (obj->y2 - obj->y1) / opts->net_h;
-    t->class_id = obj->class_id;
-    t->difficult = obj->difficult;
-  }
-  slot->truth_start[k + 1] = start + n_objects;
+  for (int o = 0; o < n_objects; o++)
+    if (entry->objects[o].class_id < 0)
+      return bm_fail(&entry->error, "%s: object %d has no class", info->image_path, o);
+  entry->n_objects = n_objects;
   return 0;
 }
 
-static int fill_batch(bm_loader *ld, bm_loader_batch *slot, long index) {
+/* Fills batch `index` into slot, its images spread over n_threads OpenMP threads (each
+ * image's result depends only on its sample, pass and the seed, never on the thread). A
+ * failure reports the first failing position's reason. */
+static int fill_batch(bm_loader *ld, bm_loader_batch *slot, long index, int n_threads) {
   const int batch = ld->opts.batch;
   size_t plane = (size_t)3 * ld->opts.net_w * ld->opts.net_h;
   slot->index = index;
   slot->n_images = 0;
-  slot->truth_start[0] = 0;
   for (int k = 0; k < batch; k++) {
     long pos = index * batch + k;
+    ld->entries[k].failed = 0;
+    ld->entries[k].n_objects = 0;
     if (pos >= ld->n_samples && !ld->opts.train) { /* evaluation: pad */
       memset(slot->input + (size_t)k * plane, 0, plane * sizeof(float));
       slot->sample[k] = slot->image[k] = -1;
       memset(&slot->geom[k], 0, sizeof slot->geom[k]);
-      slot->truth_start[k + 1] = slot->truth_start[k];
       continue;
     }
-    /* training: the last batch wraps around to the start of the order */
-    int pass = (int)(pos / ld->n_samples);
-    int sample = ld->order[pos % ld->n_samples];
-    if (fill_entry(ld, slot, k, sample, pass)) return -1;
     slot->n_images++;
+  }
+  const int n_fill = slot->n_images; /* padding only ever follows the images */
+  for (int k = 0; k < n_fill; k++) { /* the cache is only touched outside the parallel part */
+    loader_entry *entry = &ld->entries[k];
+    /* training: the last batch wraps around to the start of the order */
+    long pos = index * batch + k;
+    entry->pass = (int)(pos / ld->n_samples);
+    entry->sample = ld->order[pos % ld->n_samples];
+    entry->cached = bm_image_cache_find(ld->opts.cache, ld->ds, ld->samples[entry->sample].image);
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1) if (n_threads > 1)
+  for (int k = 0; k < n_fill; k++) ld->entries[k].failed = fill_entry(ld, slot, &ld->entries[k], k) != 0;
+  for (int k = 0; k < n_fill; k++) { /* new decodes go to the cache while it has room */
+    loader_entry *entry = &ld->entries[k];
+    if (!entry->decoded.pixels) continue;
+    if (!bm_image_cache_offer(ld->opts.cache, ld->ds, ld->samples[entry->sample].image, &entry->decoded))
+      bm_image_free(&entry->decoded);
+  }
+  slot->truth_start[0] = 0;
+  for (int k = 0; k < batch; k++) {
+    const loader_entry *entry = &ld->entries[k];
+    if (entry->failed) {
+      ld->error = entry->error;
+      return -1;
+    }
+    int start = slot->truth_start[k], n = entry->n_objects;
+    if (grow_truths(slot, start + n))
+      return bm_fail(&ld->error, "out of memory loading batch %ld", index);
+    for (int o = 0; o < n; o++) {
+      const bm_object *obj = &entry->objects[o];
+      bm_yolo_truth *t = &slot->truths[start + o];
+      t->cx = (obj->x1 + obj->x2) / 2 / ld->opts.net_w;
+      t->cy = (obj->y1 + obj->y2) / 2 / ld->opts.net_h;
+      t->w = (obj->x2 - obj->x1) / ld->opts.net_w;
+      t->h = (obj->y2 - obj->y1) / ld->opts.net_h;
+      t->class_id = obj->class_id;
+      t->difficult = obj->difficult;
+    }
+    slot->truth_start[k + 1] = start + n;
   }
   return 0;
 }
@@ -141,7 +182,7 @@ static void *producer(void *arg) {
     int stop = ld->stop;
     pthread_mutex_unlock(&ld->lock);
     if (stop) break;
-    int rc = fill_batch(ld, &ld->slots[s], index);
+    int rc = fill_batch(ld, &ld->slots[s], index, 1);
     pthread_mutex_lock(&ld->lock);
     if (rc) ld->failed = 1;
     else ld->slot_state[s] = SLOT_FULL;
@@ -183,9 +224,11 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
   ld->n_batches = bm_loader_batches_per_epoch(n_samples, opts->batch);
   ld->next_batch = opts->first_batch;
   ld->order = bm_malloc((size_t)(n_samples > 0 ? n_samples : 1) * sizeof *ld->order);
-  int ok = ld->order != NULL;
+  ld->entries = bm_calloc((size_t)opts->batch, sizeof *ld->entries);
+  int ok = ld->order != NULL && ld->entries != NULL;
   size_t plane = (size_t)3 * opts->net_w * opts->net_h;
-  for (int s = 0; s < 2 && ok; s++) {
+  int n_slots = opts->threads > 0 ? 1 : 2; /* inline filling needs no second buffer */
+  for (int s = 0; s < n_slots && ok; s++) {
     bm_loader_batch *slot = &ld->slots[s];
     slot->input = bm_malloc_aligned((size_t)opts->batch * plane * sizeof(float));
     slot->sample = bm_malloc((size_t)opts->batch * sizeof(int));
@@ -195,9 +238,7 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
     ok = slot->input && slot->sample && slot->image && slot->geom && slot->truth_start;
   }
   if (!ok) {
-    free_slots(ld);
-    bm_free(ld->order);
-    bm_free(ld);
+    bm_loader_stop(ld);
     return bm_fail(err, "out of memory for %d-image batches", opts->batch);
   }
   for (int k = 0; k < n_samples; k++) ld->order[k] = k;
@@ -207,8 +248,13 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
     derive_rng(&rng, opts->seed, keys, 2);
     bm_rng_shuffle(&rng, ld->order, n_samples);
   }
+  if (opts->threads > 0) { /* bm_loader_next fills the batches */
+    *out = ld;
+    return 0;
+  }
   pthread_mutex_init(&ld->lock, NULL);
   pthread_cond_init(&ld->changed, NULL);
+  ld->locks_made = 1;
   if (pthread_create(&ld->thread, NULL, producer, ld)) {
     bm_loader_stop(ld);
     return bm_fail(err, "cannot start the data loading thread");
@@ -218,8 +264,26 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
   return 0;
 }
 
+/* opts.threads >= 1: the caller's thread fills the batch now, with its OpenMP team. */
+static int next_inline(bm_loader *ld, const bm_loader_batch **batch, bm_error *err) {
+  if (ld->failed || ld->next_batch >= ld->n_batches) {
+    if (ld->failed && err) *err = ld->error;
+    return ld->failed ? -1 : 0;
+  }
+  bm_loader_batch *slot = &ld->slots[0];
+  if (fill_batch(ld, slot, ld->next_batch, ld->opts.threads)) {
+    ld->failed = 1;
+    if (err) *err = ld->error;
+    return -1;
+  }
+  ld->next_batch++;
+  *batch = slot;
+  return 1;
+}
+
 int bm_loader_next(bm_loader *ld, const bm_loader_batch **batch, bm_error *err) {
   *batch = NULL;
+  if (ld->opts.threads > 0) return next_inline(ld, batch, err);
   pthread_mutex_lock(&ld->lock);
   if (ld->holding) { /* hand the previous batch's buffer back to the producer */
     ld->slot_state[(ld->next_batch - 1) % 2] = SLOT_EMPTY;
@@ -253,10 +317,13 @@ void bm_loader_stop(bm_loader *ld) {
     pthread_mutex_unlock(&ld->lock);
     pthread_join(ld->thread, NULL);
   }
-  pthread_mutex_destroy(&ld->lock);
-  pthread_cond_destroy(&ld->changed);
+  if (ld->locks_made) {
+    pthread_mutex_destroy(&ld->lock);
+    pthread_cond_destroy(&ld->changed);
+  }
   free_slots(ld);
   bm_free(ld->order);
-  bm_free(ld->objects);
+  for (int k = 0; ld->entries && k < ld->opts.batch; k++) bm_free(ld->entries[k].objects);
+  bm_free(ld->entries);
   bm_free(ld);
 }

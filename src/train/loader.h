@@ -1,6 +1,7 @@
-/* The detector's data loader: a background thread that decodes images, augments them (or
- * only letterboxes them), and fills network input batches while the caller computes on the
- * previous batch (two batch buffers, handed back and forth).
+/* The detector's data loader: decodes images, augments them (or only letterboxes them), and
+ * fills network input batches. Either a background thread does it while the caller computes
+ * on the previous batch (two batch buffers, handed back and forth), or the caller's own
+ * OpenMP team does it at the start of each step (opts.threads, below).
  *
  * Reproducibility: the epoch's order comes from a generator seeded by (seed, epoch), and each
  * image's augmentation from one seeded by (seed, epoch, sample index, pass), so a batch's
@@ -12,6 +13,7 @@
 
 #include "boxmine/bm_augment.h"
 #include "boxmine/bm_det.h"
+#include "train/image_cache.h"
 
 typedef struct bm_loader_opts {
   int batch;               /* images per batch */
@@ -22,6 +24,13 @@ typedef struct bm_loader_opts {
   uint64_t seed;
   int64_t epoch;           /* selects the order and the augmentation draws */
   long first_batch;        /* start at this batch of the epoch (resume) */
+  int threads;             /* 0: a background thread fills the next batch while the caller
+                            * computes; N >= 1: bm_loader_next fills each batch itself, its
+                            * images spread over N OpenMP threads, so no extra thread
+                            * competes with the caller's compute team for the cores.
+                            * The batches are the same either way. */
+  bm_image_cache *cache;   /* decoded images kept across epochs (NULL: decode every time);
+                            * used by the loader only between bm_loader_start and _stop */
 } bm_loader_opts;
 
 typedef struct bm_loader_batch {
