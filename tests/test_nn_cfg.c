@@ -207,12 +207,35 @@ static void test_errors(void) {
                "mask");
   expect_error(NET "[convolutional]\nfilters=7\n[yolo]\nclasses=2\nnum=1\nanchors=1,2,3\n",
                "line 10", "anchors");
+  /* neighbors=1 without scale_x_y >= 2: a neighbouring cell cannot reach the centre */
+  expect_error(NET "[convolutional]\nfilters=14\n[yolo]\nclasses=2\nnum=2\nneighbors=1\n",
+               "line 10", "scale_x_y");
+  expect_error(NET "[convolutional]\nfilters=14\n[yolo]\nclasses=2\nnum=2\nneighbors=2\n"
+               "scale_x_y=2\n", "line 10", "neighbors");
   expect_error(NET "[convolutional]\nfilters=4\nsize=9\n", "line 5", "smaller than");
   expect_error(NET "[maxpool]\nsize=2\npadding=5\n", "line 5", "padding");
   expect_error(NET "[convolutional]\nfilters=4\ngroups=3\n", "line 5", "groups");
   expect_error(NET "[net]\nwidth=4\n", "line 5", "first section");
   expect_error(NET, "no layers", NULL);
   expect_error(NET "scales=.1\n[maxpool]\n", "line 5", "scales");
+
+  /* neighbors and scale_x_y are read (no unused-key warning) */
+  {
+    bm_error e;
+    warnings wn = {0};
+    bm_log log = {collect, &wn, 0};
+    bm_network *net;
+    CHECK_MSG(bm_net_create_from_text(&net, NET "[convolutional]\nfilters=14\n[yolo]\nclasses=2\n"
+                                      "num=2\nneighbors=1\nscale_x_y=2.0\n", "t.cfg", 1, &log, &e) == 0,
+              "%s", e.msg);
+    CHECK(wn.count == 0);
+    if (net) {
+      CHECK(bm_net_layer(net, 1)->yolo.neighbors == 1);
+      CHECK_NEAR(bm_net_layer(net, 1)->yolo.scale_x_y, 2.0, 0);
+      CHECK(bm_net_layer(net, 0)->yolo.neighbors == 0 || bm_net_layer(net, 0)->type != BM_LAYER_YOLO);
+    }
+    bm_net_free(net);
+  }
 
   /* unknown keys warn with their line; comments and blank lines are fine */
   bm_error err;

@@ -52,10 +52,11 @@ static void small_head(bm_yolo_head *head, bm_iou_loss kind) {
 }
 
 /* Finite differences of the loss against the analytic gradient, for every input. */
-static void check_gradient(bm_iou_loss kind, float scale_x_y, unsigned seed) {
+static void check_gradient(bm_iou_loss kind, float scale_x_y, int neighbors, unsigned seed) {
   bm_yolo_head head;
   small_head(&head, kind);
   head.scale_x_y = scale_x_y;
+  head.neighbors = neighbors;
   head.iou_normalizer = 0.75f;
   const int batch = 2;
   size_t n = (size_t)batch * head.n_anchors * (5 + head.n_classes) * head.w * head.h;
@@ -76,39 +77,53 @@ static void check_gradient(bm_iou_loss kind, float scale_x_y, unsigned seed) {
   int start[3] = {0, 3, 5};
   bm_yolo_loss_parts parts, parts_plus, parts_minus;
   loss_of(&head, batch, z, out, grad, truths, start, &parts);
-  CHECK(parts.n_pos == 3); /* truths 0, 1 and 4; not the difficult one, not anchor 3 */
+  /* truths 0, 1 and 4; not the difficult one, not anchor 3. With neighbours on the 4 x 3
+   * grid: truth 0 (grid 1.2, 1.2) also at cells (0, 1) and (1, 0); truth 1 (2.8, 1.65) at
+   * (3, 1) and (2, 2); truth 4 (0.48, 2.55) has its neighbours off the grid. */
+  CHECK(parts.n_pos == (neighbors ? 7 : 3));
   CHECK(parts.n_truths == 4);
   int entries = 5 + head.n_classes;
   const double eps = 1e-2;
-  int checked = 0, skipped = 0;
+  int checked = 0, skipped = 0, retried = 0;
   double worst = 0;
   for (size_t k = 0; k < n; k++) {
     int channel = (int)(k % entries);
     /* analytic gradient on the pre-activation: chain through the logistic */
     double analytic = grad[k];
     if (is_logistic_channel(channel)) analytic *= out[k] * (1.0 - out[k]);
-    float saved = z[k];
-    z[k] = saved + (float)eps;
-    double plus = loss_of(&head, batch, z, out, scratch, truths, start, &parts_plus);
-    z[k] = saved - (float)eps;
-    double minus = loss_of(&head, batch, z, out, scratch, truths, start, &parts_minus);
-    z[k] = saved;
-    /* the ignore rule is a step function: skip inputs whose nudge crosses it */
-    if (parts_plus.n_ignored != parts.n_ignored || parts_minus.n_ignored != parts.n_ignored) {
+    /* GIoU and CIoU have kinks (min / max of box edges): when a nudge of eps crosses one,
+     * the difference is retried once with eps / 10, which must then agree */
+    double numeric = 0, error = 0;
+    int crosses_ignore = 0;
+    for (double step = eps; step >= eps / 10; step /= 10) {
+      float saved = z[k];
+      z[k] = saved + (float)step;
+      double plus = loss_of(&head, batch, z, out, scratch, truths, start, &parts_plus);
+      z[k] = saved - (float)step;
+      double minus = loss_of(&head, batch, z, out, scratch, truths, start, &parts_minus);
+      z[k] = saved;
+      /* the ignore rule is a step function: skip inputs whose nudge crosses it */
+      crosses_ignore = parts_plus.n_ignored != parts.n_ignored || parts_minus.n_ignored != parts.n_ignored;
+      numeric = (plus - minus) / (2 * step);
+      error = fabs(numeric - analytic);
+      if (crosses_ignore || error <= 2e-4 + 1e-3 * fabs(numeric)) break;
+      if (step < eps) break;
+      retried++;
+    }
+    if (crosses_ignore) {
       skipped++;
       continue;
     }
-    double numeric = (plus - minus) / (2 * eps);
-    double error = fabs(numeric - analytic);
     if (error > worst) worst = error;
     CHECK_MSG(error <= 2e-4 + 1e-3 * fabs(numeric), "loss %d input %zu channel %d: analytic %g numeric %g",
               (int)kind, k, channel, analytic, numeric);
     checked++;
   }
   CHECK(skipped < (int)n / 20);
+  CHECK(retried < (int)n / 20);
   CHECK(checked > 0);
-  printf("gradient check (iou_loss %d, scale_x_y %.2f): %d inputs, %d skipped, worst abs error %.2e\n", (int)kind,
-         scale_x_y, checked, skipped, worst);
+  printf("gradient check (iou_loss %d, scale_x_y %.2f, neighbors %d): %d inputs, %d skipped, %d retried, "
+         "worst abs error %.2e\n", (int)kind, scale_x_y, neighbors, checked, skipped, retried, worst);
   free(z);
   free(out);
   free(grad);
@@ -291,6 +306,98 @@ static void test_assignment_rules(void) {
   free(grad);
 }
 
+/* neighbors=1 with scale_x_y 2, worked by hand on the 4 x 3 grid (cells 32 x 32 pixels of a
+ * 128 x 96 input). */
+static void test_neighbour_assignment(void) {
+  bm_yolo_head head;
+  small_head(&head, BM_IOU_LOSS_MSE);
+  head.scale_x_y = 2.0f;
+  head.neighbors = 1;
+  size_t n = (size_t)head.n_anchors * (5 + head.n_classes) * head.w * head.h;
+  float *out = calloc(n, sizeof *out), *grad = calloc(n, sizeof *grad);
+  /* every prediction: logistic 0.5 for x, y (centred: 2 * 0.5 - 0.5 = 0.5), raw w/h 0,
+   * objectness 0.3, classes 0.5 */
+  for (int j = 0; j < head.h; j++)
+    for (int i = 0; i < head.w; i++)
+      for (int a = 0; a < head.n_anchors; a++) {
+        out[at(&head, 0, i, j, a, 0)] = 0.5f;
+        out[at(&head, 0, i, j, a, 1)] = 0.5f;
+        out[at(&head, 0, i, j, a, 4)] = 0.3f;
+        for (int c = 0; c < head.n_classes; c++) out[at(&head, 0, i, j, a, 5 + c)] = 0.5f;
+      }
+  /* Truth A: anchor 2's shape (mask entry 1), centre at grid (2.3, 1.8): own cell (2, 1),
+   * x in the first half -> also column 1, y in the second half -> also row 2. */
+  bm_yolo_truth truths[2] = {{2.3f / 4, 1.8f / 3, 37.0f / 128, 58.0f / 96, 2, 0}};
+  int start[2] = {0, 1};
+  /* the prediction at the left neighbour (1, 1) placed exactly on the centre: x target
+   * 2.3 - 1 = 1.3 = 2 * 0.9 - 0.5, y target 1.8 - 1 = 0.8 = 2 * 0.65 - 0.5 */
+  out[at(&head, 0, 1, 1, 1, 0)] = 0.9f;
+  out[at(&head, 0, 1, 1, 1, 1)] = 0.65f;
+  bm_yolo_loss_parts parts;
+  bm_yolo_loss(&head, out, 1, truths, start, grad, &parts);
+  CHECK(parts.n_pos == 3);
+  const int pos_cells[3][2] = {{2, 1}, {1, 1}, {2, 2}};
+  for (int k = 0; k < 3; k++) {
+    int i = pos_cells[k][0], j = pos_cells[k][1];
+    CHECK_NEAR(grad[at(&head, 0, i, j, 1, 4)] * 0.3 * 0.7, 0.3 - 1, 1e-5);
+    CHECK_NEAR(grad[at(&head, 0, i, j, 1, 5 + 2)] * 0.25, 0.5 - 1, 1e-5); /* class 2 */
+    CHECK_NEAR(grad[at(&head, 0, i, j, 1, 5 + 0)] * 0.25, 0.5, 1e-5);
+  }
+  /* exact box at (1, 1): no box gradient */
+  for (int c = 0; c < 4; c++) CHECK_NEAR(grad[at(&head, 0, 1, 1, 1, c)], 0, 1e-5);
+  /* the down neighbour (2, 2) predicts y = 0.5 against target 1.8 - 2 = -0.2:
+   * d/dy' = (2 - w h) * (0.5 - (-0.2)) * 2 (scale_x_y), with x target 0.3 likewise */
+  double area_scale = 2.0 - (37.0 / 128) * (58.0 / 96);
+  CHECK_NEAR(grad[at(&head, 0, 2, 2, 1, 1)], area_scale * 0.7 * 2, 1e-4);
+  CHECK_NEAR(grad[at(&head, 0, 2, 2, 1, 0)], area_scale * 0.2 * 2, 1e-4);
+  /* the far neighbours (3, 1) and (2, 0) are not positives, and negatives: (3, 1)'s box
+   * ([93.5, 130.5] in x) misses the truth's ([55.1, 92.1]); (2, 0)'s overlaps it by
+   * 30.6 x 16.4 pixels, IoU 502 / 3790 = 0.13 < ignore_thresh 0.5 */
+  CHECK_NEAR(grad[at(&head, 0, 3, 1, 1, 4)] * 0.3 * 0.7, 0.3, 1e-5);
+  CHECK_NEAR(grad[at(&head, 0, 2, 0, 1, 4)] * 0.3 * 0.7, 0.3, 1e-5);
+  /* neighbors off: only the own cell */
+  head.neighbors = 0;
+  bm_yolo_loss(&head, out, 1, truths, start, grad, &parts);
+  CHECK(parts.n_pos == 1);
+  head.neighbors = 1;
+
+  /* Precedence: truth B (class 0) with its centre in cell (1, 1), listed BEFORE A. At (1, 1)
+   * B is an own-cell truth and A only a neighbour's, so B wins although A comes later. */
+  truths[1] = truths[0];
+  truths[0] = (bm_yolo_truth){1.6f / 4, 1.5f / 3, 37.0f / 128, 58.0f / 96, 0, 0};
+  start[1] = 2;
+  memset(grad, 0, n * sizeof *grad);
+  bm_yolo_loss(&head, out, 1, truths, start, grad, &parts);
+  /* B: own (1, 1), right neighbour (2, 1) taken by A's own cell; y at exactly 0.5: none.
+   * A: (2, 1), (2, 2); (1, 1) lost to B. Distinct positives: (1, 1), (2, 1), (2, 2). */
+  CHECK(parts.n_pos == 3);
+  CHECK_NEAR(grad[at(&head, 0, 1, 1, 1, 5 + 0)] * 0.25, 0.5 - 1, 1e-5); /* B's class 0 */
+  CHECK_NEAR(grad[at(&head, 0, 1, 1, 1, 5 + 2)] * 0.25, 0.5, 1e-5);
+  CHECK_NEAR(grad[at(&head, 0, 2, 1, 1, 5 + 2)] * 0.25, 0.5 - 1, 1e-5); /* A's own cell */
+  CHECK_NEAR(grad[at(&head, 0, 2, 1, 1, 5 + 0)] * 0.25, 0.5, 1e-5);
+
+  /* Edges: a truth at grid (0.2, 2.9) is in cell (0, 2); its nearest neighbours would be
+   * column -1 and row 3, both off the grid: one positive. At (0.7, 2.1): column 1 and row 1. */
+  bm_yolo_truth edge = {0.2f / 4, 2.9f / 3, 37.0f / 128, 58.0f / 96, 1, 0};
+  start[1] = 1;
+  bm_yolo_loss(&head, out, 1, &edge, start, grad, &parts);
+  CHECK(parts.n_pos == 1);
+  edge.cx = 0.7f / 4;
+  edge.cy = 2.1f / 3;
+  memset(grad, 0, n * sizeof *grad);
+  bm_yolo_loss(&head, out, 1, &edge, start, grad, &parts);
+  CHECK(parts.n_pos == 3);
+  CHECK_NEAR(grad[at(&head, 0, 1, 2, 1, 4)] * 0.3 * 0.7, 0.3 - 1, 1e-5);
+  CHECK_NEAR(grad[at(&head, 0, 0, 1, 1, 4)] * 0.3 * 0.7, 0.3 - 1, 1e-5);
+
+  /* with iou_thresh 0.25 the anchor-1 predictions (shape IoU 0.289) join at all three cells */
+  head.iou_thresh = 0.25f;
+  bm_yolo_loss(&head, out, 1, &edge, start, grad, &parts);
+  CHECK(parts.n_pos == 6);
+  free(out);
+  free(grad);
+}
+
 static void test_decode(void) {
   bm_yolo_head head;
   small_head(&head, BM_IOU_LOSS_MSE);
@@ -322,15 +429,45 @@ static void test_decode(void) {
   free(out);
 }
 
+/* Decoding with scale_x_y 2: x = 2 * 0.9 - 0.5 = 1.3 and y = 2 * 0.1 - 0.5 = -0.3 cells
+ * from the corner of cell (3, 2): centre (4.3 / 4 * 128, 1.7 / 3 * 96) = (137.6, 54.4). */
+static void test_decode_scale_x_y(void) {
+  bm_yolo_head head;
+  small_head(&head, BM_IOU_LOSS_MSE);
+  head.scale_x_y = 2.0f;
+  size_t n = (size_t)head.n_anchors * (5 + head.n_classes) * head.w * head.h;
+  float *out = calloc(n, sizeof *out);
+  float values[8] = {0.9f, 0.1f, 0.0f, 0.0f, 0.9f, 0.9f, 0.0f, 0.0f};
+  for (int c = 0; c < 8; c++) out[at(&head, 0, 3, 2, 1, c)] = values[c];
+  bm_detections dets = {0};
+  bm_error err;
+  CHECK(bm_yolo_decode(&head, out, 0.5f, 0, &dets, &err) == 0);
+  CHECK(dets.n == 1);
+  if (dets.n == 1) {
+    CHECK_NEAR(dets.items[0].x1, 137.6 - 18.5, 1e-3);
+    CHECK_NEAR(dets.items[0].x2, 137.6 + 18.5, 1e-3);
+    CHECK_NEAR(dets.items[0].y1, 54.4 - 29, 1e-3);
+    CHECK_NEAR(dets.items[0].y2, 54.4 + 29, 1e-3);
+  }
+  bm_detections_free(&dets);
+  free(out);
+}
+
 int main(void) {
-  check_gradient(BM_IOU_LOSS_MSE, 1.0f, 1);
-  check_gradient(BM_IOU_LOSS_GIOU, 1.0f, 2);
-  check_gradient(BM_IOU_LOSS_CIOU, 1.0f, 3);
-  check_gradient(BM_IOU_LOSS_MSE, 1.1f, 4);
-  check_gradient(BM_IOU_LOSS_CIOU, 1.05f, 5);
+  check_gradient(BM_IOU_LOSS_MSE, 1.0f, 0, 1);
+  check_gradient(BM_IOU_LOSS_GIOU, 1.0f, 0, 2);
+  check_gradient(BM_IOU_LOSS_CIOU, 1.0f, 0, 3);
+  check_gradient(BM_IOU_LOSS_MSE, 1.1f, 0, 4);
+  check_gradient(BM_IOU_LOSS_CIOU, 1.05f, 0, 5);
+  check_gradient(BM_IOU_LOSS_MSE, 2.0f, 0, 6);
+  check_gradient(BM_IOU_LOSS_MSE, 2.0f, 1, 7);
+  check_gradient(BM_IOU_LOSS_GIOU, 2.0f, 1, 8);
+  check_gradient(BM_IOU_LOSS_CIOU, 2.0f, 1, 9);
   test_mse_value();
   test_iou_loss_values();
   test_assignment_rules();
+  test_neighbour_assignment();
   test_decode();
+  test_decode_scale_x_y();
   return bm_test_finish("test_yolo");
 }

@@ -51,10 +51,13 @@ typedef struct bm_yolo_head {
   float iou_thresh;     /* darknet (AlexeyAB) iou_thresh: an anchor of this head whose shape
                          * IoU with a truth exceeds it is a positive for that truth too, besides
                          * the best anchor (1: off, darknet's default) */
+  int neighbors;        /* 1: a truth's anchors are also positives at the two neighbouring
+                         * cells nearest its centre (one across, one up or down), as in
+                         * YOLOv5; needs scale_x_y >= 2 to reach the centre (0: off) */
 } bm_yolo_head;
 
 /* Fills the normalisers and scale_x_y with 1, the thresholds with darknet's defaults
- * (0.5, 1) and the loss with MSE; the caller sets the rest. */
+ * (0.5, 1), the loss with MSE and neighbors with 0; the caller sets the rest. */
 void bm_yolo_head_defaults(bm_yolo_head *head);
 
 /* One ground-truth box for the loss (normalised network-input coordinates, see above). */
@@ -82,9 +85,11 @@ typedef struct bm_yolo_loss_parts {
  *   truths of image b: truths[truth_start[b] .. truth_start[b + 1])
  * Loss = (box + obj + cls) / batch:
  *   positives (each non-difficult truth at its best anchor by shape among all num anchors, if
- *   that anchor is in this head's mask, at the cell holding its centre; or any prediction
- *   whose best IoU exceeds truth_thresh): box term, objectness BCE towards 1, class BCE
- *   towards the one-hot class;
+ *   that anchor is in this head's mask, and at anchors whose shape IoU exceeds iou_thresh,
+ *   at the cell holding its centre and, with neighbors, at the two nearest adjacent cells;
+ *   a truth whose centre is in the cell takes precedence over a neighbour's; or any
+ *   prediction whose best IoU exceeds truth_thresh): box term, objectness BCE towards 1,
+ *   class BCE towards the one-hot class;
  *   other predictions: objectness BCE towards 0, unless their best IoU with any truth
  *   (difficult ones included) exceeds ignore_thresh, then nothing.
  * parts (may be NULL) is overwritten. Returns the loss. */

@@ -117,6 +117,8 @@ typedef struct bm_yolo_params {
   float iou_normalizer;                     /* iou_normalizer= (default 0.75) */
   float cls_normalizer;                     /* cls_normalizer= (default 1) */
   float scale_x_y;                          /* scale_x_y= (default 1) */
+  int neighbors;                            /* neighbors= 0 or 1 (default 0; 1 needs
+                                             * scale_x_y >= 2) */
 } bm_yolo_params;
 
 /* The [net] section. Unset numbers keep the defaults noted. */

@@ -58,6 +58,7 @@ int det_refresh_heads(bm_detector *det, bm_error *err) {
     head->iou_normalizer = yolo->iou_normalizer;
     head->cls_normalizer = yolo->cls_normalizer;
     head->scale_x_y = yolo->scale_x_y;
+    head->neighbors = yolo->neighbors;
     head->iou_thresh = det->iou_thresh;
     if (parse_iou_loss(yolo->iou_loss, &head->iou_loss))
       return bm_fail(err, "%s: line %d: iou_loss=%s: boxmine knows mse, giou and ciou",

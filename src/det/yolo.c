@@ -4,7 +4,8 @@
  * truth_thresh); what differs is that everything here is the true gradient of one stated
  * loss, so it can be checked by finite differences:
  *   box (MSE):  0.5 * (2 - w*h) * [(x - tx)^2 + (y - ty)^2 + (tw' - tw)^2 + (th' - th)^2]
- *               x, y after the logistic; tw', th' raw; tx = truth cx * grid w - cell column,
+ *               x = scale_x_y * logistic - (scale_x_y - 1) / 2 (likewise y); tw', th' raw;
+ *               tx = truth cx * grid w - cell column (outside 0..1 at a neighbouring cell),
  *               tw = log(truth w * net_w / anchor w)
  *   box (GIoU / CIoU): 1 - GIoU or 1 - CIoU; either box term is weighted by iou_normalizer
  *   objectness and classes: binary cross-entropy on the logistic outputs, so after the
@@ -82,6 +83,32 @@ static int best_anchor(const bm_yolo_head *head, const bm_yolo_truth *t) {
 static int truth_cell(float v, int size) {
   int cell = (int)floorf(v * size);
   return cell < 0 ? 0 : cell >= size ? size - 1 : cell;
+}
+
+/* The adjacent cell (along one axis) nearest to the truth's centre v inside its cell
+ * `cell`: the one before when the centre is in the first half, the one after when in the
+ * second half; -1 at the exact middle or when that cell is off the grid (YOLOv5's rule). */
+static int neighbour_cell(float v, int size, int cell) {
+  float frac = v * size - cell;
+  int next = frac < 0.5f ? cell - 1 : frac > 0.5f ? cell + 1 : -1;
+  return next >= 0 && next < size ? next : -1;
+}
+
+/* How the prediction of `anchor` at cell (i, j) is assigned to truth t: 2 when it is a
+ * positive at the truth's own cell, 1 when at one of its two neighbouring cells (with
+ * head->neighbors), 0 when not a positive for t. The anchor qualifies when it is the truth's
+ * best by shape, or its shape IoU with the truth exceeds iou_thresh. */
+static int assignment(const bm_yolo_head *head, const bm_yolo_truth *t, int i, int j, int anchor) {
+  if (t->difficult) return 0;
+  int ci = truth_cell(t->cx, head->w), cj = truth_cell(t->cy, head->h);
+  int rank = 0;
+  if (ci == i && cj == j) rank = 2;
+  else if (head->neighbors && ((cj == j && neighbour_cell(t->cx, head->w, ci) == i) ||
+                               (ci == i && neighbour_cell(t->cy, head->h, cj) == j)))
+    rank = 1;
+  if (rank == 0) return 0;
+  if (best_anchor(head, t) == anchor || anchor_iou(head, anchor, t) > head->iou_thresh) return rank;
+  return 0;
 }
 
 /* 1 - GIoU or 1 - CIoU of predicted box p against truth g (both cx, cy, w, h) and its
@@ -197,11 +224,11 @@ static void image_loss(const bm_yolo_head *head, const float *out, const bm_yolo
         float cy = (float)((j + sxy * pred[1] - (sxy - 1) / 2) / head->h);
         float pw = clamped_exp(pred[2]) * aw / head->net_w;
         float ph = clamped_exp(pred[3]) * ah / head->net_h;
-        /* best IoU over every truth (difficult ones too), and the positive assignment: a
-         * truth whose centre is in this cell and whose best anchor is this one (the last
-         * such truth wins, as in darknet) */
+        /* best IoU over every truth (difficult ones too), and the positive assignment (see
+         * assignment()): a truth whose centre is in this cell beats one for which this is a
+         * neighbouring cell; among equals the last truth wins, as in darknet */
         float best_iou = 0;
-        int best_truth = -1, positive = -1;
+        int best_truth = -1, positive = -1, positive_rank = 0;
         for (int t = 0; t < n_truths; t++) {
           const bm_yolo_truth *tr = &truths[t];
           if (!(tr->w > 0 && tr->h > 0)) continue;
@@ -210,10 +237,11 @@ static void image_loss(const bm_yolo_head *head, const float *out, const bm_yolo
             best_iou = iou;
             best_truth = t;
           }
-          if (!tr->difficult && truth_cell(tr->cx, head->w) == i &&
-              truth_cell(tr->cy, head->h) == j &&
-              (best_anchor(head, tr) == anchor || anchor_iou(head, anchor, tr) > head->iou_thresh))
+          int rank = assignment(head, tr, i, j, anchor);
+          if (rank > 0 && rank >= positive_rank) {
             positive = t;
+            positive_rank = rank;
+          }
         }
         if (positive < 0 && best_truth >= 0 && best_iou > head->truth_thresh &&
             !truths[best_truth].difficult)

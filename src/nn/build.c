@@ -155,8 +155,16 @@ static int parse_yolo(const nn_cfg *cfg, nn_section *s, bm_layer_info *l, bm_err
       nn_cfg_int(cfg, s, "random", 0, 0, 1, &y->random, err) ||
       nn_cfg_float(cfg, s, "iou_normalizer", 0.75f, 0, 1e6f, &y->iou_normalizer, err) ||
       nn_cfg_float(cfg, s, "cls_normalizer", 1, 0, 1e6f, &y->cls_normalizer, err) ||
-      nn_cfg_float(cfg, s, "scale_x_y", 1, 0.5f, 10, &y->scale_x_y, err))
+      nn_cfg_float(cfg, s, "scale_x_y", 1, 0.5f, 10, &y->scale_x_y, err) ||
+      nn_cfg_int(cfg, s, "neighbors", 0, 0, 1, &y->neighbors, err))
     return -1;
+  /* a neighbouring cell's prediction must be able to reach the truth's centre, up to half a
+   * cell beyond its own edge: x = scale * sigmoid - (scale - 1) / 2 spans (-0.5, 1.5) at 2 */
+  if (y->neighbors && y->scale_x_y < 2) {
+    nn_cfg_str(s, "neighbors", &line);
+    return bm_fail(err, "%s: line %d: neighbors=1 needs scale_x_y >= 2 (it is %g)", cfg->name,
+                   line, y->scale_x_y);
+  }
   const char *iou_loss = nn_cfg_str(s, "iou_loss", &line);
   if (iou_loss && strlen(iou_loss) >= sizeof y->iou_loss)
     return bm_fail(err, "%s: line %d: iou_loss: '%s' is too long", cfg->name, line, iou_loss);
