@@ -101,4 +101,13 @@ static const char fixture_cfg[] =
     "[yolo]\nmask=0,1,2\nanchors=8,20, 12,28, 16,36\nclasses=2\nnum=3\nignore_thresh=0.5\n"
     "truth_thresh=1\n";
 
+/* Loads the fixture written by fixture_write at root (its "train" split, i.e. every image). */
+static inline int fixture_load(const char *root, bm_dataset *ds, bm_error *err) {
+  bm_dataset_opts opts;
+  memset(&opts, 0, sizeof opts);
+  opts.root = root;
+  opts.split = "train";
+  return bm_dataset_load(ds, &opts, NULL, err);
+}
+
 #endif

@@ -14,12 +14,8 @@ int main(void) {
   snprintf(root, sizeof root, "%s/fixture", dir);
   CHECK(fixture_write(root, 8, 96, 96, 33) == 0);
   bm_dataset ds;
-  bm_dataset_opts dopts;
-  memset(&dopts, 0, sizeof dopts);
-  dopts.root = root;
-  dopts.split = "train";
   bm_error err;
-  CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
+  CHECK(fixture_load(root, &ds, &err) == 0);
 
   bm_train_opts o = bm_train_defaults();
   o.batch = 4;

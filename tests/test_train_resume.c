@@ -331,12 +331,8 @@ int main(void) {
   snprintf(root, sizeof root, "%s/fixture", dir);
   CHECK(fixture_write(root, 6, 96, 96, 21) == 0);
   bm_dataset ds;
-  bm_dataset_opts dopts;
-  memset(&dopts, 0, sizeof dopts);
-  dopts.root = root;
-  dopts.split = "train";
   bm_error err;
-  CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
+  CHECK(fixture_load(root, &ds, &err) == 0);
   test_resume(dir, &ds, 0.0f);
   test_resume(dir, &ds, 0.9f);
   test_ema_formula(&ds);

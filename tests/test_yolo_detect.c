@@ -161,11 +161,8 @@ static void test_dataset(void) {
   snprintf(root, sizeof root, "%s/fixture", dir);
   CHECK(fixture_write(root, 3, 96, 48, 5) == 0);
   bm_dataset ds;
-  bm_dataset_opts dopts;
-  memset(&dopts, 0, sizeof dopts);
-  dopts.root = root;
   bm_error err;
-  CHECK(bm_dataset_load(&ds, &dopts, NULL, &err) == 0);
+  CHECK(fixture_load(root, &ds, &err) == 0);
   bm_detector *det;
   bm_rng rng;
   bm_rng_seed(&rng, 1, 1);
