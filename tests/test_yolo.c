@@ -208,6 +208,19 @@ static void test_iou_loss_values(void) {
   CHECK_NEAR(parts.box, 1 - iou_tall + v * v / (1 - iou_tall + v), 1e-5);
 }
 
+/* Every prediction of image 0: logistic 0.5 for x and y, raw w/h 0 (the anchor's size),
+ * objectness 0.3, every class 0.5. */
+static void fill_predictions(const bm_yolo_head *head, float *out) {
+  for (int j = 0; j < head->h; j++)
+    for (int i = 0; i < head->w; i++)
+      for (int a = 0; a < head->n_anchors; a++) {
+        out[at(head, 0, i, j, a, 0)] = 0.5f;
+        out[at(head, 0, i, j, a, 1)] = 0.5f;
+        out[at(head, 0, i, j, a, 4)] = 0.3f;
+        for (int c = 0; c < head->n_classes; c++) out[at(head, 0, i, j, a, 5 + c)] = 0.5f;
+      }
+}
+
 /* Which prediction becomes a positive, and which get no objectness gradient. */
 static void test_assignment_rules(void) {
   bm_yolo_head head;
@@ -215,14 +228,7 @@ static void test_assignment_rules(void) {
   size_t n = (size_t)head.n_anchors * (5 + head.n_classes) * head.w * head.h;
   float *out = calloc(n, sizeof *out), *grad = calloc(n, sizeof *grad);
   /* every prediction: centred in its cell, raw w/h 0 (anchor size), objectness 0.3 */
-  for (int j = 0; j < head.h; j++)
-    for (int i = 0; i < head.w; i++)
-      for (int a = 0; a < head.n_anchors; a++) {
-        out[at(&head, 0, i, j, a, 0)] = 0.5f;
-        out[at(&head, 0, i, j, a, 1)] = 0.5f;
-        out[at(&head, 0, i, j, a, 4)] = 0.3f;
-        for (int c = 0; c < head.n_classes; c++) out[at(&head, 0, i, j, a, 5 + c)] = 0.5f;
-      }
+  fill_predictions(&head, out);
   /* A truth of anchor 2's exact shape (37 x 58) with centre in cell column 2, row 1:
    * anchor 2 is mask entry 1. */
   bm_yolo_truth truths[3] = {{(2 + 0.5f) / 4, (1 + 0.5f) / 3, 37.0f / 128, 58.0f / 96, 2, 0}};
@@ -317,14 +323,7 @@ static void test_neighbour_assignment(void) {
   float *out = calloc(n, sizeof *out), *grad = calloc(n, sizeof *grad);
   /* every prediction: logistic 0.5 for x, y (centred: 2 * 0.5 - 0.5 = 0.5), raw w/h 0,
    * objectness 0.3, classes 0.5 */
-  for (int j = 0; j < head.h; j++)
-    for (int i = 0; i < head.w; i++)
-      for (int a = 0; a < head.n_anchors; a++) {
-        out[at(&head, 0, i, j, a, 0)] = 0.5f;
-        out[at(&head, 0, i, j, a, 1)] = 0.5f;
-        out[at(&head, 0, i, j, a, 4)] = 0.3f;
-        for (int c = 0; c < head.n_classes; c++) out[at(&head, 0, i, j, a, 5 + c)] = 0.5f;
-      }
+  fill_predictions(&head, out);
   /* Truth A: anchor 2's shape (mask entry 1), centre at grid (2.3, 1.8): own cell (2, 1),
    * x in the first half -> also column 1, y in the second half -> also row 2. */
   bm_yolo_truth truths[2] = {{2.3f / 4, 1.8f / 3, 37.0f / 128, 58.0f / 96, 2, 0}};
