@@ -36,28 +36,21 @@ static float ref_sample(const bm_image *src, float sx, float sy, int c) {
   return top + fy * (bottom - top);
 }
 
-/* Output pixels whose centres map inside the source along one axis: [lo, hi). */
-static void ref_covered(float scale, float shift, int src_size, int out_size, int *lo, int *hi) {
-  float a = shift, b = (float)src_size * scale + shift;
-  if (a > b) {
-    float t = a;
-    a = b;
-    b = t;
-  }
-  int first = (int)ceilf(a - 0.5f), last = (int)ceilf(b - 0.5f);
-  *lo = first < 0 ? 0 : first > out_size ? out_size : first;
-  *hi = last < 0 ? 0 : last > out_size ? out_size : last;
+/* Whether output pixel i's centre, i + 0.5, lies on the source along one axis: between the
+ * images of the source's two edges, 0 -> shift and size -> size * scale + shift (either
+ * order: a flip makes scale negative), the lower edge included. */
+static int ref_covers(float scale, float shift, int src_size, int i) {
+  float a = shift, b = (float)src_size * scale + shift, centre = (float)i + 0.5f;
+  return a <= b ? centre >= a && centre < b : centre >= b && centre < a;
 }
 
 static void ref_render_chw(const bm_image *src, const bm_geom *g, float *out) {
   size_t plane = (size_t)g->out_w * g->out_h;
-  int x_lo, x_hi, y_lo, y_hi;
-  ref_covered(g->scale_x, g->shift_x, src->width, g->out_w, &x_lo, &x_hi);
-  ref_covered(g->scale_y, g->shift_y, src->height, g->out_h, &y_lo, &y_hi);
   for (int y = 0; y < g->out_h; y++)
     for (int x = 0; x < g->out_w; x++) {
       size_t k = (size_t)y * g->out_w + x;
-      if (y < y_lo || y >= y_hi || x < x_lo || x >= x_hi) {
+      if (!ref_covers(g->scale_y, g->shift_y, src->height, y) ||
+          !ref_covers(g->scale_x, g->shift_x, src->width, x)) {
         out[k] = out[plane + k] = out[2 * plane + k] = 127 / 255.0f;
         continue;
       }

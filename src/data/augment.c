@@ -282,16 +282,6 @@ void bm_image_flip_x(bm_image *img) {
 
 /* ---- colour --------------------------------------------------------------------------------- */
 
-/* The HSV round trip of one row of pixels (planes r, g, b; n pixels), written without
- * branches so the compiler can vectorise it. It evaluates, pixel by pixel, exactly the
- * operations of the textbook scalar form
- *     RGB -> HSV: v = max, s = delta / max (0 when max = 0), hue from the sector of the
- *                 largest channel (r first, then g, then b on ties), / 6, wrapped into [0, 1)
- *     shift hue (mod 1), scale saturation (clamped) and value
- *     HSV -> RGB: sector i = floor(6 h), f = 6 h - i, p = v (1 - s), q = v (1 - s f),
- *                 t = v (1 - s (1 - f)), channels picked by the sector
- * with every branch replaced by a select of already computed values, so the results are
- * bit-identical to it (tests/test_augment.c checks against that form). */
 /* x clamped to [0, 1]. Both comparisons are made unconditionally (no ?: chain), which lets
  * the compiler turn the selects into vector blends: under IEEE trapping rules it may not
  * speculate a comparison that the source only makes on one branch. */
@@ -315,6 +305,16 @@ static inline float floor_exact(float x) {
   return small ? fl : x;
 }
 
+/* The HSV round trip of one row of pixels (planes r, g, b; n pixels), written without
+ * branches so the compiler can vectorise it. It evaluates, pixel by pixel, exactly the
+ * operations of the textbook scalar form
+ *     RGB -> HSV: v = max, s = delta / max (0 when max = 0), hue from the sector of the
+ *                 largest channel (r first, then g, then b on ties), / 6, wrapped into [0, 1)
+ *     shift hue (mod 1), scale saturation (clamped) and value
+ *     HSV -> RGB: sector i = floor(6 h), f = 6 h - i, p = v (1 - s), q = v (1 - s f),
+ *                 t = v (1 - s (1 - f)), channels picked by the sector
+ * with every branch replaced by a select of already computed values, so the results are
+ * bit-identical to it (tests/test_augment_fast.c checks against that form). */
 static void hsv_adjust_row(float *restrict r, float *restrict g, float *restrict b, size_t n,
                            float hue_shift, float sat_scale, float exp_scale) {
   for (size_t k = 0; k < n; k++) {
