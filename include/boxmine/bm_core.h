@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,8 +79,13 @@ uint64_t bm_fnv64(uint64_t hash, const void *data, size_t len);
 /* Writes data to path through path.tmp.XXXXXX, fsync, rename, fsync of the directory:
  * a crash leaves either the old file or the new one, never a torn one. */
 int bm_write_file_atomic(const char *path, const void *data, size_t len, bm_error *err);
-/* Reads a whole file; *data is NUL-terminated (not counted in *len); free with bm_free. */
+/* Reads a whole file; *data is NUL-terminated (not counted in *len); free with bm_free.
+ * Only regular files are read: a FIFO, device, socket or directory is refused at once with
+ * "PATH: not a regular file" (never blocks). */
 int bm_read_file(const char *path, char **data, size_t *len, bm_error *err);
+/* Opens a regular file for reading ("rb"), refusing special files as bm_read_file does.
+ * Every reader of input files goes through this or bm_read_file. NULL and err on failure. */
+FILE *bm_open_regular(const char *path, bm_error *err);
 /* mkdir -p */
 int bm_mkdir_p(const char *path, bm_error *err);
 int bm_file_exists(const char *path);

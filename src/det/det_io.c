@@ -90,6 +90,10 @@ int det_load_sections(bm_detector **out, const bm_ckpt_reader *r, int batch, bm_
       bm_ckpt_read_f32(r, "detector.state", bm_net_state(det->net), n_state, err) ||
       bm_ckpt_read_i64(r, "detector.seen", &seen, 1, err))
     goto done;
+  if (seen < 0) {
+    bm_fail(err, "%s: detector.seen: %lld images seen, must be >= 0", r->path, (long long)seen);
+    goto done;
+  }
   bm_net_set_seen(det->net, (uint64_t)seen);
   *out = det;
   det = NULL;
