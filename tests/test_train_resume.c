@@ -328,6 +328,15 @@ static void test_crafted(const char *dir, const bm_dataset *ds) {
     CHECK_MSG(strstr(err.msg, "batch 1000") != NULL, "%s", err.msg);
   }
   bm_trainer_free(loaded);
+  /* class names in a checkpoint pass the same rule as everywhere else */
+  const char *bad_lists[] = {"red\n#blue", "red\nbl\x02ue", "red\n", "red\nb/lue"};
+  for (size_t k = 0; k < sizeof bad_lists / sizeof bad_lists[0]; k++) {
+    CHECK(rewrite_with(good, bad, "detector.classes", bad_lists[k]) == 0);
+    CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == -1, "classes %zu accepted", k);
+    CHECK_MSG(strstr(err.msg, "detector.classes") != NULL, "%s", err.msg);
+    bm_trainer_free(loaded);
+    loaded = NULL;
+  }
   /* the untouched file still loads */
   CHECK(craft(good, bad, "trainer.counters", 1, 1) == 0);
   CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == 0, "%s", err.msg);

@@ -115,7 +115,13 @@ extern const char *const bm_voc_class_names[20];
  * NULL when neither variable is set (bm_free the result). */
 char *bm_dataset_default_cache_dir(void);
 /* Reads a class list: one name per line, surrounding blanks trimmed, empty lines and lines
- * starting with '#' skipped; duplicates are an error. */
+ * starting with '#' skipped; duplicates and names refused by bm_class_name_problem are an
+ * error naming the file and line. */
+/* NULL when name can be a class name, else why not ("contains a control character", ...):
+ * not empty, no control character (a newline would split every class list written from it),
+ * no leading '#' (a comment in class lists), no '/' (class names become file names). Checked
+ * wherever names enter: VOC <name>, class list files, checkpoints. */
+const char *bm_class_name_problem(const char *name);
 int bm_read_class_list(const char *path, char ***names, int *n_names, bm_error *err);
 
 /* Writes one VOC annotation file atomically. Class ids of objects index class_names.

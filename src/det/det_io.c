@@ -69,6 +69,14 @@ int det_load_sections(bm_detector **out, const bm_ckpt_reader *r, int batch, bm_
     bm_fail(err, "out of memory");
     goto done;
   }
+  for (int k = 0; k < n_names; k++) {
+    const char *why = bm_class_name_problem(names[k]);
+    if (why) {
+      bm_fail(err, "%s: detector.classes: line %d: class name '%s' %s", r->path, k + 1,
+              names[k], why);
+      goto done;
+    }
+  }
   bm_rng rng; /* the weights are replaced by the checkpoint's right away */
   bm_rng_seed(&rng, 0, 0);
   if (bm_detector_create(&det, cfg, cfg_name, n_names, names, batch, &rng, log, err)) {
