@@ -103,6 +103,14 @@ static void test_special_files(void) {
   }
   alarm(0);
   unlink(fifo);
+  /* text readers refuse a NUL byte instead of stopping at it */
+  CHECK(bm_write_file_atomic(path, "[net]\0width=1\n", 14, &err) == 0);
+  char *text = NULL;
+  CHECK(bm_read_text_file(path, &text, &err) == -1 && text == NULL);
+  CHECK_MSG(strstr(err.msg, "plain.txt: not a text file (NUL byte at offset 5)") != NULL, "%s", err.msg);
+  CHECK(bm_write_file_atomic(path, "[net]\n", 6, &err) == 0);
+  CHECK(bm_read_text_file(path, &text, &err) == 0 && text && !strcmp(text, "[net]\n"));
+  bm_free(text);
 }
 
 static void test_buf(void) {

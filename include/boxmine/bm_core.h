@@ -31,6 +31,10 @@ int bm_fail(bm_error *err, const char *fmt, ...) __attribute__((format(printf, 2
 /* Prefixes the existing reason: "prefix: old reason". Returns -1. */
 int bm_fail_prefix(bm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* s with control characters written as \xNN, in buf (truncated to size): for error messages
+ * that quote text from a file, so a newline in it cannot split or forge a message line. */
+const char *bm_printable(const char *s, char *buf, size_t size);
+
 /* ---- warnings ----------------------------------------------------------------------- */
 typedef void (*bm_warn_fn)(void *user, const char *msg);
 typedef struct bm_log {
@@ -83,6 +87,9 @@ int bm_write_file_atomic(const char *path, const void *data, size_t len, bm_erro
  * Only regular files are read: a FIFO, device, socket or directory is refused at once with
  * "PATH: not a regular file" (never blocks). */
 int bm_read_file(const char *path, char **data, size_t *len, bm_error *err);
+/* bm_read_file for text (cfg files, class and split lists): a NUL byte, which would cut the
+ * text short unseen, is an error naming its offset. */
+int bm_read_text_file(const char *path, char **text, bm_error *err);
 /* Opens a regular file for reading ("rb"), refusing special files as bm_read_file does.
  * Every reader of input files goes through this or bm_read_file. NULL and err on failure. */
 FILE *bm_open_regular(const char *path, bm_error *err);

@@ -109,6 +109,9 @@ int bm_dataset_class_index(const bm_dataset *ds, const char *name);
 int bm_dataset_image_index(const bm_dataset *ds, const char *id);
 /* (Re)builds ds->id_index from ds->images; call after adding images by hand. */
 int bm_dataset_build_index(bm_dataset *ds, bm_error *err);
+/* How many images of b are also images of a (the same image file), or -1 when out of memory.
+ * Used to warn when an evaluation set overlaps the set a model learns from. */
+int bm_dataset_shared_images(const bm_dataset *a, const bm_dataset *b);
 /* The 20 PASCAL VOC class names in the devkit's order. */
 extern const char *const bm_voc_class_names[20];
 /* Default folder for annotation caches: $XDG_CACHE_HOME/boxmine, else $HOME/.cache/boxmine;

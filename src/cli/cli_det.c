@@ -10,10 +10,9 @@
 
 int cli_find_cfg(const char *path, char **text) {
   bm_error err;
-  size_t len;
   *text = NULL;
   if (path) {
-    if (bm_read_file(path, text, &len, &err)) return cli_error("--cfg: %s", err.msg), -1;
+    if (bm_read_text_file(path, text, &err)) return cli_error("--cfg: %s", err.msg), -1;
     return 0;
   }
   char exe[PATH_MAX];
@@ -31,7 +30,7 @@ int cli_find_cfg(const char *path, char **text) {
     snprintf(candidate, sizeof candidate, places[k], dir, CLI_DEFAULT_CFG);
     if (k == 3) snprintf(candidate, sizeof candidate, places[k], CLI_DEFAULT_CFG);
     if (bm_file_exists(candidate)) {
-      if (bm_read_file(candidate, text, &len, &err)) return cli_error("%s", err.msg), -1;
+      if (bm_read_text_file(candidate, text, &err)) return cli_error("%s", err.msg), -1;
       return 0;
     }
   }

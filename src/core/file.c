@@ -142,6 +142,19 @@ int bm_read_file(const char *path, char **data, size_t *len, bm_error *err) {
   return 0;
 }
 
+int bm_read_text_file(const char *path, char **text, bm_error *err) {
+  size_t len;
+  if (bm_read_file(path, text, &len, err)) return -1;
+  const char *nul = memchr(*text, '\0', len);
+  if (nul) {
+    size_t at = (size_t)(nul - *text);
+    bm_free(*text);
+    *text = NULL;
+    return bm_fail(err, "%s: not a text file (NUL byte at offset %zu)", path, at);
+  }
+  return 0;
+}
+
 int bm_mkdir_p(const char *path, bm_error *err) {
   char *copy = bm_strdup(path);
   if (!copy) return bm_fail(err, "%s: out of memory", path);

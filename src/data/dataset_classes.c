@@ -29,7 +29,7 @@ int bm_read_class_list(const char *path, char ***names_out, int *n_out, bm_error
   *names_out = NULL;
   *n_out = 0;
   char *text;
-  if (bm_read_file(path, &text, NULL, err) != 0) return -1;
+  if (bm_read_text_file(path, &text, err) != 0) return -1;
   char **names = NULL;
   int n = 0, status = 0, line_no = 0;
   bm_strmap seen = {0};
@@ -44,7 +44,9 @@ int bm_read_class_list(const char *path, char ***names_out, int *n_out, bm_error
     if (*line && *line != '#') {
       const char *why = bm_class_name_problem(line);
       if (why) {
-        status = bm_fail(err, "%s:%d: class name '%s' %s", path, line_no, line, why);
+        char shown[128];
+        status = bm_fail(err, "%s:%d: class name '%s' %s", path, line_no,
+                         bm_printable(line, shown, sizeof shown), why);
       } else if (bm_strmap_get(&seen, line) >= 0) {
         status = bm_fail(err, "%s:%d: class '%s' is listed twice", path, line_no, line);
       } else if (n == BM_MAX_CLASSES) {

@@ -162,8 +162,11 @@ static int read_object(const char *path, xmlNodePtr node, bm_voc_object_raw *obj
   if (!obj->name) return bm_fail(err, "%s: out of memory", path);
   if (!*obj->name) return bm_fail(err, "%s:%ld: <name> is empty", path, xmlGetLineNo(name));
   const char *why = bm_class_name_problem(obj->name);
-  if (why)
-    return bm_fail(err, "%s:%ld: class name '%s' %s", path, xmlGetLineNo(name), obj->name, why);
+  if (why) {
+    char shown[128];
+    return bm_fail(err, "%s:%ld: class name '%s' %s", path, xmlGetLineNo(name),
+                   bm_printable(obj->name, shown, sizeof shown), why);
+  }
   if (pose) {
     char *text = trimmed_text(pose);
     if (!text) return bm_fail(err, "%s: out of memory", path);

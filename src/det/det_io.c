@@ -72,8 +72,9 @@ int det_load_sections(bm_detector **out, const bm_ckpt_reader *r, int batch, bm_
   for (int k = 0; k < n_names; k++) {
     const char *why = bm_class_name_problem(names[k]);
     if (why) {
+      char shown[128];
       bm_fail(err, "%s: detector.classes: line %d: class name '%s' %s", r->path, k + 1,
-              names[k], why);
+              bm_printable(names[k], shown, sizeof shown), why);
       goto done;
     }
   }
