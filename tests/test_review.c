@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boxmine/bm_mine.h"
 #include "boxmine/bm_review.h"
 #include "testlib.h"
 
@@ -141,6 +142,16 @@ static void test_label_studio_round_trip(const bm_review_queue *q, const char *d
     CHECK(ia->verdicts[3].difficult == 1 && ia->verdicts[0].difficult == 0);
     CHECK(ia->counts[BM_REVIEW_ACCEPTED] == 1 && ia->counts[BM_REVIEW_ADJUSTED] == 1 &&
           ia->counts[BM_REVIEW_DELETED] == 1 && ia->counts[BM_REVIEW_ADDED] == 1);
+    /* the ledger: 1 image, 2 verifies (accepted 0, deleted 2), 1 adjust, 1 draw, 12.5 s */
+    bm_ledger ledger;
+    CHECK(bm_ledger_init(&ledger, 10, NULL, &err) == 0);
+    CHECK(bm_review_charge(&ledger, 2, 7, ia, &err) == 0);
+    CHECK(ledger.total.images == 1 && ledger.total.verifies == 2 && ledger.total.adjusts == 1 &&
+          ledger.total.draws == 1);
+    CHECK(ledger.n_entries == 5 && ledger.entries[1].accepted == 1 && ledger.entries[3].accepted == 0);
+    long timed;
+    CHECK(bm_ledger_measured_through(&ledger, 2, &timed) == 12.5 && timed == 1);
+    bm_ledger_free(&ledger);
   }
   const bm_review_answer *ic = answer_of(&a, "img_c");
   CHECK(ic != NULL && ic->n_verdicts == 0 && ic->lead_time == 3);

@@ -188,6 +188,13 @@ int bm_review_import_voc(const bm_review_queue *q, const char *dir, bm_review_an
 int bm_review_import(const bm_review_queue *q, const char *path, bm_review_answers *out,
                      bm_log *log, bm_error *err);
 
+/* Charges one answered image to the ledger (bm_mine.h) in round `round` as dataset image
+ * `image`: one image open, one verify per accepted (accepted = 1) or deleted (0) machine box,
+ * one adjust per adjusted box, one draw per added box, and the lead time when it is known. */
+struct bm_ledger;
+int bm_review_charge(struct bm_ledger *ledger, int round, int image,
+                     const bm_review_answer *answer, bm_error *err);
+
 /* answers.json: {"format":"boxmine-review-answers","version":1,"round":R,"answers":[...]}. */
 void bm_review_answers_json(const bm_review_queue *q, const bm_review_answers *a, bm_buf *out);
 /* Reads answers.json back against the queue (ids, classes and machine ids are checked). */

@@ -193,3 +193,21 @@ int bm_review_match(const bm_review_image *image, const bm_review_returned *boxe
   bm_free(target);
   return 0;
 }
+
+int bm_review_charge(struct bm_ledger *ledger, int round, int image,
+                     const bm_review_answer *answer, bm_error *err) {
+  if (bm_ledger_record(ledger, round, image, BM_ACTION_IMAGE, -1, 0, err) != 0) return -1;
+  for (int k = 0; k < answer->n_verdicts; k++) {
+    const bm_review_verdict *v = &answer->verdicts[k];
+    int action = v->kind == BM_REVIEW_ADJUSTED ? BM_ACTION_ADJUST
+                 : v->kind == BM_REVIEW_ADDED  ? BM_ACTION_DRAW
+                                               : BM_ACTION_VERIFY;
+    if (bm_ledger_record(ledger, round, image, action, v->class_id,
+                         v->kind == BM_REVIEW_ACCEPTED, err) != 0)
+      return -1;
+  }
+  if (isfinite(answer->lead_time) &&
+      bm_ledger_record_time(ledger, round, image, answer->lead_time, err) != 0)
+    return -1;
+  return 0;
+}
