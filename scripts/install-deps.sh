@@ -5,7 +5,8 @@
 # are what tests/cli_detect_darknet.sh compares with the original implementation.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libjpeg-dev libpng-dev libxml2-dev
-          zlib1g-dev dataset-fashion-mnist darknet)
+          zlib1g-dev dataset-fashion-mnist darknet
+          clang libclang-rt-14-dev libomp-dev) # clang: the fuzz targets (scripts/fuzz.sh)
 if [ "${BM_WITH_BENCH:-0}" = 1 ]; then
   packages+=(python3-torch python3-numpy hyperfine)
 fi
