@@ -234,10 +234,51 @@ static void test_mutations(void) {
   CHECK(ok + failed == 3000 && failed > 100 && unnamed == 0);
 }
 
+/* Document content never reaches files or the network, and entity bombs stay small: an
+ * external entity is not loaded (its file's text never appears), a billion-laughs DTD does
+ * not expand into gigabytes. Either case may parse or fail; cleanly and without the secret. */
+static void test_entities(const char *dir) {
+  char secret[600], text[2048];
+  snprintf(secret, sizeof secret, "%s/secret.txt", dir);
+  bm_error err = {{0}};
+  CHECK(bm_write_file_atomic(secret, "TOPSECRET", 9, &err) == 0);
+  snprintf(text, sizeof text,
+           "<?xml version=\"1.0\"?><!DOCTYPE annotation [<!ENTITY xxe SYSTEM \"file://%s\">]>"
+           "<annotation><filename>&xxe;</filename><object><name>cat&xxe;</name><bndbox>"
+           "<xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object>"
+           "</annotation>", secret);
+  bm_voc_file f;
+  if (parse_text(text, &f, &err) == 0) {
+    CHECK(f.n_objects == 1 && !strstr(f.objects[0].name, "TOPSECRET"));
+    CHECK(!f.filename || !strstr(f.filename, "TOPSECRET"));
+    bm_voc_file_free(&f);
+  } else {
+    CHECK(!strstr(err.msg, "TOPSECRET"));
+  }
+  const char *bomb =
+      "<?xml version=\"1.0\"?><!DOCTYPE annotation [<!ENTITY a \"aaaaaaaaaa\">"
+      "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">"
+      "<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">"
+      "<!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\"><!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">"
+      "<!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\"><!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">]>"
+      "<annotation><object><name>&i;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>3</xmax>"
+      "<ymax>4</ymax></bndbox></object></annotation>";
+  /* 10^9 bytes if expanded; a hang would hit the suite's time limit */
+  int rc = parse_text(bomb, &f, &err);
+  if (rc == 0) {
+    CHECK(f.n_objects == 1 && strlen(f.objects[0].name) < 1000000);
+    bm_voc_file_free(&f);
+  }
+  CHECK_MSG(rc == 0 || strstr(err.msg, "fixture.xml") != NULL, "%s", err.msg);
+}
+
 int main(void) {
   test_fields();
   test_mutations();
   test_errors();
   test_round_trip();
+  char dir[512];
+  bm_test_tmpdir(dir, sizeof dir);
+  test_entities(dir);
   return bm_test_finish("test_voc");
 }
