@@ -359,8 +359,9 @@ int bm_mine_side(const bm_mine_opts *opts, const bm_fusion_result *res) {
 
 /* topk-alratio-thre and topk-slscore. `certain` / `uncertain` tell which side an image
  * falls on; in between, it goes back to U.
- *   verify: every image is reviewed; certain ones join L; uncertain ones are trained this
- *           round and re-queued in Q so a better model re-detects them.
+ *   verify: every image is reviewed once and joins L; uncertain ones are also trained this
+ *           round. (The reference re-queued uncertain images in Q and returned the
+ *           in-between ones to U, so people reviewed them again: not done here.)
  *   trust:  certain images get the machine's certain boxes as pseudo-labels with no human
  *           look, are trained this round and go back to U (used for this round only);
  *           uncertain images go to people, are trained this round and join L. */
@@ -374,14 +375,15 @@ static int apply_threshold(round_ctx *c, bm_error *err) {
     int certain = side == BM_SIDE_CERTAIN, uncertain = side == BM_SIDE_UNCERTAIN;
     int rc;
     if (!trust) {
+      /* people have reviewed the image: its annotation is complete, so it joins L whatever
+       * its side (reviewed once; the reference re-queued uncertain images and dropped the
+       * in-between ones, and people reviewed them again: docs/MINING.md) */
       if (review(c, res, err) != 0) return -1;
-      if (certain) {
+      if (uncertain) {
+        rc = train(c, image, err) || place(c->st, c->plan, image, BM_POOL_LABELED, err);
+      } else {
         count_boxes(c->plan, &c->st->images[image]);
         rc = place(c->st, c->plan, image, BM_POOL_LABELED, err);
-      } else if (uncertain) {
-        rc = train(c, image, err) || place(c->st, c->plan, image, BM_POOL_QUEUED, err);
-      } else {
-        rc = place(c->st, c->plan, image, BM_POOL_UNLABELED, err);
       }
     } else if (certain) {
       c->plan->pseudo_boxes += res->n_certain;
