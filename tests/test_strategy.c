@@ -335,6 +335,36 @@ static void test_v1_and_v1plus(void) {
   }
 }
 
+/* random-verify: random order as random, but people verify the machine's boxes and draw
+ * only what it missed; every image joins L and is trained. */
+static void test_random_verify(void) {
+  bm_mine_state st;
+  init_state(&st, 10, 2, 4);
+  bm_mine_opts o;
+  bm_mine_opts_default(&o);
+  o.strategy = BM_STRATEGY_RANDOM_VERIFY;
+  o.K = 3;
+  CHECK(bm_strategy_needs_detection(o.strategy));
+  int u[8];
+  memcpy(u, st.unlabeled.items, sizeof u);
+  fake facts[N_IMAGES];
+  for (int i = 0; i < N_IMAGES; i++) facts[i] = plain(0.2f, 0.5f); /* sides do not matter */
+  bm_round_plan p = {0};
+  if (run_round(&st, &o, facts, &p) != 0) return;
+  int b[] = {u[0], u[1], u[2]};
+  CHECK(list_is(&p.batch, b, 3) && list_is(&p.joined_labeled, b, 3));
+  CHECK(list_is(&p.train_mined, b, 3));
+  CHECK(p.requeued.n == 0 && p.returned.n == 0);
+  /* each fake image: 2 objects, 1 accepted -> 1 open, 1 verify, 1 draw */
+  CHECK(st.ledger.total.images == 3 && st.ledger.total.verifies == 3 &&
+        st.ledger.total.draws == 3);
+  CHECK(p.sl_boxes == 3 && p.al_boxes == 3);
+  int u_after[] = {u[3], u[4], u[5], u[6], u[7]};
+  CHECK(list_is(&st.unlabeled, u_after, 5));
+  bm_round_plan_free(&p);
+  bm_mine_state_free(&st);
+}
+
 static void test_random_and_full(void) {
   bm_mine_state st;
   init_state(&st, 10, 2, 4);
@@ -825,6 +855,7 @@ int main(void) {
   test_init_split();
   test_opts_check();
   test_slscore_verify_reviews_once();
+  test_random_verify();
   test_alratio_thre_boundaries();
   test_topk_alratio_disjoint();
   test_v1_and_v1plus();
