@@ -3,8 +3,13 @@
 # there. Idempotent; run as root. BM_WITH_BENCH=1 also installs the comparison tools
 # (PyTorch, darknet, hyperfine) used by bench/.
 set -euo pipefail
+# libmicrohttpd-dev, libsqlite3-dev: boxmine serve; chromium, nodejs, npm: its browser test
+# (tests/cli_serve.sh, which installs puppeteer-core from npm into the build folder)
 packages=(build-essential cmake pkg-config libopenblas-dev libjpeg-dev libpng-dev libxml2-dev
-          zlib1g-dev dataset-fashion-mnist)
+          zlib1g-dev dataset-fashion-mnist libmicrohttpd-dev libsqlite3-dev chromium)
+# node and npm from elsewhere (e.g. NodeSource, whose nodejs bundles npm) are fine as they are
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [ "${BM_WITH_BENCH:-0}" = 1 ]; then
   packages+=(python3-torch python3-numpy darknet hyperfine)
 fi
