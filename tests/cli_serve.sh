@@ -40,7 +40,12 @@ start_server() {
   done
   [ -n "$url" ] || fail "serve printed no URL: $(cat "$TMP/serve.out" "$TMP/serve.err")"
 }
-stop_server() { kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null; }
+stop_server() {
+  kill -TERM "$server" 2>/dev/null
+  wait "$server"
+  local rc=$?
+  [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM: $(tail -5 "$TMP/serve.err")"
+}
 
 start_server
 if [ -n "$url" ]; then
