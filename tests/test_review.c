@@ -123,8 +123,8 @@ static const char *ls_export =
 /* The answer as the loop's oracle: box 0 (certain, 0.95) accepted, 1 adjusted, 2 deleted,
  * a difficult bird added. Kept non-difficult: 2 (n), accepted 1: sl_score 0.95 / 2,
  * al_ratio 1 / 2. Machine side: 1 certain, 2 uncertain: estimates 0.95 / 3 and 2 / 3. Then
- * bm_mine_apply with oracle human places the image (between the topk-slscore thresholds:
- * back to U) and charges nobody. */
+ * bm_mine_apply with oracle human places the image (reviewed: it joins L with the people's
+ * boxes) and charges nobody. */
 static void test_oracle(const bm_review_queue *q, const bm_review_answer *ia) {
   bm_fusion_opts fopts;
   bm_fusion_opts_default(&fopts);
@@ -156,7 +156,8 @@ static void test_oracle(const bm_review_queue *q, const bm_review_answer *ia) {
   CHECK(bm_mine_take_batch(&st, &mopts, &plan, &err) == 0 && plan.batch.n == 1);
   res.round = plan.round;
   CHECK_MSG(bm_mine_apply(&st, &mopts, &res, &plan, &err) == 0, "%s", err.msg);
-  CHECK(st.images[0].pool == BM_POOL_UNLABELED); /* 0.3 < sl 0.475 < 0.5 */
+  CHECK(st.images[0].pool == BM_POOL_LABELED); /* reviewed once, it joins L (as verify) */
+  CHECK(st.images[0].n_boxes == 3 && st.images[0].boxes[0].source == BM_SOURCE_MACHINE);
   CHECK(st.ledger.n_entries == 0 && plan.charged.n == 1);
   bm_round_plan_free(&plan);
   bm_mine_state_free(&st);

@@ -54,6 +54,10 @@ typedef struct bm_yolo_head {
   int neighbors;        /* 1: a truth's anchors are also positives at the two neighbouring
                          * cells nearest its centre (one across, one up or down), as in
                          * YOLOv5; needs scale_x_y >= 2 to reach the centre (0: off) */
+  int obj_iou;          /* 1: a positive's objectness target is the IoU of its predicted
+                         * box with its truth (a constant for the gradient, clamped to
+                         * [0, 1]) instead of 1, so that a confident box is also a tight
+                         * one (as in YOLOv5); cfg key obj_iou=1 (0: off) */
 } bm_yolo_head;
 
 /* Fills the normalisers and scale_x_y with 1, the thresholds with darknet's defaults
@@ -280,6 +284,14 @@ typedef struct bm_train_opts {
   /* augmentation (darknet-style, see bm_augment.h) */
   float jitter, hue, saturation, exposure;
   int flip;
+  /* transfer learning */
+  const char *pretrained; /* darknet .weights for the cfg as written, loaded by
+                           * bm_trainer_create into every conv whose shapes match
+                           * (bm_detector_load_pretrained); NULL: none. Not kept in
+                           * checkpoints (the weights are). */
+  int freeze;             /* layers [0, freeze) keep their parameters and batch-norm
+                           * statistics and run as in inference (bm_net_set_frozen); 0: none.
+                           * Kept in checkpoints (section trainer.freeze, only when > 0). */
 } bm_train_opts;
 bm_train_opts bm_train_defaults(void);
 /* With ema_decay > 0 the trainer keeps a moving average of the weights and batch-norm
@@ -302,6 +314,9 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
 void bm_trainer_free(bm_trainer *tr);
 
 bm_detector *bm_trainer_detector(bm_trainer *tr);
+/* After bm_trainer_create with opts.pretrained: lines saying which convolutions were loaded
+ * and which initialised (NULL otherwise). */
+const char *bm_trainer_pretrained_summary(const bm_trainer *tr);
 const bm_train_opts *bm_trainer_opts(const bm_trainer *tr);
 int64_t bm_trainer_epoch(const bm_trainer *tr);     /* epochs completed */
 int64_t bm_trainer_iteration(const bm_trainer *tr); /* updates done */

@@ -56,10 +56,13 @@ static void usage(FILE *out) {
           "                         phase-1 settings) instead of training phase 1 again\n"
           "mining (defaults: asm-spec, except where docs/MINING.md says why):\n"
           "  --strategy NAME        v1, v1plus, topk-alratio, topk-alratio-thre, topk-slscore,\n"
-          "                         random, uncertainty, full (default topk-slscore)\n"
+          "                         random, uncertainty, full, random-verify (random images,\n"
+          "                         people verify the machine's boxes and draw what it missed)\n"
+          "                         (default topk-slscore)\n"
           "  --oracle MODE          trust: images the machine is sure of are pseudo-labelled with\n"
           "                         no human look, the rest go to people and join L; verify (the\n"
-          "                         reference's): people check every batch image (default trust;\n"
+          "                         reference's): people check every batch image once, and it\n"
+          "                         joins L (default trust;\n"
           "                         verify for v1, v1plus and topk-alratio); human: real people\n"
           "                         review each batch (docs/REVIEW.md): the run stops after detection\n"
           "                         with the batch in RUN/review/round-R/, and --resume goes on with\n"
@@ -70,8 +73,10 @@ static void usage(FILE *out) {
           "  --uncertain-thre F     score in [F, certain) is uncertain (default 0.3)\n"
           "  --judge-iou F          uncertain boxes re-judge certain ones above this IoU (0.5)\n"
           "  --gt-iou F             the oracle accepts a machine box above this IoU (0.8)\n"
-          "  --sl-hi F / --sl-lo F  topk-slscore: join L / train and re-queue (0.5 / 0.3)\n"
-          "  --al-lo F / --al-hi F  topk-alratio-thre: join L / train and re-queue (0.3 / 0.6)\n"
+          "  --sl-hi F / --sl-lo F  topk-slscore: certain at or above / uncertain at or below\n"
+          "                         (0.5 / 0.3)\n"
+          "  --al-lo F / --al-hi F  topk-alratio-thre: certain at or below / uncertain at or\n"
+          "                         above (0.3 / 0.6)\n"
           "  --train-from-labeled N images of L added to each round's training (default K;\n"
           "                        full: all of L unless given)\n"
           "  --uncertainty mean|least  measure of the uncertainty baseline (default mean)\n"
@@ -342,7 +347,8 @@ int cmd_mine(int argc, char **argv) {
   if (!oracle_given && (lo.mine.strategy == BM_STRATEGY_V1 || lo.mine.strategy == BM_STRATEGY_V1PLUS ||
                         lo.mine.strategy == BM_STRATEGY_TOPK_ALRATIO))
     lo.mine.oracle = BM_ORACLE_VERIFY;
-  cli_train_args_finish(&ta);
+  if (cli_train_args_finish(&ta)) return 2;
+  cfg_path = ta.cfg_path; /* --pretrained NAME may have set it */
   bm_train_opts to = ta.train;
   lo.seed = ta.train.seed;
   lo.ap_thre = ta.ap_thre;
