@@ -654,6 +654,15 @@ int cmd_serve(int argc, char **argv) {
     cli_error("cannot read /dev/urandom for the access token");
     goto done;
   }
+  /* counted before the server thread starts: the database is then its alone */
+  int n_done = 0;
+  for (int i = 0; i < s.q.n_images; i++) {
+    char *boxes;
+    double seconds;
+    int done_flag = 0;
+    if (db_state(&s, s.q.images[i].id, &boxes, &seconds, &done_flag) > 0 && done_flag) n_done++;
+    bm_free(boxes);
+  }
   /* the signals are taken by sigwait below; the server's thread inherits the mask */
   sigset_t stop;
   sigemptyset(&stop);
@@ -671,14 +680,6 @@ int cmd_serve(int argc, char **argv) {
   }
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
   int bound = info ? info->port : port;
-  int n_done = 0;
-  for (int i = 0; i < s.q.n_images; i++) {
-    char *boxes;
-    double seconds;
-    int done_flag = 0;
-    if (db_state(&s, s.q.images[i].id, &boxes, &seconds, &done_flag) > 0 && done_flag) n_done++;
-    bm_free(boxes);
-  }
   printf("boxmine serve: round %d, %d images (%d done), decisions in %s/review.sqlite\n"
          "open http://%s:%d/?token=%s\n(Ctrl-C stops; run again to resume)\n",
          s.q.round, s.q.n_images, n_done, s.dir, host, bound, s.token);

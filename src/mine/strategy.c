@@ -83,6 +83,7 @@ int bm_mine_opts_check(const bm_mine_opts *opts, bm_error *err) {
       (opts->strategy == BM_STRATEGY_RANDOM || opts->strategy == BM_STRATEGY_FULL ||
        opts->strategy == BM_STRATEGY_UNCERTAINTY))
     return bm_fail(err, "--oracle human needs a strategy that fuses machine boxes (v1, v1plus, "
+                        "random-verify, "
                         "topk-alratio, topk-alratio-thre, topk-slscore), not '%s'",
                    bm_strategy_name(opts->strategy));
   /* Trust mode gives an image pseudo-labels when the machine alone judges it certain; that
