@@ -211,6 +211,7 @@ int bm_mine_requeue_front(bm_mine_state *st, const int *images, int n, bm_error 
     for (int j = 0; j < i; j++)
       if (images[j] == images[i]) return bm_fail(err, "mining: image %d given twice", images[i]);
   }
+  if (n == 0) return 0; /* everything answered (Q may have no storage yet) */
   bm_index_list *q = &st->queue;
   for (int i = 0; i < n; i++)
     if (push(q, -1, err) != 0) return -1; /* room for n more */
