@@ -56,7 +56,7 @@ static bm_train_opts train_opts(void) {
   t.batch = 8;
   t.threads = 1;
   t.seed = 5;
-  t.schedule = BM_SCHEDULE_CONST;
+  t.schedule = BM_LR_CONST;
   t.warmup_iters = 4;
   t.lr = 0.005f;
   return t;

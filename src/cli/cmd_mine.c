@@ -19,7 +19,7 @@
 static void default_options(bm_loop_opts *lo, cli_train_args *ta) {
   bm_loop_opts_default(lo);
   bm_train_opts train = bm_train_defaults();
-  train.schedule = BM_SCHEDULE_CONST;
+  train.schedule = BM_LR_CONST;
   train.schedule_epochs = 60;
   train.seed = lo->seed; /* --seed: one seed for the split, the mining and the training */
   train.ema_decay = 0.99f; /* a round is ~25 updates: average over ~4 rounds, not ~40 */

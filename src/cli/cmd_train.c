@@ -320,7 +320,7 @@ int cmd_train(int argc, char **argv) {
           "boxmine train: %d %s images, %d classes, %s%s%s; batch %d, %s lr %g, %d threads, seed %llu\n",
           train_ds.n_images, rs.split, train_ds.n_classes, have_val ? "evaluating on " : "no evaluation",
           have_val ? rs.val_split : "", have_val ? "" : "", used->batch,
-          used->optimizer == BM_OPTIMIZER_SGD ? "sgd" : used->optimizer == BM_OPTIMIZER_ADAM ? "adam" : "adamw",
+          bm_optim_kind_name(used->optimizer),
           used->lr, used->threads, (unsigned long long)used->seed);
   progress_state ps;
   memset(&ps, 0, sizeof ps);

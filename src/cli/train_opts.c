@@ -6,30 +6,6 @@
 
 #include "cli/cli.h"
 
-typedef struct named_value {
-  const char *name;
-  int value;
-} named_value;
-
-static const named_value optimizers[] = {
-    {"sgd", BM_OPTIMIZER_SGD}, {"adam", BM_OPTIMIZER_ADAM}, {"adamw", BM_OPTIMIZER_ADAMW}};
-static const named_value schedules[] = {
-    {"const", BM_SCHEDULE_CONST}, {"step", BM_SCHEDULE_STEP}, {"cosine", BM_SCHEDULE_COSINE}};
-#define N_NAMED(table) (int)(sizeof table / sizeof table[0])
-
-/* The value named `word` in table; -1 when there is none. */
-static int value_of(const named_value *table, int n, const char *word) {
-  for (int k = 0; k < n; k++)
-    if (!strcmp(table[k].name, word)) return table[k].value;
-  return -1;
-}
-
-static const char *name_of(const named_value *table, int n, int value) {
-  for (int k = 0; k < n; k++)
-    if (table[k].value == value) return table[k].name;
-  return "?";
-}
-
 void cli_train_args_init(cli_train_args *args, const bm_train_opts *train,
                          const bm_detect_opts *detect, double ap_thre, double checkpoint_minutes) {
   memset(args, 0, sizeof *args);
@@ -77,15 +53,10 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
   /* named choices */
   if (!strcmp(a, "--optimizer") || !strcmp(a, "--schedule")) {
     if (!v) return cli_error("%s needs a value", a), -1;
-    if (!strcmp(a, "--optimizer")) {
-      int value = value_of(optimizers, N_NAMED(optimizers), v);
-      if (value < 0) return cli_error("--optimizer: '%s' is not sgd, adam or adamw", v), -1;
-      t->optimizer = value;
-    } else {
-      int value = value_of(schedules, N_NAMED(schedules), v);
-      if (value < 0) return cli_error("--schedule: '%s' is not const, step or cosine", v), -1;
-      t->schedule = value;
-    }
+    bm_error err;
+    if (!strcmp(a, "--optimizer") ? bm_optim_kind_parse(v, &t->optimizer, &err)
+                                  : bm_lr_policy_parse(v, &t->schedule, &err))
+      return cli_error("%s: %s", a, err.msg), -1;
     args->not_on_resume = a;
     (*i)++;
     return 1;
@@ -169,7 +140,7 @@ void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
   const bm_train_opts *t = &defaults->train;
   help_line(out, column, "--batch N", "images per update (default %d)", t->batch);
   help_line(out, column, "--optimizer NAME", "sgd, adam or adamw (default %s)",
-            name_of(optimizers, N_NAMED(optimizers), (int)t->optimizer));
+            bm_optim_kind_name(t->optimizer));
   help_line(out, column, "--nesterov", "Nesterov momentum (sgd)");
   help_line(out, column, "--lr F", "base learning rate (default %g)", t->lr);
   help_line(out, column, "--momentum F", "sgd momentum / adam beta1 (default %g)", t->momentum);
@@ -177,7 +148,7 @@ void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
             t->weight_decay);
   help_line(out, column, "--schedule NAME",
             "const, step (x0.1 at 70%% and 90%%) or cosine (default %s)",
-            name_of(schedules, N_NAMED(schedules), (int)t->schedule));
+            bm_lr_policy_name(t->schedule));
   help_line(out, column, "--warmup ITERS",
             "linear learning-rate warm-up over the first updates (default %ld)", t->warmup_iters);
   help_line(out, column, "--clip F", "clip the gradient norm to F, 0 = off (default %g)",
