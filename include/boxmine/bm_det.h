@@ -18,6 +18,7 @@
 
 #include "boxmine/bm_data.h"
 #include "boxmine/bm_nn.h"
+#include "boxmine/bm_run.h"
 #include "boxmine/bm_train.h"
 
 #ifdef __cplusplus
@@ -342,7 +343,9 @@ int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn ext
  *                             Accuracy/AP_shift (step = epoch)
  * Called on a trainer loaded from last.ckpt, it continues where that run stopped. */
 typedef struct bm_fit_opts {
-  const char *run_dir;
+  const char *run_dir;       /* the run folder, opened (bm_run_open, BM_RUN_ANY) and closed by
+                              * bm_trainer_fit, when run is NULL */
+  bm_run *run;               /* or a run folder the caller opened (it stays open) */
   int epochs;                /* train until this many epochs are complete */
   int stop_after;            /* stop after this many epochs of this call, as if interrupted
                               * (result.interrupted = 1); 0: no limit */

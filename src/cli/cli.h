@@ -137,10 +137,20 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
                   char **argv, int *i);
 /* After all options: --no-augment turns off jitter, flips and colour changes. */
 void cli_train_args_finish(cli_train_args *args);
-/* On --resume: fails (message printed) when RUN has no last.ckpt; warns that the last option
- * given that --resume ignores is ignored. Returns 0 or -1. */
-int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
-                          bm_log *log);
+/* Opens RUN (--out) for a new run (refused when it holds one) or, with --resume, the run it
+ * holds (bm_run_open; the folder is locked until bm_run_close). Prints the error; on resume
+ * warns that the last option given that --resume ignores is ignored. Returns 0 or -1. */
+int cli_run_open(const cli_train_args *args, bm_run **run, bm_log *log);
+/* On --resume: values (the command's settings struct, as parsed) takes the run's own
+ * settings from RUN/last.ckpt, except the keys in given (NULL-terminated) that the command
+ * line gave again and that may change (bm_settings_resume). Prints the error; 0 or -1. */
+int cli_run_settings(const bm_settings *settings, bm_run *run, void *values,
+                     const char *const *given);
+/* Ctrl-C while a run runs: begin installs a SIGINT handler that only sets a flag (read with
+ * cli_interrupted; the run saves its state and returns), end restores the previous one. */
+void cli_interrupt_begin(void);
+int cli_interrupted(void);
+void cli_interrupt_end(void);
 /* On --resume: the thread count to load the run with (0: the run's own). A run made with
  * --deterministic keeps its count; a --threads given for it is ignored with a warning. */
 int cli_train_args_resume_threads(const cli_train_args *args, int run_deterministic, bm_log *log);

@@ -1,5 +1,6 @@
 /* The training options that boxmine train and boxmine mine share (cli.h): one parser and one
  * help text, so the two commands accept the same words with the same ranges and messages. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,14 +106,38 @@ void cli_train_args_finish(cli_train_args *args) {
   if (args->no_augment) t->jitter = t->hue = 0, t->saturation = t->exposure = 1, t->flip = 0;
 }
 
-int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
-                          bm_log *log) {
-  if (!bm_file_exists(last_ckpt))
-    return cli_error("--resume: %s does not exist (nothing to resume in %s)", last_ckpt, run_dir), -1;
-  if (args->not_on_resume)
+int cli_run_open(const cli_train_args *args, bm_run **run, bm_log *log) {
+  bm_error err;
+  if (bm_run_open(run, args->out, args->resume ? BM_RUN_RESUME : BM_RUN_NEW, &err))
+    return cli_error("%s%s", args->resume ? "--resume: " : "", err.msg), -1;
+  if (args->resume && args->not_on_resume)
     bm_warn(log, "%s ignored: --resume continues with the run's own settings", args->not_on_resume);
   return 0;
 }
+
+int cli_run_settings(const bm_settings *settings, bm_run *run, void *values,
+                     const char *const *given) {
+  bm_error err;
+  if (bm_settings_resume(settings, bm_run_last_ckpt(run), values, given, &err))
+    return cli_error("cannot resume: %s", err.msg), -1;
+  return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+static void (*old_handler)(int);
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+void cli_interrupt_begin(void) {
+  interrupted = 0;
+  old_handler = signal(SIGINT, on_sigint);
+}
+
+int cli_interrupted(void) { return interrupted != 0; }
+
+void cli_interrupt_end(void) { signal(SIGINT, old_handler); }
 
 int cli_train_args_resume_threads(const cli_train_args *args, int run_deterministic, bm_log *log) {
   if (!args->threads_given) return 0;
