@@ -72,29 +72,27 @@ report() { # LABEL REFERENCE CANDIDATE
   if [ "$verdict" != identical ]; then $DIFF "$2" "$3" | sed '$d' | sed 's/^/      /'; fi
 }
 
-for t in 1 2; do
-  # shellcheck disable=SC2046
-  straight "$W/base-train-t$t" "$BASE" $(train_args $t)
-  straight "$W/new-train-t$t" "$NEW" $(train_args $t)
-  interrupt "$W/new-train-int-t$t" "$NEW" last.ckpt $(train_args $t)
-  resume "$W/new-train-int-t$t" "$NEW" train
-  interrupt "$W/old-train-int-t$t" "$BASE" last.ckpt $(train_args $t)
-  resume "$W/old-train-int-t$t" "$NEW" train
-  ref="$W/base-train-t$t/run/last.ckpt"
-  report "train, $t thread(s): new binary" "$ref" "$W/new-train-t$t/run/last.ckpt"
-  report "train, $t thread(s): new, SIGINT + --resume" "$ref" "$W/new-train-int-t$t/run/last.ckpt"
-  report "train, $t thread(s): base SIGINT, new --resume" "$ref" "$W/old-train-int-t$t/run/last.ckpt"
+# one command (train or mine) with t threads; WAIT_FOR: the file whose appearance means the
+# run is under way (SIGINT is sent then)
+compare() { # COMMAND THREADS WAIT_FOR
+  local cmd=$1 t=$2 wait_for=$3 args
+  # shellcheck disable=SC2207
+  args=($("${cmd}_args" "$t"))
+  straight "$W/base-$cmd-t$t" "$BASE" "${args[@]}"
+  straight "$W/new-$cmd-t$t" "$NEW" "${args[@]}"
+  interrupt "$W/new-$cmd-int-t$t" "$NEW" "$wait_for" "${args[@]}"
+  resume "$W/new-$cmd-int-t$t" "$NEW" "$cmd"
+  interrupt "$W/old-$cmd-int-t$t" "$BASE" "$wait_for" "${args[@]}"
+  resume "$W/old-$cmd-int-t$t" "$NEW" "$cmd"
+  local ref="$W/base-$cmd-t$t/run/last.ckpt"
+  report "$cmd, $t thread(s): new binary" "$ref" "$W/new-$cmd-t$t/run/last.ckpt"
+  report "$cmd, $t thread(s): new, SIGINT + --resume" "$ref" "$W/new-$cmd-int-t$t/run/last.ckpt"
+  report "$cmd, $t thread(s): base SIGINT, new --resume" "$ref" "$W/old-$cmd-int-t$t/run/last.ckpt"
+}
 
-  straight "$W/base-mine-t$t" "$BASE" $(mine_args $t)
-  straight "$W/new-mine-t$t" "$NEW" $(mine_args $t)
-  interrupt "$W/new-mine-int-t$t" "$NEW" rounds.jsonl $(mine_args $t)
-  resume "$W/new-mine-int-t$t" "$NEW" mine
-  interrupt "$W/old-mine-int-t$t" "$BASE" rounds.jsonl $(mine_args $t)
-  resume "$W/old-mine-int-t$t" "$NEW" mine
-  ref="$W/base-mine-t$t/run/last.ckpt"
-  report "mine, $t thread(s): new binary" "$ref" "$W/new-mine-t$t/run/last.ckpt"
-  report "mine, $t thread(s): new, SIGINT + --resume" "$ref" "$W/new-mine-int-t$t/run/last.ckpt"
-  report "mine, $t thread(s): base SIGINT, new --resume" "$ref" "$W/old-mine-int-t$t/run/last.ckpt"
+for t in 1 2; do
+  compare train "$t" last.ckpt
+  compare mine "$t" rounds.jsonl
 done
 # where the interruptions landed (they depend on timing)
 grep -h "interrupted\|resuming" "$W"/*-int-t*/err.txt | sed 's/^/  /'

@@ -132,6 +132,16 @@ typedef struct bm_settings {
   const bm_setting *table;
   size_t n;
 } bm_settings;
+/* static const bm_settings s = BM_SETTINGS("run.settings", rows); for an array of rows */
+#define BM_SETTINGS(section, rows) {(section), (rows), sizeof(rows) / sizeof((rows)[0])}
+
+/* A settings section with the struct it describes: pass one as the user of
+ * bm_settings_extra, a bm_ckpt_extra_fn (bm_det.h) adding the section to a checkpoint. */
+typedef struct bm_settings_values {
+  const bm_settings *settings;
+  const void *values;
+} bm_settings_values;
+int bm_settings_extra(void *user, bm_ckpt_writer *w);
 
 /* The lines "key=value\n" in table order. */
 void bm_settings_text(const bm_settings *s, const void *values, bm_buf *out);

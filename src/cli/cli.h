@@ -146,6 +146,26 @@ int cli_run_open(const cli_train_args *args, bm_run **run, bm_log *log);
  * line gave again and that may change (bm_settings_resume). Prints the error; 0 or -1. */
 int cli_run_settings(const bm_settings *settings, bm_run *run, void *values,
                      const char *const *given);
+/* The data of a run, the first of its settings (cmd_train.c, cmd_mine.c): the dataset
+ * folder, the split trained on (train) or mined (mine), and the split evaluated on, saved
+ * under eval_key ("val_split" for train, "test_split" for mine). --data may be given again
+ * on --resume (the data moved); the splits are the run's. */
+typedef struct cli_run_data {
+  char data[1024];
+  char split[128];
+  char eval_split[128];
+} cli_run_data;
+#define CLI_RUN_DATA_ROWS(type, member, eval_key)                                                 \
+  BM_SETTING_ROW(type, member.data, "data", BM_SETTING_TEXT, BM_SETTING_MAY_CHANGE),             \
+      BM_SETTING_ROW(type, member.split, "split", BM_SETTING_TEXT, BM_SETTING_FIXED),            \
+      BM_SETTING_ROW(type, member.eval_split, eval_key, BM_SETTING_TEXT, BM_SETTING_FIXED)
+/* Loads the run's training set (the pool for mine) and, when with_eval, its evaluation set
+ * (as written, as the reference evaluators read it). The training set's class list is written
+ * to RUN/classes.txt, or read from it when classes_exist (a resumed mining run). Prints the
+ * error; returns 0 or -1. */
+int cli_run_load_data(const cli_run_data *d, const bm_run *run, int classes_exist, int with_eval,
+                      bm_dataset *train, bm_dataset *eval);
+
 /* Ctrl-C while a run runs: begin installs a SIGINT handler that only sets a flag (read with
  * cli_interrupted; the run saves its state and returns), end restores the previous one. */
 void cli_interrupt_begin(void);

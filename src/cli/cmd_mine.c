@@ -100,24 +100,17 @@ static void usage(FILE *out) {
 /* The CLI's own settings, kept in the checkpoints (section "mine.cli") so --resume needs
  * only --out; --data may be given again. The loop keeps its own (bm_loop_settings). */
 typedef struct cli_settings {
-  char data[1024];
-  char split[128];
-  char test_split[128];
+  cli_run_data d; /* data, split, test_split */
   int deterministic;
 } cli_settings;
 
 #define ROW(member, key, kind, rule) BM_SETTING_ROW(cli_settings, member, key, kind, rule)
 static const bm_setting setting_rows[] = {
-    ROW(data, "data", BM_SETTING_TEXT, BM_SETTING_MAY_CHANGE),
-    ROW(split, "split", BM_SETTING_TEXT, BM_SETTING_FIXED),
-    ROW(test_split, "test_split", BM_SETTING_TEXT, BM_SETTING_FIXED),
+    CLI_RUN_DATA_ROWS(cli_settings, d, "test_split"),
     ROW(deterministic, "deterministic", BM_SETTING_INT, BM_SETTING_FIXED),
 };
 #undef ROW
-static const bm_settings settings = {"mine.cli", setting_rows,
-                                     sizeof setting_rows / sizeof setting_rows[0]};
-
-static int save_cli(void *user, bm_ckpt_writer *w) { return bm_settings_save(&settings, user, w); }
+static const bm_settings settings = BM_SETTINGS("mine.cli", setting_rows);
 
 /* ---- progress display ------------------------------------------------------------------ */
 typedef struct display {
@@ -216,34 +209,12 @@ static char *join_command_line(int argc, char **argv) {
   return b.data; /* owned by the caller */
 }
 
-/* The pool (it fixes the class list, kept in RUN/classes.txt; a resumed run reads it back)
- * and the test split. */
-static int load_datasets(const cli_settings *cs, const bm_run *run, int classes_exist,
-                         bm_dataset *pool, bm_dataset *test) {
-  bm_log log = cli_log();
-  bm_error err;
-  char *classes_path = bm_run_path(run, "classes.txt");
-  bm_dataset_opts d;
-  memset(&d, 0, sizeof d);
-  d.root = cs->data;
-  d.split = cs->split;
-  if (classes_exist) d.classes_file = classes_path;
-  else d.class_list_out = classes_path;
-  int rc = bm_dataset_load(pool, &d, &log, &err);
-  d.split = cs->test_split;
-  d.class_list_out = NULL;
-  d.classes_file = classes_path;
-  /* evaluation only: the ground truth as written, as the reference evaluators read it */
-  if (rc == 0) rc = bm_eval_load_dataset(test, &d, &log, &err);
-  bm_free(classes_path);
-  return rc ? cli_error("%s", err.msg), -1 : 0;
-}
-
 /* What the command line asked for. */
 typedef struct mine_args {
   bm_loop_opts lo;
   cli_train_args ta;
   cli_settings cs;
+  bm_settings_values saved; /* cs as the checkpoints' "mine.cli" section */
   const char *phase1_from;
   int oracle_given, max_rounds_given, budget_given;
   long init_n;
@@ -262,8 +233,8 @@ static int parse_word(mine_args *m, const char *a, const char *v) {
   m->ta.not_on_resume = a;
   bm_mine_opts *mo = &m->lo.mine;
   if (!strcmp(a, "--phase1-from")) m->phase1_from = v;
-  else if (!strcmp(a, "--split")) snprintf(m->cs.split, sizeof m->cs.split, "%s", v);
-  else if (!strcmp(a, "--test-split")) snprintf(m->cs.test_split, sizeof m->cs.test_split, "%s", v);
+  else if (!strcmp(a, "--split")) snprintf(m->cs.d.split, sizeof m->cs.d.split, "%s", v);
+  else if (!strcmp(a, "--test-split")) snprintf(m->cs.d.eval_split, sizeof m->cs.d.eval_split, "%s", v);
   else if (!strcmp(a, "--strategy")) {
     if (bm_strategy_parse(v, &mo->strategy, &err)) return cli_error("--strategy: %s", err.msg), 2;
   } else if (!strcmp(a, "--oracle")) {
@@ -301,7 +272,9 @@ static int finish_args(mine_args *m) {
   lo->eval_detect.nms = (float)m->ta.nms;
   lo->eval_detect.max_dets = m->ta.max_dets;
   m->cs.deterministic = m->ta.deterministic;
-  if (m->ta.data) snprintf(m->cs.data, sizeof m->cs.data, "%s", m->ta.data);
+  m->saved.settings = &settings;
+  m->saved.values = &m->cs;
+  if (m->ta.data) snprintf(m->cs.d.data, sizeof m->cs.d.data, "%s", m->ta.data);
   lo->mine_detect = bm_mine_detect_opts(&lo->eval_detect, &lo->fusion);
   return -1;
 }
@@ -311,8 +284,8 @@ static int parse_args(int argc, char **argv, mine_args *m) {
   memset(m, 0, sizeof *m);
   bm_loop_opts *lo = &m->lo;
   default_options(lo, &m->ta);
-  snprintf(m->cs.split, sizeof m->cs.split, "trainval");
-  snprintf(m->cs.test_split, sizeof m->cs.test_split, "test");
+  snprintf(m->cs.d.split, sizeof m->cs.d.split, "trainval");
+  snprintf(m->cs.d.eval_split, sizeof m->cs.d.eval_split, "test");
   m->init_n = -1;
   m->init_frac = -1;
   /* mine's own numeric options (the shared training ones: cli_train_arg) */
@@ -383,12 +356,12 @@ static int resume_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *
     return -1;
   }
   int threads = cli_train_args_resume_threads(&m->ta, m->cs.deterministic, &log);
-  if (load_datasets(&m->cs, run, 1, pool, test)) {
+  if (cli_run_load_data(&m->cs.d, run, 1, 1, pool, test)) {
     bm_run_close(run);
     return -1;
   }
   if (bm_loop_resume(loop, run, bm_run_last_ckpt(run), &m->lo, pool, test, threads, command_line,
-                     save_cli, &m->cs, &log, &err))
+                     bm_settings_extra, &m->saved, &log, &err))
     return cli_error("cannot resume: %s", err.msg), -1;
   fprintf(stderr, "boxmine mine: resuming %s (%s, %d mining rounds done)\n", m->ta.out,
           bm_strategy_name(m->lo.mine.strategy), bm_loop_state(*loop)->round);
@@ -411,7 +384,7 @@ static int start_from_phase1(mine_args *m, bm_run *run, bm_dataset *pool, bm_dat
     bm_run_close(run);
     cli_error("--phase1-from: %s", err.msg);
   } else if (bm_loop_resume(loop, run, last, &m->lo, pool, test, m->ta.train.threads,
-                            command_line, save_cli, &m->cs, &log, &err)) {
+                            command_line, bm_settings_extra, &m->saved, &log, &err)) {
     cli_error("--phase1-from %s: %s", from, err.msg);
     remove(last);
     rc = -1;
@@ -431,9 +404,9 @@ static int start_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *t
   bm_error err;
   bm_loop_opts *lo = &m->lo;
   int status = 1;
-  if (load_datasets(&m->cs, run, 0, pool, test)) goto failed;
+  if (cli_run_load_data(&m->cs.d, run, 0, 1, pool, test)) goto failed;
   if (pool->n_images < 2) {
-    cli_error("%s: the pool (%s) has %d images; mining needs at least 2", m->cs.data, m->cs.split,
+    cli_error("%s: the pool (%s) has %d images; mining needs at least 2", m->cs.d.data, m->cs.d.split,
               pool->n_images);
     goto failed;
   }
@@ -460,7 +433,7 @@ static int start_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *t
   int rc = bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool->n_classes,
                              pool->class_names, &m->ta.train, lo->n_init, &log, &err);
   if (rc) bm_run_close(run);
-  else rc = bm_loop_create(loop, run, lo, pool, test, tr, command_line, save_cli, &m->cs, &err);
+  else rc = bm_loop_create(loop, run, lo, pool, test, tr, command_line, bm_settings_extra, &m->saved, &err);
   bm_free(cfg_text);
   return rc ? cli_error("%s", err.msg) : 0;
 failed:
@@ -515,7 +488,7 @@ int cmd_mine(int argc, char **argv) {
   fprintf(stderr,
           "boxmine mine: pool %d %s images, test %d %s images, %d classes; strategy %s, oracle %s, "
           "initial L %d, K %d, max rounds %d%s; batch %d, lr %g, %d threads, seed %llu\n",
-          pool.n_images, m.cs.split, test.n_images, m.cs.test_split, pool.n_classes,
+          pool.n_images, m.cs.d.split, test.n_images, m.cs.d.eval_split, pool.n_classes,
           bm_strategy_name(lo->mine.strategy), bm_oracle_name(lo->mine.oracle), lo->n_init, lo->mine.K,
           lo->max_rounds, lo->max_rounds == 0 ? " (no limit)" : "", used->batch, used->lr,
           used->threads, (unsigned long long)lo->seed);

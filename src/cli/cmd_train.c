@@ -65,18 +65,14 @@ static void usage(FILE *out) {
 /* Settings of the run kept in its checkpoints (section "run.settings"), so --resume needs
  * only --out; --data and --epochs may be given again. */
 typedef struct run_settings {
-  char data[1024];
-  char split[128];
-  char val_split[128];
+  cli_run_data d; /* data, split, val_split */
   int epochs, eval_every, ap_range, deterministic, max_dets;
   double ap_shift, ap_thre, thresh, nms, checkpoint_minutes;
 } run_settings;
 
 #define ROW(member, key, kind, rule) BM_SETTING_ROW(run_settings, member, key, kind, rule)
 static const bm_setting setting_rows[] = {
-    ROW(data, "data", BM_SETTING_TEXT, BM_SETTING_MAY_CHANGE),
-    ROW(split, "split", BM_SETTING_TEXT, BM_SETTING_FIXED),
-    ROW(val_split, "val_split", BM_SETTING_TEXT, BM_SETTING_FIXED),
+    CLI_RUN_DATA_ROWS(run_settings, d, "val_split"),
     ROW(epochs, "epochs", BM_SETTING_INT, BM_SETTING_MAY_CHANGE),
     ROW(eval_every, "eval_every", BM_SETTING_INT, BM_SETTING_FIXED),
     ROW(ap_range, "ap_range", BM_SETTING_INT, BM_SETTING_FIXED),
@@ -89,12 +85,7 @@ static const bm_setting setting_rows[] = {
     ROW(checkpoint_minutes, "checkpoint_minutes", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
 };
 #undef ROW
-static const bm_settings settings = {"run.settings", setting_rows,
-                                     sizeof setting_rows / sizeof setting_rows[0]};
-
-static int save_settings(void *user, bm_ckpt_writer *w) {
-  return bm_settings_save(&settings, user, w);
-}
+static const bm_settings settings = BM_SETTINGS("run.settings", setting_rows);
 
 typedef struct progress_state {
   cli_progress bar;
@@ -174,8 +165,8 @@ typedef struct train_args {
 static int parse_args(int argc, char **argv, train_args *a) {
   memset(a, 0, sizeof *a);
   run_settings *rs = &a->rs;
-  snprintf(rs->split, sizeof rs->split, "trainval");
-  snprintf(rs->val_split, sizeof rs->val_split, "test");
+  snprintf(rs->d.split, sizeof rs->d.split, "trainval");
+  snprintf(rs->d.eval_split, sizeof rs->d.eval_split, "test");
   default_options(&a->fit, &a->ta);
   rs->epochs = a->fit.epochs;
   rs->eval_every = a->fit.eval_every;
@@ -202,8 +193,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
       if (!v) return cli_error("%s needs a value", opt), 2;
       i++;
       a->ta.not_on_resume = opt;
-      if (!strcmp(opt, "--split")) snprintf(rs->split, sizeof rs->split, "%s", v);
-      else snprintf(rs->val_split, sizeof rs->val_split, "%s", v);
+      if (!strcmp(opt, "--split")) snprintf(rs->d.split, sizeof rs->d.split, "%s", v);
+      else snprintf(rs->d.eval_split, sizeof rs->d.eval_split, "%s", v);
       continue;
     }
     return cli_error("unknown option '%s' (see boxmine train --help)", opt), 2;
@@ -218,34 +209,9 @@ static int parse_args(int argc, char **argv, train_args *a) {
   rs->nms = a->ta.nms;
   rs->max_dets = a->ta.max_dets;
   rs->checkpoint_minutes = a->ta.checkpoint_minutes;
-  if (a->ta.data) snprintf(rs->data, sizeof rs->data, "%s", a->ta.data);
+  if (a->ta.data) snprintf(rs->d.data, sizeof rs->d.data, "%s", a->ta.data);
   a->ta.train.schedule_epochs = (float)rs->epochs;
   return -1;
-}
-
-/* The training split (it fixes the class list, kept in RUN/classes.txt) and, unless
- * evaluation is off, the validation split. */
-static int load_datasets(const run_settings *rs, const bm_run *run, bm_dataset *train,
-                         bm_dataset *val, int *have_val) {
-  bm_log log = cli_log();
-  bm_error err;
-  char *classes_path = bm_run_path(run, "classes.txt");
-  bm_dataset_opts dopts;
-  memset(&dopts, 0, sizeof dopts);
-  dopts.root = rs->data;
-  dopts.split = rs->split;
-  dopts.class_list_out = classes_path;
-  int rc = bm_dataset_load(train, &dopts, &log, &err);
-  if (rc == 0 && strcmp(rs->val_split, "none") && rs->eval_every > 0) {
-    dopts.split = rs->val_split;
-    dopts.class_list_out = NULL;
-    dopts.classes_file = classes_path;
-    /* evaluation only: the ground truth as written, as boxmine eval reads it */
-    rc = bm_eval_load_dataset(val, &dopts, &log, &err);
-    *have_val = rc == 0;
-  }
-  bm_free(classes_path);
-  return rc ? cli_error("%s", err.msg), -1 : 0;
 }
 
 /* The trainer of the run: a new one, or the state in RUN/last.ckpt with the run's own
@@ -270,7 +236,8 @@ static int open_trainer(train_args *a, bm_run **run, bm_trainer **tr, bm_dataset
       fprintf(stderr, "boxmine train: resuming %s at epoch %lld, update %lld\n", a->ta.out,
               (long long)bm_trainer_epoch(*tr), (long long)bm_trainer_iteration(*tr));
   }
-  if (rc == 0) rc = load_datasets(&a->rs, *run, train, val, have_val);
+  *have_val = strcmp(a->rs.d.eval_split, "none") && a->rs.eval_every > 0;
+  if (rc == 0) rc = cli_run_load_data(&a->rs.d, *run, 0, *have_val, train, val);
   if (rc == 0 && !*tr &&
       bm_trainer_create(tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, train->n_classes,
                         train->class_names, &a->ta.train, train->n_images, &log, &err))
@@ -295,7 +262,7 @@ static int report(const train_args *a, const bm_run *run, const bm_fit_result *r
   printf("trained %lld epochs%s\n", (long long)result->epochs,
          result->stopped_early ? " (stopped early: AP shift below --ap-shift)" : "");
   if (isfinite(result->best_ap50))
-    printf("best %s AP50 (VOC all-point): %.4f after epoch %lld -> %s/best.ckpt\n", a->rs.val_split,
+    printf("best %s AP50 (VOC all-point): %.4f after epoch %lld -> %s/best.ckpt\n", a->rs.d.eval_split,
            result->best_ap50, (long long)result->best_epoch, out);
   printf("last state: %s\n", bm_run_last_ckpt(run));
   return 0;
@@ -328,18 +295,19 @@ int cmd_train(int argc, char **argv) {
   fo.detect.thresh = (float)rs->thresh;
   fo.detect.nms = (float)rs->nms;
   fo.detect.max_dets = rs->max_dets;
-  fo.extra = save_settings;
-  fo.extra_user = &a.rs;
+  bm_settings_values saved = {&settings, &a.rs};
+  fo.extra = bm_settings_extra;
+  fo.extra_user = &saved;
   const bm_train_opts *used = bm_trainer_opts(tr);
   fprintf(stderr,
           "boxmine train: %d %s images, %d classes, %s%s; batch %d, %s lr %g, %d threads, seed %llu\n",
-          train_ds.n_images, rs->split, train_ds.n_classes, have_val ? "evaluating on " : "no evaluation",
-          have_val ? rs->val_split : "", used->batch, bm_optim_kind_name(used->optimizer), used->lr,
+          train_ds.n_images, rs->d.split, train_ds.n_classes, have_val ? "evaluating on " : "no evaluation",
+          have_val ? rs->d.eval_split : "", used->batch, bm_optim_kind_name(used->optimizer), used->lr,
           used->threads, (unsigned long long)used->seed);
   progress_state ps;
   memset(&ps, 0, sizeof ps);
   ps.epochs = rs->epochs;
-  ps.val_split = rs->val_split;
+  ps.val_split = rs->d.eval_split;
   bm_fit_hooks hooks = {show_update, show_epoch, show_eval_progress, &ps};
   bm_fit_result result;
   cli_interrupt_begin();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "boxmine/bm_eval.h"
 #include "cli/cli.h"
 
 void cli_train_args_init(cli_train_args *args, const bm_train_opts *train,
@@ -121,6 +122,29 @@ int cli_run_settings(const bm_settings *settings, bm_run *run, void *values,
   if (bm_settings_resume(settings, bm_run_last_ckpt(run), values, given, &err))
     return cli_error("cannot resume: %s", err.msg), -1;
   return 0;
+}
+
+int cli_run_load_data(const cli_run_data *d, const bm_run *run, int classes_exist, int with_eval,
+                      bm_dataset *train, bm_dataset *eval) {
+  bm_log log = cli_log();
+  bm_error err;
+  char *classes_path = bm_run_path(run, "classes.txt");
+  bm_dataset_opts opts;
+  memset(&opts, 0, sizeof opts);
+  opts.root = d->data;
+  opts.split = d->split;
+  if (classes_exist) opts.classes_file = classes_path;
+  else opts.class_list_out = classes_path;
+  int rc = classes_path ? bm_dataset_load(train, &opts, &log, &err) : bm_fail(&err, "out of memory");
+  if (rc == 0 && with_eval) {
+    opts.split = d->eval_split;
+    opts.class_list_out = NULL;
+    opts.classes_file = classes_path;
+    /* evaluation only: the ground truth as written, as the reference evaluators read it */
+    rc = bm_eval_load_dataset(eval, &opts, &log, &err);
+  }
+  bm_free(classes_path);
+  return rc ? cli_error("%s", err.msg), -1 : 0;
 }
 
 static volatile sig_atomic_t interrupted;

@@ -23,7 +23,7 @@ static int write_annotations(const char *run_dir, const bm_mine_state *st, const
                            bm_error *err) {
   char *root = bm_path_join(run_dir, "annotations");
   char *ann_dir = root ? bm_path_join(root, "Annotations") : NULL;
-  char *sets_dir = root ? bm_path_join(root, "ImageSets/Main") : NULL;
+  char *sets_dir = root ? bm_path_join(root, BM_VOC_SETS_DIR) : NULL;
   bm_buf list, list_eval, classes, path, extra;
   bm_buf_init(&list);
   bm_buf_init(&list_eval);

@@ -87,6 +87,11 @@ int bm_settings_save(const bm_settings *s, const void *values, bm_ckpt_writer *w
   return rc;
 }
 
+int bm_settings_extra(void *user, bm_ckpt_writer *w) {
+  const bm_settings_values *sv = user;
+  return bm_settings_save(sv->settings, sv->values, w);
+}
+
 int bm_settings_load(const bm_settings *s, const char *ckpt_path, void *values, bm_error *err) {
   bm_ckpt_reader r;
   if (bm_ckpt_open(&r, ckpt_path, err)) return -1;
