@@ -271,6 +271,14 @@ typedef struct bm_train_opts {
   /* augmentation (darknet-style, see bm_augment.h) */
   float jitter, hue, saturation, exposure;
   int flip;
+  /* transfer learning */
+  const char *pretrained; /* darknet .weights for the cfg as written, loaded by
+                           * bm_trainer_create into every conv whose shapes match
+                           * (bm_detector_load_pretrained); NULL: none. Not kept in
+                           * checkpoints (the weights are). */
+  int freeze;             /* layers [0, freeze) keep their parameters and batch-norm
+                           * statistics and run as in inference (bm_net_set_frozen); 0: none.
+                           * Kept in checkpoints (section trainer.freeze, only when > 0). */
 } bm_train_opts;
 bm_train_opts bm_train_defaults(void);
 /* With ema_decay > 0 the trainer keeps a moving average of the weights and batch-norm
@@ -293,6 +301,9 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
 void bm_trainer_free(bm_trainer *tr);
 
 bm_detector *bm_trainer_detector(bm_trainer *tr);
+/* After bm_trainer_create with opts.pretrained: lines saying which convolutions were loaded
+ * and which initialised (NULL otherwise). */
+const char *bm_trainer_pretrained_summary(const bm_trainer *tr);
 const bm_train_opts *bm_trainer_opts(const bm_trainer *tr);
 int64_t bm_trainer_epoch(const bm_trainer *tr);     /* epochs completed */
 int64_t bm_trainer_iteration(const bm_trainer *tr); /* updates done */

@@ -259,6 +259,14 @@ void bm_net_set_fast_infer(bm_network *net, int enabled);
  * the masks); forward and backward with the same key use the same mask. Default key 0.
  * In inference a dropout layer passes its input through (its output is the input). */
 void bm_net_set_dropout_key(bm_network *net, uint64_t key);
+
+/* Transfer learning: layers [0, n) are fixed. In training mode they run forward as in
+ * inference (batch norm with the running statistics, dropout off) and backward stops at layer
+ * n (no gradients for their parameters or into them). Keeping their parameters and statistics
+ * unchanged by the optimiser is the caller's part (boxmine's trainer restores them after
+ * every update). 0 (the default) freezes nothing; n is clamped to [0, layers]. */
+void bm_net_set_frozen(bm_network *net, int n);
+int bm_net_frozen(const bm_network *net);
 int bm_net_has_dropout(const bm_network *net);
 int bm_net_fast_infer(const bm_network *net);
 

@@ -264,7 +264,7 @@ static int finish_args(mine_args *m) {
   bm_strategy st = lo->mine.strategy;
   if (!m->oracle_given && (st == BM_STRATEGY_V1 || st == BM_STRATEGY_V1PLUS || st == BM_STRATEGY_TOPK_ALRATIO))
     lo->mine.oracle = BM_ORACLE_VERIFY;
-  cli_train_args_finish(&m->ta);
+  if (cli_train_args_finish(&m->ta)) return 2; /* --pretrained NAME may set ta.cfg_path */
   lo->seed = m->ta.train.seed;
   lo->ap_thre = m->ta.ap_thre;
   lo->checkpoint_minutes = m->ta.checkpoint_minutes;

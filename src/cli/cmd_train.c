@@ -202,7 +202,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
   if (!a->ta.out) return cli_error("--out RUN is required (see boxmine train --help)"), 2;
   if (!a->ta.resume && !a->ta.data)
     return cli_error("--data DIR is required (see boxmine train --help)"), 2;
-  cli_train_args_finish(&a->ta);
+  if (cli_train_args_finish(&a->ta)) return 2; /* --pretrained NAME may set ta.cfg_path */
   rs->deterministic = a->ta.deterministic;
   rs->ap_thre = a->ta.ap_thre;
   rs->thresh = a->ta.thresh;
@@ -238,10 +238,13 @@ static int open_trainer(train_args *a, bm_run **run, bm_trainer **tr, bm_dataset
   }
   *have_val = strcmp(a->rs.d.eval_split, "none") && a->rs.eval_every > 0;
   if (rc == 0) rc = cli_run_load_data(&a->rs.d, *run, 0, *have_val, train, val);
-  if (rc == 0 && !*tr &&
-      bm_trainer_create(tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, train->n_classes,
-                        train->class_names, &a->ta.train, train->n_images, &log, &err))
-    rc = cli_error("%s", err.msg);
+  if (rc == 0 && !*tr) {
+    if (bm_trainer_create(tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, train->n_classes,
+                          train->class_names, &a->ta.train, train->n_images, &log, &err))
+      rc = cli_error("%s", err.msg);
+    else if (bm_trainer_pretrained_summary(*tr))
+      fputs(bm_trainer_pretrained_summary(*tr), stdout);
+  }
   bm_free(cfg_text);
   return rc ? -1 : 0;
 }

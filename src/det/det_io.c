@@ -362,7 +362,7 @@ int bm_detector_load_pretrained(bm_detector *det, const char *weights_path, int 
   *n_loaded = *n_kept = 0;
   /* the model as the file was written for: det's cfg text with its own class count */
   bm_network *src = NULL;
-  if (bm_net_create_from_text(&src, det->cfg_text, det->cfg_name, 1, log, err)) return -1;
+  if (bm_net_create_from_text(&src, det->cfg_text, det->cfg_name, 1, NULL, err)) return -1;
   if (bm_net_load_weights(src, weights_path, -1, err)) {
     bm_net_free(src);
     return -1;

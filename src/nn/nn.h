@@ -78,6 +78,7 @@ struct bm_network {
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
   int fast_infer;    /* bm_net_set_fast_infer */
   uint64_t dropout_key; /* bm_net_set_dropout_key */
+  int frozen;           /* bm_net_set_frozen */
   uint64_t seen;
   double flops;
   double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */
