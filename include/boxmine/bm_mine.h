@@ -307,11 +307,14 @@ typedef enum bm_strategy {
   BM_STRATEGY_RANDOM,
   BM_STRATEGY_UNCERTAINTY,
   BM_STRATEGY_FULL,
+  BM_STRATEGY_RANDOM_VERIFY, /* random images, people verify the machine's boxes and draw
+                              * what it missed (the "verify-assist" baseline); they join L */
   BM_STRATEGY_COUNT
 } bm_strategy;
 const char *bm_strategy_name(bm_strategy strategy); /* "topk-slscore", ... */
 int bm_strategy_parse(const char *name, bm_strategy *out, bm_error *err);
-/* Whether the batch must be detected and fused (0 for random and full). */
+/* Whether the batch must be detected and fused (0 for random and full; random-verify needs
+ * the machine's boxes for people to verify). */
 int bm_strategy_needs_detection(bm_strategy strategy);
 
 typedef enum bm_oracle_mode { BM_ORACLE_VERIFY = 0, BM_ORACLE_TRUST = 1 } bm_oracle_mode;
