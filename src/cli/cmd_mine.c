@@ -63,7 +63,10 @@ static void usage(FILE *out) {
           "                         no human look, the rest go to people and join L; verify (the\n"
           "                         reference's): people check every batch image once, and it\n"
           "                         joins L (default trust;\n"
-          "                         verify for v1, v1plus and topk-alratio)\n"
+          "                         verify for v1, v1plus and topk-alratio); human: real people\n"
+          "                         review each batch (docs/REVIEW.md): the run stops after detection\n"
+          "                         with the batch in RUN/review/round-R/, and --resume goes on with\n"
+          "                         their answers (boxmine serve RUN, or boxmine review import)\n"
           "  --init N | --init-frac F  initial labelled images (default 20%% of the pool)\n"
           "  --K N                  batch size per round (default 200)\n"
           "  --certain-thre F       score >= F is certain (default 0.8)\n"
@@ -82,6 +85,7 @@ static void usage(FILE *out) {
           "  --cost-draw F          seconds to draw a box (default 7)\n"
           "  --cost-verify F        seconds to accept/reject a machine box (default 1.5)\n"
           "  --cost-image F         seconds to open an image (default 2)\n"
+          "  --cost-adjust F        seconds to adjust a machine box (oracle human; default 3.5)\n"
           "rounds and stopping:\n"
           "  --epochs-per-round N   training epochs per round (default 1)\n"
           "  --max-rounds N         mining rounds at most, 0 = no limit (default 20)\n"
@@ -320,6 +324,7 @@ static int parse_args(int argc, char **argv, mine_args *m) {
       CLI_DOUBLE_OPT("--cost-draw", 0, 1e9, &lo->costs.draw),
       CLI_DOUBLE_OPT("--cost-verify", 0, 1e9, &lo->costs.verify),
       CLI_DOUBLE_OPT("--cost-image", 0, 1e9, &lo->costs.image),
+      CLI_DOUBLE_OPT("--cost-adjust", 0, 1e9, &lo->costs.adjust),
       CLI_DOUBLE_OPT("--ap-shift-pre", 1e-12, 1, &lo->ap_shift_pre),
       CLI_DOUBLE_OPT("--ap-shift-asm", 1e-12, 1, &lo->ap_shift_asm),
       CLI_FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, &m->ta.train.schedule_epochs),
@@ -449,6 +454,10 @@ failed:
 /* What the run did, on stdout (or stderr when interrupted); the exit status. */
 static int report(const mine_args *m, const bm_loop_result *result) {
   const char *out = m->ta.out;
+  if (result->awaiting_review) {
+    printf("boxmine mine: %s\n", result->stop_reason);
+    return 0;
+  }
   if (!result->finished) {
     fprintf(stderr, "boxmine mine: interrupted; state saved in %s/last.ckpt (continue with --resume)\n",
             out);

@@ -39,6 +39,7 @@ void bm_loop_opts_default(bm_loop_opts *o) {
   o->costs.draw = 7;
   o->costs.verify = 1.5;
   o->costs.image = 2;
+  o->costs.adjust = 3.5;
   o->seed = 1;
   o->n_init = 0;
   o->epochs_per_round = 1;
@@ -108,6 +109,7 @@ static const bm_setting fields[] = {
     ROW(costs.draw, "cost_draw", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
     ROW(costs.verify, "cost_verify", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
     ROW(costs.image, "cost_image", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(costs.adjust, "cost_adjust", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
     ROW(seed, "seed", BM_SETTING_U64, BM_SETTING_FIXED),
     ROW(n_init, "n_init", BM_SETTING_INT, BM_SETTING_FIXED),
     ROW(epochs_per_round, "epochs_per_round", BM_SETTING_INT, BM_SETTING_FIXED),

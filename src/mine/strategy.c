@@ -31,13 +31,14 @@ int bm_strategy_needs_detection(bm_strategy strategy) {
 }
 
 const char *bm_oracle_name(bm_oracle_mode mode) {
-  return mode == BM_ORACLE_TRUST ? "trust" : "verify";
+  return mode == BM_ORACLE_TRUST ? "trust" : mode == BM_ORACLE_HUMAN ? "human" : "verify";
 }
 
 int bm_oracle_parse(const char *name, bm_oracle_mode *out, bm_error *err) {
   if (!strcmp(name, "verify")) *out = BM_ORACLE_VERIFY;
   else if (!strcmp(name, "trust")) *out = BM_ORACLE_TRUST;
-  else return bm_fail(err, "unknown oracle mode '%s' (verify, trust)", name);
+  else if (!strcmp(name, "human")) *out = BM_ORACLE_HUMAN;
+  else return bm_fail(err, "unknown oracle mode '%s' (verify, trust, human)", name);
   return 0;
 }
 
@@ -74,8 +75,17 @@ int bm_mine_opts_check(const bm_mine_opts *opts, bm_error *err) {
     return bm_fail(err, "unknown uncertainty measure %d", opts->uncertainty);
   if (opts->candidates < 0) return bm_fail(err, "candidates must be >= 0");
   if (opts->eval_update < 0) return bm_fail(err, "--eval-update must be >= 0");
-  if (opts->oracle != BM_ORACLE_VERIFY && opts->oracle != BM_ORACLE_TRUST)
+  if (opts->oracle != BM_ORACLE_VERIFY && opts->oracle != BM_ORACLE_TRUST &&
+      opts->oracle != BM_ORACLE_HUMAN)
     return bm_fail(err, "unknown oracle mode %d", (int)opts->oracle);
+  /* People review machine boxes; the baselines that draw everything from scratch have none */
+  if (opts->oracle == BM_ORACLE_HUMAN &&
+      (opts->strategy == BM_STRATEGY_RANDOM || opts->strategy == BM_STRATEGY_FULL ||
+       opts->strategy == BM_STRATEGY_UNCERTAINTY))
+    return bm_fail(err, "--oracle human needs a strategy that fuses machine boxes (v1, v1plus, "
+                        "random-verify, "
+                        "topk-alratio, topk-alratio-thre, topk-slscore), not '%s'",
+                   bm_strategy_name(opts->strategy));
   /* Trust mode gives an image pseudo-labels when the machine alone judges it certain; that
    * needs a strategy whose decision is per image and threshold-based. */
   if (opts->oracle == BM_ORACLE_TRUST &&
@@ -194,6 +204,24 @@ static int place(bm_mine_state *st, bm_round_plan *plan, int image, int pool, bm
   }
 }
 
+int bm_mine_requeue_front(bm_mine_state *st, const int *images, int n, bm_error *err) {
+  for (int i = 0; i < n; i++) {
+    if (images[i] < 0 || images[i] >= st->n_images || st->images[images[i]].pool != BM_POOL_BATCH)
+      return bm_fail(err, "mining: image %d is not in the current batch", images[i]);
+    for (int j = 0; j < i; j++)
+      if (images[j] == images[i]) return bm_fail(err, "mining: image %d given twice", images[i]);
+  }
+  bm_index_list *q = &st->queue;
+  for (int i = 0; i < n; i++)
+    if (push(q, -1, err) != 0) return -1; /* room for n more */
+  memmove(q->items + n, q->items, (size_t)(q->n - n) * sizeof *q->items);
+  for (int i = 0; i < n; i++) {
+    q->items[i] = images[i];
+    st->images[images[i]].pool = BM_POOL_QUEUED;
+  }
+  return 0;
+}
+
 /* Counts machine-made and human-drawn boxes of an annotation the round keeps. */
 static void count_boxes(bm_round_plan *plan, const bm_mine_image *rec) {
   for (int b = 0; b < rec->n_boxes; b++) {
@@ -262,7 +290,9 @@ typedef struct round_ctx {
 /* A person reviews the image (verify machine boxes, draw the rest); its SA annotation is
  * kept. */
 static int review(round_ctx *c, const bm_fusion_result *res, bm_error *err) {
-  if (bm_ledger_charge_review(&c->st->ledger, res, c->round, err) != 0 ||
+  /* real people (oracle human) are charged by the caller from their answers */
+  if ((c->opts->oracle != BM_ORACLE_HUMAN &&
+       bm_ledger_charge_review(&c->st->ledger, res, c->round, err) != 0) ||
       push(&c->plan->charged, res->image, err) != 0)
     return -1;
   return store_sa(c->st, res, c->round, err);
