@@ -350,6 +350,14 @@ static int parse_args(int argc, char **argv, mine_args *m) {
   return finish_args(m);
 }
 
+/* The pool and the test set (cli_run_load_data), with a warning when they share images. */
+static int load_data(const mine_args *m, const bm_run *run, int classes_exist, bm_dataset *pool,
+                     bm_dataset *test) {
+  if (cli_run_load_data(&m->cs.d, run, classes_exist, 1, pool, test)) return -1;
+  cli_warn_shared_images("the pool (--split)", pool, "the test set (--test-split)", test);
+  return 0;
+}
+
 /* --resume: the run's own settings (new limits and --data may be given), its data, its loop. */
 static int resume_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *test,
                        const char *command_line, bm_loop **loop) {
@@ -366,7 +374,7 @@ static int resume_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *
     return -1;
   }
   int threads = cli_train_args_resume_threads(&m->ta, m->cs.deterministic, &log);
-  if (cli_run_load_data(&m->cs.d, run, 1, 1, pool, test)) {
+  if (load_data(m, run, 1, pool, test)) {
     bm_run_close(run);
     return -1;
   }
@@ -414,7 +422,7 @@ static int start_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *t
   bm_error err;
   bm_loop_opts *lo = &m->lo;
   int status = 1;
-  if (cli_run_load_data(&m->cs.d, run, 0, 1, pool, test)) goto failed;
+  if (load_data(m, run, 0, pool, test)) goto failed;
   if (pool->n_images < 2) {
     cli_error("%s: the pool (%s) has %d images; mining needs at least 2", m->cs.d.data, m->cs.d.split,
               pool->n_images);

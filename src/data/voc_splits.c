@@ -30,7 +30,7 @@ int bm_voc_split_names(const char *root, char (*names)[BM_VOC_SPLIT_NAME_MAX], i
 int bm_voc_split_each(const char *path, int (*fn)(void *user, const char *id, int line),
                       void *user, bm_error *err) {
   char *text;
-  if (bm_read_file(path, &text, NULL, err) != 0) return -1;
+  if (bm_read_text_file(path, &text, err) != 0) return -1;
   int status = 0, line_no = 0;
   for (char *line = text; line && *line && status == 0;) {
     line_no++;
