@@ -185,6 +185,10 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   float *z = ctx->training && l->z ? l->z : l->out;
   float *a = coefficients(ctx, &d), *b = a + d.filters;
   if (info->batch_normalize && !ctx->training) nn_bn_infer_coefs(l, a, b);
+  if (ctx->depthwise && nn_depthwise_fits(info)) {
+    nn_depthwise_forward(ctx, l, in, z, a, b);
+    return;
+  }
   if (!ctx->training && ctx->fast_infer && nn_winograd_fits(info)) {
     nn_winograd_forward(ctx, l, in, info->batch_normalize ? a : NULL,
                         info->batch_normalize ? b : l->bias);
@@ -255,6 +259,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
 }
 
 int nn_conv_overwrites_din(const nn_ctx *ctx, const bm_layer_info *l) {
+  if (ctx->depthwise && nn_depthwise_fits(l)) return 1;
   return split_by_images(ctx) && nn_winograd_dx_fits(l);
 }
 
@@ -263,6 +268,15 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din, int
   conv_dims d = dims_of(ctx, info);
   float *grad = l->dout; /* dLoss/d(out) on entry, turned into dLoss/dz in place */
   const float *z = l->z ? l->z : l->out; /* without z the activation is linear: unused */
+  if (ctx->depthwise && nn_depthwise_fits(info)) {
+    if (info->batch_normalize)
+      nn_bn_backward(l, z, grad, d.rows, ctx->reduce, ctx->threads);
+    else
+      nn_bias_act_backward(z, grad, d.rows, d.filters, l->bias, info->activation, l->dbias,
+                           ctx->reduce, ctx->threads);
+    nn_depthwise_backward(ctx, l, in, grad, din, !overwrite);
+    return;
+  }
   if (split_by_images(ctx)) {
     /* one region: activation (+ batch norm pass 1) backward on each thread's rows, then per
      * chunk batch norm pass 2, weight and input gradients. Thread 0 adds into dweight

@@ -358,6 +358,9 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     if (nn_winograd_dx_fits(&l->info) &&
         nn_winograd_dx_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_winograd_dx_work_floats(&l->info, net->batch, threads);
+    if (nn_depthwise_fits(&l->info) &&
+        nn_depthwise_work_floats(&l->info, threads) > by_blocks)
+      by_blocks = nn_depthwise_work_floats(&l->info, threads);
     if (nn_pointwise_fits(&l->info, net->batch) &&
         nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);
@@ -601,7 +604,7 @@ static size_t layer_size(const bm_network *net, const nn_layer *l) {
 nn_ctx nn_context(bm_network *net) {
   return (nn_ctx){net->batch,         net->threads, net->training, net->gemm == BM_GEMM_OWN,
                   net->fast_infer,    net->work,    net->n_work,   net->chunk_floats,
-                  net->reduce};
+                  net->reduce,        !net->no_depthwise};
 }
 
 void bm_net_forward(bm_network *net) {
@@ -680,6 +683,8 @@ void bm_net_backward(bm_network *net) {
     }
   }
 }
+
+void nn_net_set_depthwise(bm_network *net, int enabled) { net->no_depthwise = !enabled; }
 
 void bm_net_set_profile(bm_network *net, double *layer_seconds) { net->profile = layer_seconds; }
 

@@ -77,6 +77,7 @@ struct bm_network {
   int threads;
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
   int fast_infer;    /* bm_net_set_fast_infer */
+  int no_depthwise;  /* nn_net_set_depthwise(net, 0): depthwise convs by im2col (tests) */
   uint64_t seen;
   double flops;
   double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */
@@ -114,6 +115,7 @@ typedef struct nn_ctx {
   size_t n_work;
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
   double *reduce;
+  int depthwise; /* depthwise convolutions by conv_depthwise.c (else im2col + GEMM) */
 } nn_ctx;
 
 /* Convolutions split by images walk each thread's rows in chunks whose im2col holds about
@@ -293,6 +295,23 @@ void nn_direct_conv_pixels(const bm_layer_info *l, const float *in, size_t r0, s
 int nn_wgrad_fits(const bm_layer_info *l);
 void nn_wgrad_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
                      const float *dz, float *dweight, float *scratch);
+
+/* conv_depthwise.c: convolutions with groups == in_c == filters and size <=
+ * NN_DEPTHWISE_MAX_SIZE (3x3 and 5x5 fastest), any stride and padding, training and
+ * inference. The workspace must hold nn_depthwise_work_floats. Forward: z (the sums; training
+ * only, may equal l->out when not kept) and out = act(a z + b): inference and training
+ * without batch norm take a, b as conv.c computes them (bn inference coefficients, or a NULL
+ * and b = bias); training with batch norm computes them (a, b: 2 * filters floats out).
+ * Backward from dz = dLoss/dz: dweight +=, din += (add) or = (every element written). */
+#define NN_DEPTHWISE_MAX_SIZE 7
+int nn_depthwise_fits(const bm_layer_info *l);
+size_t nn_depthwise_work_floats(const bm_layer_info *l, int threads);
+void nn_depthwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, float *z, float *a,
+                          float *b);
+void nn_depthwise_backward(nn_ctx *ctx, nn_layer *l, const float *in, const float *dz,
+                           float *din, int add);
+/* Tests: enabled 0 sends depthwise layers through the generic im2col + GEMM path. */
+void nn_net_set_depthwise(bm_network *net, int enabled);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
