@@ -64,31 +64,9 @@ static void interior_cols(const dw_geom *g, int *lo, int *hi) {
   *hi = h0;
 }
 
-/* (macros and pointer arguments: no vector passes through a function's ABI, which differs
- * between AVX-512 and narrower targets) */
-#define vload(p) (*(const nn_v16f *)(p))
-#define vstore(p, v) (*(nn_v16f *)(p) = (v))
-
-/* *u = act(*u) */
-static inline __attribute__((always_inline)) void act_v(nn_v16f *u, bm_activation act) {
-  const nn_v16f zero = {0};
-  switch (act) {
-  case BM_ACT_LINEAR: return;
-  case BM_ACT_LEAKY: {
-    nn_v16i pos = *u > zero;
-    nn_v16f small = *u * 0.1f;
-    *u = (nn_v16f)((pos & (nn_v16i)*u) | (~pos & (nn_v16i)small));
-    return;
-  }
-  case BM_ACT_RELU: {
-    nn_v16i pos = *u > zero;
-    *u = (nn_v16f)(pos & (nn_v16i)*u);
-    return;
-  }
-  default:
-    for (int i = 0; i < 16; i++) (*u)[i] = nn_act_value(act, (*u)[i]);
-  }
-}
+#define vload NN_VLOAD
+#define vstore NN_VSTORE
+#define act_v nn_act_v16
 
 /* ---- forward ---------------------------------------------------------------------------- */
 /* What the forward kernel stores per output: z (the plain sums, may be NULL) and

@@ -260,6 +260,63 @@ static inline void nn_transpose16(nn_v16f rows[16]) {
   }
 }
 
+/* Vector loads and stores at any 4-byte alignment (macros: no vector passes through a
+ * function's ABI, which differs between AVX-512 and narrower targets). */
+#define NN_VLOAD(p) (*(const nn_v16f *)(p))
+#define NN_VSTORE(p, v) (*(nn_v16f *)(p) = (v))
+
+/* The activations with a vector form below (others: element by element) */
+static inline int nn_act_vectorised(bm_activation act) {
+  return act == BM_ACT_LINEAR || act == BM_ACT_LEAKY || act == BM_ACT_RELU;
+}
+
+/* *u = act(*u), the same values as nn_act_value */
+static inline __attribute__((always_inline)) void nn_act_v16(nn_v16f *u, bm_activation act) {
+  const nn_v16f zero = {0};
+  switch (act) {
+  case BM_ACT_LINEAR: return;
+  case BM_ACT_LEAKY: {
+    nn_v16i pos = *u > zero;
+    nn_v16f small = *u * 0.1f;
+    *u = (nn_v16f)((pos & (nn_v16i)*u) | (~pos & (nn_v16i)small));
+    return;
+  }
+  case BM_ACT_RELU: {
+    nn_v16i pos = *u > zero;
+    *u = (nn_v16f)(pos & (nn_v16i)*u);
+    return;
+  }
+  default:
+    for (int i = 0; i < 16; i++) (*u)[i] = nn_act_value(act, (*u)[i]);
+  }
+}
+
+/* *g *= act'(*u), the same values as with nn_act_derivative */
+static inline __attribute__((always_inline)) void nn_act_grad_v16(nn_v16f *g, const nn_v16f *u,
+                                                                  bm_activation act) {
+  const nn_v16f zero = {0};
+  switch (act) {
+  case BM_ACT_LINEAR: return;
+  case BM_ACT_LEAKY: {
+    nn_v16i pos = *u > zero;
+    nn_v16f small = *g * 0.1f;
+    *g = (nn_v16f)((pos & (nn_v16i)*g) | (~pos & (nn_v16i)small));
+    return;
+  }
+  case BM_ACT_RELU: {
+    nn_v16i pos = *u > zero;
+    *g = (nn_v16f)(pos & (nn_v16i)*g);
+    return;
+  }
+  default:
+    for (int i = 0; i < 16; i++) (*g)[i] *= nn_act_derivative(act, (*u)[i]);
+  }
+}
+
+/* Sums over rows of float vectors are flushed into double accumulators every
+ * NN_FLOAT_SUM_ROWS rows. */
+#define NN_FLOAT_SUM_ROWS 32
+
 /* conv_pointwise.c: inference-mode 1x1 convolutions on few pixels (at most
  * NN_POINTWISE_MAX_ROWS in the batch; in_c a multiple of 16, at least 32 filters). */
 #define NN_POINTWISE_MAX_ROWS 4096
