@@ -190,8 +190,10 @@ static void expect_error(const char *text, const char *needle1, const char *need
 }
 
 static void test_errors(void) {
-  expect_error(NET "[convolutional]\nfilters=4\n[dropout]\nprobability=.5\n", "line 7",
-               "unknown section [dropout]");
+  expect_error(NET "[convolutional]\nfilters=4\n[dropblock]\nprobability=.5\n", "line 7",
+               "unknown section [dropblock]");
+  expect_error(NET "[convolutional]\nfilters=4\n[dropout]\nprobability=1\n", "line 8",
+               "probability");
   expect_error(NET "[convolutional]\nfilters=abc\n", "line 6", "filters");
   expect_error(NET "[convolutional]\nfilters=0\n", "line 6", "filters");
   expect_error(NET "[convolutional]\nactivation=tanhh\n", "line 6", "activation");

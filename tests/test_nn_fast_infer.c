@@ -93,8 +93,14 @@ static void check_case(const wg_case *wc) {
   bm_net_set_gemm(net, BM_GEMM_BLAS); /* the kernels' OpenBLAS fallback */
   float *blas = run(net, 2, 1, n_out);
   bm_net_set_gemm(net, BM_GEMM_AUTO);
-  CHECK_MSG(memcmp(one, two, n_out * sizeof(float)) == 0, "1 and 2 threads differ (C=%d F=%d)\n",
-            C, F);
+  /* With the engine's own GEMM every output row is summed in one fixed order whatever rows
+   * a thread takes, so 1 and 2 threads agree bit for bit. OpenBLAS (the product on CPUs
+   * without AVX-512F) may round differently for other row-block sizes (seen with its Zen
+   * kernels), so there the two-thread result is held to the reference tolerance below. */
+  int own = bm_net_gemm(net) == BM_GEMM_OWN;
+  if (own)
+    CHECK_MSG(memcmp(one, two, n_out * sizeof(float)) == 0,
+              "1 and 2 threads differ (C=%d F=%d)\n", C, F);
   /* the im2col path sums in another order: some output should differ in the last bits,
    * which shows that the two settings really take different paths */
   if (wc->winograd)
@@ -136,10 +142,10 @@ static void check_case(const wg_case *wc) {
           double tol = 1e-5 * fabs(a) * magnitude + 1e-5;
           size_t at = (((size_t)b * OH + oy) * OW + ox) * F + f;
           double err_one = fabs(one[at] - expect), err_i2c = fabs(im2col[at] - expect);
-          double err_blas = fabs(blas[at] - expect);
+          double err_blas = fabs(blas[at] - expect), err_two = fabs(two[at] - expect);
           if (err_one > worst) worst = err_one;
           if (err_one / tol > worst_ratio) worst_ratio = err_one / tol;
-          if ((err_one > tol || err_i2c > tol || err_blas > tol) && bad++ < 5)
+          if ((err_one > tol || err_two > tol || err_i2c > tol || err_blas > tol) && bad++ < 5)
             fprintf(stderr,
                     "C=%d F=%d b=%d y=%d x=%d f=%d: fast %.7g im2col %.7g fast with BLAS %.7g "
                     "expect %.7g\n",

@@ -28,6 +28,10 @@ typedef struct ref_net {
   ref_offsets *off;
   double **out; /* per layer, NHWC */
   int *is_head;
+  /* dropout layers: which elements the training step keeps (read off the engine's own
+   * training forward, see keep_from_engine; the reference then checks the kept values and
+   * the gradients that flow through them) */
+  unsigned char **keep;
 } ref_net;
 
 static double act_value(bm_activation act, double u) {
@@ -49,6 +53,7 @@ static void ref_init(ref_net *r, bm_network *net) {
   r->off = calloc((size_t)n, sizeof *r->off);
   r->out = calloc((size_t)n, sizeof *r->out);
   r->is_head = calloc((size_t)n, sizeof *r->is_head);
+  r->keep = calloc((size_t)n, sizeof *r->keep);
   for (int i = 0; i < n; i++) {
     r->off[i] = (ref_offsets){-1, -1, -1, -1, -1, -1};
     const bm_layer_info *l = bm_net_layer(net, i);
@@ -81,10 +86,14 @@ static void ref_init(ref_net *r, bm_network *net) {
 
 static void ref_free(ref_net *r) {
   int n = bm_net_n_layers(r->net);
-  for (int i = 0; i < n; i++) free(r->out[i]);
+  for (int i = 0; i < n; i++) {
+    free(r->out[i]);
+    free(r->keep[i]);
+  }
   free(r->out);
   free(r->off);
   free(r->is_head);
+  free(r->keep);
 }
 
 static void ref_conv(const ref_net *r, const bm_layer_info *l, const ref_offsets *o,
@@ -189,6 +198,11 @@ static double ref_forward(ref_net *r, const double *input, const double *p, cons
       for (size_t m = 0; m < n_out; m++)
         out[m] = act_value(l->activation, in[m] + r->out[l->from][m]);
       break;
+    case BM_LAYER_DROPOUT:
+      /* inverted dropout: kept elements are scaled by 1 / (1 - p); inference passes through */
+      for (size_t m = 0; m < n_out; m++)
+        out[m] = !training ? in[m] : r->keep[i][m] ? in[m] / (1.0 - l->probability) : 0.0;
+      break;
     case BM_LAYER_YOLO: {
       int per = 5 + l->yolo.classes;
       for (size_t m = 0; m < n_out; m++) {
@@ -208,6 +222,28 @@ static void check_network_threads(const char *label, const char *cfg, int batch,
                                   int threads);
 static void check_network_gemm(const char *label, const char *cfg, int batch, uint64_t seed,
                                int threads, bm_gemm_kind gemm);
+
+/* The dropout masks of the engine's last training forward: an element is kept when its
+ * output is not 0 (the inputs of the tested dropout layers are never exactly 0). Kept
+ * values must be the input times 1 / (1 - p), which the forward comparison then checks. */
+static void keep_from_engine(ref_net *r, bm_network *net, const char *label) {
+  int n = bm_net_n_layers(net);
+  for (int i = 1; i < n; i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    if (l->type != BM_LAYER_DROPOUT) continue;
+    size_t n_out = (size_t)r->batch * l->out_h * l->out_w * l->out_c, kept = 0;
+    const float *in = bm_net_output(net, i - 1), *out = bm_net_output(net, i);
+    free(r->keep[i]);
+    r->keep[i] = malloc(n_out);
+    for (size_t m = 0; m < n_out; m++) {
+      CHECK_MSG(in[m] != 0.0f, "%s: a dropout input is exactly 0; pick another seed", label);
+      r->keep[i][m] = out[m] != 0.0f;
+      kept += r->keep[i][m];
+    }
+    CHECK_MSG(kept > 0 && kept < n_out, "%s: dropout layer %d kept %zu of %zu elements", label,
+              i, kept, n_out);
+  }
+}
 
 /* ---- one check ---------------------------------------------------------------------- */
 /* One thread: the network's default GEMM (own on AVX-512 CPUs whose OpenBLAS runs its
@@ -294,8 +330,10 @@ static void check_network_gemm(const char *label, const char *cfg, int batch, ui
 
   /* training-mode forward + backward */
   bm_net_set_training(net, 1);
+  bm_net_set_dropout_key(net, seed);
   bm_net_zero_grads(net);
   bm_net_forward(net);
+  keep_from_engine(&r, net, label);
   double loss = ref_forward(&r, input_nhwc, p, s, 1, wts);
   worst = 0;
   for (int i = 0; i < n; i++) {
@@ -385,6 +423,64 @@ static void check_network_gemm(const char *label, const char *cfg, int batch, ui
   bm_net_free(net);
 }
 
+/* The mask itself: the share dropped is p, the mask depends on the key and the layer, not on
+ * the thread count, and inference passes the input through untouched. */
+static void check_dropout_mask(void) {
+  static const char *cfg = "[net]\nwidth=64\nheight=64\nchannels=4\n"
+                           "[convolutional]\nfilters=16\nsize=1\nactivation=linear\n"
+                           "[dropout]\nprobability=0.25\n"
+                           "[dropout]\nprobability=0.25\n";
+  bm_error err;
+  bm_network *net[2];
+  for (int t = 0; t < 2; t++) {
+    CHECK(bm_net_create_from_text(&net[t], cfg, "dropout mask", 2, NULL, &err) == 0);
+    bm_net_set_threads(net[t], t + 1);
+    for (size_t j = 0; j < bm_net_n_params(net[t]); j++) bm_net_params(net[t])[j] = 1.0f;
+    float *input = bm_net_input(net[t]);
+    for (size_t j = 0; j < (size_t)2 * 4 * 64 * 64; j++) input[j] = 0.25f; /* conv out = 1 */
+    bm_net_set_training(net[t], 1);
+  }
+  CHECK(bm_net_has_dropout(net[0]));
+  size_t n = (size_t)2 * 64 * 64 * 16;
+  unsigned char *first = malloc(n);
+  size_t dropped = 0, changed = 0, same_layers = 0;
+  bm_net_set_dropout_key(net[0], 7);
+  bm_net_forward(net[0]);
+  const float *in = bm_net_output(net[0], 0), *out = bm_net_output(net[0], 1),
+              *out2 = bm_net_output(net[0], 2);
+  for (size_t m = 0; m < n; m++) {
+    CHECK(in[m] == 2.0f); /* 4 channels x 0.25 x weight 1, + bias 1 */
+    CHECK(out[m] == 0.0f || fabsf(out[m] - 2.0f / 0.75f) < 1e-6f);
+    first[m] = out[m] != 0.0f;
+    dropped += !first[m];
+    /* the second layer draws its own mask: where the first kept, it keeps 3 in 4 again */
+    same_layers += first[m] && out2[m] != 0.0f;
+  }
+  /* 131072 draws with p = 0.25: the standard deviation of the share is 0.0012 */
+  double share = (double)dropped / (double)n;
+  CHECK_MSG(fabs(share - 0.25) < 0.01, "dropout dropped %.4f of the elements, not 0.25", share);
+  double kept_again = (double)same_layers / (double)(n - dropped);
+  CHECK_MSG(fabs(kept_again - 0.75) < 0.01, "the second dropout layer kept %.4f", kept_again);
+  /* same key on two threads: the same mask; another key: another mask */
+  bm_net_set_dropout_key(net[1], 7);
+  bm_net_forward(net[1]);
+  out = bm_net_output(net[1], 1);
+  for (size_t m = 0; m < n; m++) CHECK((out[m] != 0.0f) == first[m]);
+  bm_net_set_dropout_key(net[1], 8);
+  bm_net_forward(net[1]);
+  out = bm_net_output(net[1], 1);
+  for (size_t m = 0; m < n; m++) changed += (out[m] != 0.0f) != first[m];
+  /* two independent masks differ in 2 p (1 - p) = 37.5 % of the elements */
+  CHECK_MSG(fabs((double)changed / (double)n - 0.375) < 0.01, "keys 7 and 8 differ in %zu", changed);
+  /* inference: the output is the input */
+  bm_net_set_training(net[0], 0);
+  bm_net_forward(net[0]);
+  CHECK(bm_net_output(net[0], 2) == bm_net_output(net[0], 0));
+  CHECK(bm_net_output(net[0], 2)[5] == 2.0f);
+  free(first);
+  for (int t = 0; t < 2; t++) bm_net_free(net[t]);
+}
+
 int main(void) {
   check_network("conv 3x3 bn leaky",
                 "[net]\nwidth=6\nheight=5\nchannels=3\n"
@@ -469,6 +565,22 @@ int main(void) {
                 "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n"
                 "[yolo]\nmask=2,3\nanchors=1,1,2,2,3,3,4,4\nclasses=1\nnum=4\n";
   check_network("mixed network with two heads", mixed, 2, 50);
+  check_network("dropout between convs and before a shortcut",
+                "[net]\nwidth=6\nheight=5\nchannels=3\n"
+                "[convolutional]\nfilters=4\nsize=3\npad=1\nbatch_normalize=1\nactivation=linear\n"
+                "[dropout]\nprobability=0.3\n"
+                "[convolutional]\nfilters=4\nsize=1\nactivation=linear\n"
+                "[dropout]\nprobability=0.5\n"
+                "[shortcut]\nfrom=-3\nactivation=linear\n"
+                "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n",
+                2, 70);
+  check_network_threads("dropout, two threads",
+                "[net]\nwidth=6\nheight=5\nchannels=3\n"
+                "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=linear\n"
+                "[dropout]\nprobability=0.2\n"
+                "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n",
+                2, 71, 2);
+  check_dropout_mask();
   /* the same on two threads: each takes one image, weight gradients summed per thread */
   check_network_threads("mixed network, two threads", mixed, 2, 51, 2);
   return bm_test_finish("test_nn_gradcheck");

@@ -1,7 +1,8 @@
 /* boxmine nn: a convolutional network engine built from darknet-style .cfg files.
  *
  * Layers: [convolutional] (+ batch norm, groups), [maxpool], [upsample], [route],
- * [shortcut], [yolo] (forward/backward of its logistic only; the loss lives in bm_det).
+ * [shortcut], [dropout], [yolo] (forward/backward of its logistic only; the loss lives in
+ * bm_det).
  * Forward and backward on CPU; convolution is im2col + one GEMM per layer and group (OpenBLAS
  * or the engine's own AVX-512 GEMM, see bm_net_set_gemm).
  *
@@ -87,6 +88,7 @@ typedef enum bm_layer_type {
   BM_LAYER_ROUTE,
   BM_LAYER_SHORTCUT,
   BM_LAYER_YOLO,
+  BM_LAYER_DROPOUT,
 } bm_layer_type;
 
 typedef enum bm_activation {
@@ -156,6 +158,8 @@ typedef struct bm_layer_info {
   int group_id;
   /* shortcut: from (absolute index) */
   int from;
+  /* dropout: probability= (default 0.5), the share of elements zeroed in training */
+  float probability;
   /* yolo */
   bm_yolo_params yolo;
 } bm_layer_info;
@@ -237,6 +241,16 @@ const char *bm_gemm_kind_name(bm_gemm_kind kind); /* "auto", "blas", "own" */
  * im2col. Results equal the im2col path's up to float rounding. Disabled, inference
  * computes exactly the training path's products. */
 void bm_net_set_fast_infer(bm_network *net, int enabled);
+
+/* [dropout] in training is darknet's inverted dropout: element i of layer l is zeroed when
+ * u(key, l, i) < probability and the others are scaled by 1 / (1 - probability), where u is
+ * a uniform number in [0, 1) hashed from the three values (no generator state, so the mask
+ * does not depend on the thread count). The caller picks the key of each training step
+ * (boxmine's trainer: a hash of the run's seed and the update number, so --resume repeats
+ * the masks); forward and backward with the same key use the same mask. Default key 0.
+ * In inference a dropout layer passes its input through (its output is the input). */
+void bm_net_set_dropout_key(bm_network *net, uint64_t key);
+int bm_net_has_dropout(const bm_network *net);
 int bm_net_fast_infer(const bm_network *net);
 
 /* ---- running ------------------------------------------------------------------------ */

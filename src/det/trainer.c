@@ -222,6 +222,12 @@ static int update_weights(bm_trainer *tr, const bm_loader_batch *batch, bm_train
   float *state = bm_net_state(net);
   size_t n_state = bm_net_n_state(net);
   memcpy(tr->bn_before, state, n_state * sizeof *state);
+  /* dropout masks: a hash of the run's seed and the update number, so that --resume and
+   * any thread count draw the same masks (bm_net_set_dropout_key) */
+  int64_t step = tr->sched.iteration, drop_tag = 0x64726f70; /* "drop" */
+  uint64_t key = bm_fnv64(BM_FNV64_INIT, &tr->opts.seed, sizeof tr->opts.seed);
+  key = bm_fnv64(bm_fnv64(key, &drop_tag, sizeof drop_tag), &step, sizeof step);
+  bm_net_set_dropout_key(net, key);
   bm_net_forward(net);
   const float bn_gain = BN_MOMENTUM / ENGINE_BN_MOMENTUM;
   for (size_t k = 0; k < n_state; k++) state[k] = tr->bn_before[k] + bn_gain * (state[k] - tr->bn_before[k]);

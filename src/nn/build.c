@@ -141,6 +141,11 @@ static int parse_shortcut(const nn_cfg *cfg, nn_section *s, int index, bm_layer_
   return 0;
 }
 
+static int parse_dropout(const nn_cfg *cfg, nn_section *s, bm_layer_info *l, bm_error *err) {
+  /* darknet's default; 1 would divide the kept elements by 0 */
+  return nn_cfg_float(cfg, s, "probability", 0.5f, 0, 0.99f, &l->probability, err);
+}
+
 static int parse_yolo(const nn_cfg *cfg, nn_section *s, bm_layer_info *l, bm_error *err) {
   bm_yolo_params *y = &l->yolo;
   int n_anchor_values = 0, line;
@@ -227,6 +232,9 @@ int nn_build_layers(nn_cfg *cfg, bm_net_config *net_cfg, nn_layer **out_layers, 
     } else if (!strcmp(s->name, "shortcut")) {
       l->type = BM_LAYER_SHORTCUT;
       rc = parse_shortcut(cfg, s, i, l, err);
+    } else if (!strcmp(s->name, "dropout")) {
+      l->type = BM_LAYER_DROPOUT;
+      rc = parse_dropout(cfg, s, l, err);
     } else if (!strcmp(s->name, "yolo")) {
       l->type = BM_LAYER_YOLO;
       rc = parse_yolo(cfg, s, l, err);

@@ -48,6 +48,11 @@ int nn_infer_shapes(const char *name, nn_layer *layers, int n_layers, int batch,
         return bm_fail(err, "%s: line %d: input %dx%d is smaller than the %dx%d pool", name,
                        l->cfg_line, l->in_w, l->in_h, l->size, l->size);
       break;
+    case BM_LAYER_DROPOUT:
+      l->out_c = l->in_c;
+      l->out_h = l->in_h;
+      l->out_w = l->in_w;
+      break;
     case BM_LAYER_UPSAMPLE:
       l->out_c = l->in_c;
       l->out_h = l->in_h * l->stride;
@@ -626,6 +631,11 @@ void bm_net_forward(bm_network *net) {
     case BM_LAYER_ROUTE: nn_route_forward(&ctx, l, net->layers); break;
     case BM_LAYER_SHORTCUT: nn_shortcut_forward(&ctx, l, in, net->layers[l->info.from].out); break;
     case BM_LAYER_YOLO: nn_yolo_forward(&ctx, l, in); break;
+    case BM_LAYER_DROPOUT:
+      /* inference: the output is the input itself (no copy) */
+      l->out = net->training ? net->acts + l->out_off : (float *)in;
+      if (net->training) nn_dropout_forward(&ctx, l, in, nn_dropout_layer_key(net->dropout_key, i));
+      break;
     }
     /* heads' gradients come from the caller, who may add into them */
     if (net->training && l->last_reader < 0) nn_zero(l->dout, layer_size(net, l), net->threads);
@@ -675,6 +685,9 @@ void bm_net_backward(bm_network *net) {
     case BM_LAYER_YOLO:
       if (din) nn_yolo_backward(&ctx, l, din);
       break;
+    case BM_LAYER_DROPOUT:
+      if (din) nn_dropout_backward(&ctx, l, din, nn_dropout_layer_key(net->dropout_key, i));
+      break;
     }
     if (net->profile) {
       double now = bm_now();
@@ -687,6 +700,15 @@ void bm_net_backward(bm_network *net) {
 void nn_net_set_depthwise(bm_network *net, int enabled) { net->no_depthwise = !enabled; }
 
 void bm_net_set_profile(bm_network *net, double *layer_seconds) { net->profile = layer_seconds; }
+
+void bm_net_set_dropout_key(bm_network *net, uint64_t key) { net->dropout_key = key; }
+
+int bm_net_has_dropout(const bm_network *net) {
+  for (int i = 0; i < net->n_layers; i++)
+    if (net->layers[i].info.type == BM_LAYER_DROPOUT && net->layers[i].info.probability > 0)
+      return 1;
+  return 0;
+}
 
 /* ---- accessors -------------------------------------------------------------------------- */
 int bm_net_batch(const bm_network *net) { return net->batch; }
@@ -766,6 +788,7 @@ const char *bm_layer_type_name(bm_layer_type type) {
   case BM_LAYER_ROUTE: return "route";
   case BM_LAYER_SHORTCUT: return "shortcut";
   case BM_LAYER_YOLO: return "yolo";
+  case BM_LAYER_DROPOUT: return "dropout";
   }
   return "?";
 }

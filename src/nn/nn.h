@@ -78,6 +78,7 @@ struct bm_network {
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
   int fast_infer;    /* bm_net_set_fast_infer */
   int no_depthwise;  /* nn_net_set_depthwise(net, 0): depthwise convs by im2col (tests) */
+  uint64_t dropout_key; /* bm_net_set_dropout_key */
   uint64_t seen;
   double flops;
   double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */
@@ -389,6 +390,10 @@ void nn_shortcut_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float 
 void nn_shortcut_backward(nn_ctx *ctx, nn_layer *l, const float *in, const float *from,
                           float *din, float *dfrom);
 void nn_yolo_forward(nn_ctx *ctx, nn_layer *l, const float *in);
+/* dropout.c (training only; in inference the layer's out points at its input) */
+uint64_t nn_dropout_layer_key(uint64_t key, int layer);
+void nn_dropout_forward(nn_ctx *ctx, nn_layer *l, const float *in, uint64_t layer_key);
+void nn_dropout_backward(nn_ctx *ctx, nn_layer *l, float *din, uint64_t layer_key);
 void nn_yolo_backward(nn_ctx *ctx, nn_layer *l, float *din);
 
 /* Rows [*first, *end) of part p when `rows` rows are split into `parts` equal ranges. */
