@@ -1,6 +1,7 @@
 /* The depthwise convolution kernels (src/nn/conv_depthwise.c) against the generic grouped
  * path (im2col + one GEMM per group, checked against finite differences and PyTorch
- * elsewhere). A 1x1 conv feeds a depthwise conv, so that the depthwise layer's input
+ * elsewhere), and the 1x1 kernel for few input channels (nn_narrow_rows, conv_pointwise.c)
+ * against the GEMM. A 1x1 conv feeds a depthwise conv, so that the depthwise layer's input
  * gradient shows in the 1x1 conv's weight gradient and in the gradient of the 1x1 conv's
  * output. Per case, on 1 and 2 threads: the training forward output, every parameter gradient,
  * the input gradient (over NaN garbage: the fast path claims to write every element), the
@@ -21,6 +22,7 @@
 typedef struct dw_case {
   int channels, height, width, size, stride, padding, batch_norm, batch;
   const char *activation;
+  int filters; /* 0: a depthwise layer (groups = filters = channels); else groups 1 */
 } dw_case;
 
 typedef struct outcome {
@@ -43,6 +45,7 @@ static outcome run(bm_network *net, int fast, int threads, const float *params,
   size_t n_x = (size_t)B * l0->out_h * l0->out_w * l0->out_c;
   size_t n_out = (size_t)B * l1->out_h * l1->out_w * l1->out_c;
   nn_net_set_depthwise(net, fast);
+  nn_net_set_narrow(net, fast);
   bm_net_set_threads(net, threads);
   memcpy(bm_net_params(net), params, n_params * sizeof(float));
   if (n_state) memcpy(bm_net_state(net), state, n_state * sizeof(float));
@@ -88,20 +91,21 @@ static int close_all(const float *got, const float *want, size_t n, double tol, 
 
 static void check_case(const dw_case *c, uint64_t seed) {
   char cfg[640];
+  int F = c->filters ? c->filters : c->channels, groups = c->filters ? 1 : c->channels;
   snprintf(cfg, sizeof cfg,
            "[net]\nwidth=%d\nheight=%d\nchannels=3\n"
            "[convolutional]\nfilters=%d\nsize=1\nactivation=linear\n"
            "[convolutional]\nfilters=%d\ngroups=%d\nsize=%d\nstride=%d\npadding=%d\n"
            "batch_normalize=%d\nactivation=%s\n",
-           c->width, c->height, c->channels, c->channels, c->channels, c->size, c->stride,
-           c->padding, c->batch_norm, c->activation);
+           c->width, c->height, c->channels, F, groups, c->size, c->stride, c->padding,
+           c->batch_norm, c->activation);
   bm_network *net;
   bm_error err;
   if (bm_net_create_from_text(&net, cfg, "depthwise", c->batch, NULL, &err)) {
     CHECK_MSG(0, "%s", err.msg);
     return;
   }
-  CHECK(bm_net_layer(net, 1)->groups == c->channels);
+  CHECK(bm_net_layer(net, 1)->groups == groups);
   bm_rng rng;
   bm_rng_seed(&rng, seed, 11);
   bm_net_init_params(net, &rng);
@@ -118,15 +122,15 @@ static void check_case(const dw_case *c, uint64_t seed) {
   const bm_layer_info *l1 = bm_net_layer(net, 1);
   size_t n_in = (size_t)c->batch * 3 * c->height * c->width;
   size_t n_x = (size_t)c->batch * c->height * c->width * c->channels;
-  size_t n_out = (size_t)c->batch * l1->out_h * l1->out_w * c->channels;
+  size_t n_out = (size_t)c->batch * l1->out_h * l1->out_w * F;
   float *input = malloc(n_in * sizeof(float)), *r_grad = malloc(n_out * sizeof(float));
   for (size_t j = 0; j < n_in; j++) input[j] = bm_rng_range(&rng, -1, 1);
   for (size_t j = 0; j < n_out; j++) r_grad[j] = bm_rng_range(&rng, -1, 1);
 
   char what[200];
-  snprintf(what, sizeof what, "C=%d %dx%d k=%d s=%d p=%d bn=%d %s batch=%d", c->channels,
-           c->height, c->width, c->size, c->stride, c->padding, c->batch_norm, c->activation,
-           c->batch);
+  snprintf(what, sizeof what, "C=%d F=%d groups=%d %dx%d k=%d s=%d p=%d bn=%d %s batch=%d",
+           c->channels, F, groups, c->height, c->width, c->size, c->stride, c->padding,
+           c->batch_norm, c->activation, c->batch);
   for (int threads = 1; threads <= 2; threads++) {
     outcome want = run(net, 0, threads, params, state, input, r_grad);
     outcome got = run(net, 1, threads, params, state, input, r_grad);
@@ -169,23 +173,32 @@ static void check_case(const dw_case *c, uint64_t seed) {
 int main(void) {
   const dw_case cases[] = {
       /* the yolo-fastest shapes, small: 3x3 stride 1 and 2, 5x5 with padding 2 */
-      {16, 12, 12, 3, 1, 1, 1, 2, "leaky"},
-      {48, 11, 13, 3, 2, 1, 1, 3, "leaky"},
-      {32, 9, 10, 5, 1, 2, 1, 2, "leaky"},
+      {16, 12, 12, 3, 1, 1, 1, 2, "leaky", 0},
+      {48, 11, 13, 3, 2, 1, 1, 3, "leaky", 0},
+      {32, 9, 10, 5, 1, 2, 1, 2, "leaky", 0},
       /* channels not a multiple of 16, odd maps, no batch norm (bias), other activations */
-      {21, 7, 9, 3, 1, 1, 0, 3, "linear"},
-      {5, 8, 5, 3, 2, 1, 0, 2, "logistic"},
-      {37, 10, 7, 5, 2, 2, 1, 1, "relu"},
-      {19, 6, 6, 3, 1, 0, 1, 2, "leaky"},
-      {17, 9, 8, 3, 2, 0, 0, 3, "leaky"},
+      {21, 7, 9, 3, 1, 1, 0, 3, "linear", 0},
+      {5, 8, 5, 3, 2, 1, 0, 2, "logistic", 0},
+      {37, 10, 7, 5, 2, 2, 1, 1, "relu", 0},
+      {19, 6, 6, 3, 1, 0, 1, 2, "leaky", 0},
+      {17, 9, 8, 3, 2, 0, 0, 3, "leaky", 0},
       /* 1-pixel maps, a map smaller than the kernel, a wide row split across threads */
-      {16, 1, 1, 3, 1, 1, 1, 3, "leaky"},
-      {33, 1, 1, 3, 2, 1, 0, 2, "linear"},
-      {16, 3, 4, 5, 1, 2, 1, 2, "leaky"},
-      {64, 2, 61, 3, 1, 1, 1, 1, "leaky"},
+      {16, 1, 1, 3, 1, 1, 1, 3, "leaky", 0},
+      {33, 1, 1, 3, 2, 1, 0, 2, "linear", 0},
+      {16, 3, 4, 5, 1, 2, 1, 2, "leaky", 0},
+      {64, 2, 61, 3, 1, 1, 1, 1, "leaky", 0},
       /* other kernel sizes through the generic loops */
-      {18, 9, 9, 1, 1, 0, 1, 2, "leaky"},
-      {16, 11, 10, 7, 2, 3, 0, 2, "leaky"},
+      {18, 9, 9, 1, 1, 0, 1, 2, "leaky", 0},
+      {16, 11, 10, 7, 2, 3, 0, 2, "leaky", 0},
+      /* 1x1 convolutions on few channels (nn_narrow_rows; the first layer, 3 channels, is
+       * one in every case): filters below, at and above the 2-vector block, rows not a
+       * multiple of the 6-pixel block, the yolo-fastest widths */
+      {8, 13, 11, 1, 1, 0, 1, 2, "leaky", 48},
+      {16, 7, 7, 1, 1, 0, 0, 3, "linear", 8},
+      {32, 9, 5, 1, 1, 0, 1, 1, "leaky", 192},
+      {48, 3, 5, 1, 1, 0, 1, 2, "linear", 272},
+      {64, 1, 1, 1, 1, 0, 0, 3, "logistic", 21},
+      {5, 6, 7, 1, 1, 0, 1, 2, "relu", 37},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 100 + i);
   return bm_test_finish("test_nn_depthwise");

@@ -8,12 +8,15 @@
 static inline __attribute__((always_inline)) void affine_act_rows(
     const float *z, float *out, size_t first, size_t end, int channels, const float *a,
     const float *b, bm_activation act) {
-  if (channels % 16 == 0 && nn_act_vectorised(act)) { /* one vector of channels at a time */
+  if (channels % NN_VW == 0 && nn_act_vectorised(act)) { /* one vector of channels at a time */
     for (size_t r = first; r < end; r++)
-      for (int f = 0; f < channels; f += 16) {
-        nn_v16f u = NN_VLOAD(z + r * channels + f);
-        u = a ? NN_VLOAD(a + f) * u + NN_VLOAD(b + f) : u + NN_VLOAD(b + f);
-        nn_act_v16(&u, act);
+      for (int f = 0; f < channels; f += NN_VW) {
+        nn_vf u = NN_VLOAD(z + r * channels + f);
+        if (a)
+          u = NN_FMA(NN_VLOAD(a + f), u, NN_VLOAD(b + f));
+        else
+          u += NN_VLOAD(b + f);
+        nn_act_v(&u, act);
         NN_VSTORE(out + r * channels + f, u);
       }
     return;
@@ -69,19 +72,19 @@ void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels
 static inline __attribute__((always_inline)) void bias_act_backward_rows(
     const float *z, float *grad, size_t first, size_t end, int channels, const float *bias,
     double *sum, bm_activation act) {
-  if (channels % 16 == 0 && nn_act_vectorised(act)) {
-    for (int f0 = 0; f0 < channels; f0 += 16) {
-      nn_v16f bv = NN_VLOAD(bias + f0);
+  if (channels % NN_VW == 0 && nn_act_vectorised(act)) {
+    for (int f0 = 0; f0 < channels; f0 += NN_VW) {
+      nn_vf bv = NN_VLOAD(bias + f0);
       for (size_t r0 = first; r0 < end; r0 += NN_FLOAT_SUM_ROWS) {
         size_t r1 = r0 + NN_FLOAT_SUM_ROWS < end ? r0 + NN_FLOAT_SUM_ROWS : end;
-        nn_v16f s = {0};
+        nn_vf s = {0};
         for (size_t r = r0; r < r1; r++) {
-          nn_v16f g = NN_VLOAD(grad + r * channels + f0), u = NN_VLOAD(z + r * channels + f0) + bv;
-          nn_act_grad_v16(&g, &u, act);
+          nn_vf g = NN_VLOAD(grad + r * channels + f0), u = NN_VLOAD(z + r * channels + f0) + bv;
+          nn_act_grad_v(&g, &u, act);
           NN_VSTORE(grad + r * channels + f0, g);
           s += g;
         }
-        for (int f = 0; f < 16; f++) sum[f0 + f] += s[f];
+        for (int f = 0; f < NN_VW; f++) sum[f0 + f] += s[f];
       }
     }
     return;

@@ -4,13 +4,14 @@
  *   in   [batch][in_h][in_w][C]    weight [C][k][k]    out, z  [batch][out_h][out_w][C]
  *   z[b][oy][ox][c] = sum over (ky, kx) of in[b][oy*s - p + ky][ox*s - p + kx][c] * w[c][ky][kx]
  *
- * NHWC puts the channel innermost, so 16 channels are one vector and every tap is one vector
- * multiply-add. The weights are first transposed to wt[ky * k + kx][C] (channel-contiguous)
+ * NHWC puts the channel innermost, so NN_VW channels (the target's vector: 16 with AVX-512, 8
+ * with AVX2) are one vector and every tap is one vector multiply-add. The weights are first transposed to wt[ky * k + kx][C] (channel-contiguous)
  * at the start of the workspace. Each output row is cut into a left border, an interior
  * whose windows lie inside the image, and a right border; in the interior of rows whose
  * window rows all exist, a 3x3 or 5x5 kernel keeps its 9 or 25 weight vectors of one channel
- * block in registers and walks the row's pixels (one load per multiply-add); borders and
- * other sizes check each tap. Channels beyond the last multiple of 16 take a scalar loop.
+ * block in registers (25 spill on AVX2) and walks the row's pixels (one load per multiply-add); borders and
+ * other sizes check each tap. Channels beyond the last multiple of
+ * NN_VW take a scalar loop.
  *
  * Forward: each thread takes a contiguous range of the batch's output pixels. Inference fuses
  * batch norm (nn_bn_infer_coefs) or bias and the activation into the store; training writes
@@ -66,7 +67,7 @@ static void interior_cols(const dw_geom *g, int *lo, int *hi) {
 
 #define vload NN_VLOAD
 #define vstore NN_VSTORE
-#define act_v nn_act_v16
+#define W NN_VW /* floats per vector */
 
 /* ---- forward ---------------------------------------------------------------------------- */
 /* What the forward kernel stores per output: z (the plain sums, may be NULL) and
@@ -77,31 +78,31 @@ typedef struct dw_out {
 } dw_out;
 
 static inline __attribute__((always_inline)) void store_v(const dw_out *o, size_t at,
-                                                         const nn_v16f *acc, const nn_v16f *av,
-                                                         const nn_v16f *bv, bm_activation act) {
+                                                         const nn_vf *acc, const nn_vf *av,
+                                                         const nn_vf *bv, bm_activation act) {
   if (o->z) vstore(o->z + at, *acc);
   if (o->out) {
-    nn_v16f u = *av * *acc + *bv;
-    act_v(&u, act);
+    nn_vf u = NN_FMA(*av, *acc, *bv);
+    nn_act_v(&u, act);
     vstore(o->out + at, u);
   }
 }
 
-/* Output pixels ox in [x0, x1) of row oy of image img, channels [c, c + 16), every tap
+/* Output pixels ox in [x0, x1) of row oy of image img, channels [c, c + W), every tap
  * checked; weights from memory. */
 static inline __attribute__((always_inline)) void fwd_checked(
     const dw_geom *g, const float *img, int oy, int x0, int x1, int c, const float *wt,
-    size_t out_row, const dw_out *o, const nn_v16f *av, const nn_v16f *bv, bm_activation act) {
+    size_t out_row, const dw_out *o, const nn_vf *av, const nn_vf *bv, bm_activation act) {
   for (int ox = x0; ox < x1; ox++) {
-    nn_v16f acc = {0};
+    nn_vf acc = {0};
     for (int ky = 0; ky < g->k; ky++) {
       int iy = oy * g->s - g->p + ky;
       if (iy < 0 || iy >= g->h) continue;
       for (int kx = 0; kx < g->k; kx++) {
         int ix = ox * g->s - g->p + kx;
         if (ix < 0 || ix >= g->w) continue;
-        acc += vload(img + ((size_t)iy * g->w + ix) * g->c + c) *
-               vload(wt + (size_t)(ky * g->k + kx) * g->c + c);
+        acc = NN_FMA(vload(img + ((size_t)iy * g->w + ix) * g->c + c),
+                     vload(wt + (size_t)(ky * g->k + kx) * g->c + c), acc);
       }
     }
     store_v(o, out_row + (size_t)ox * g->c + c, &acc, av, bv, act);
@@ -112,16 +113,17 @@ static inline __attribute__((always_inline)) void fwd_checked(
  * registers. */
 static inline __attribute__((always_inline)) void fwd_interior(
     const dw_geom *g, const float *img, int oy, int x0, int x1, int c, const float *wt,
-    size_t out_row, const dw_out *o, const nn_v16f *av, const nn_v16f *bv, bm_activation act, int K) {
-  nn_v16f w[25];
+    size_t out_row, const dw_out *o, const nn_vf *av, const nn_vf *bv, bm_activation act, int K) {
+  nn_vf w[25];
   for (int t = 0; t < K * K; t++) w[t] = vload(wt + (size_t)t * g->c + c);
   size_t row = (size_t)g->w * g->c;
   const float *top = img + (size_t)(oy * g->s - g->p) * row + c;
   for (int ox = x0; ox < x1; ox++) {
     const float *p = top + (size_t)(ox * g->s - g->p) * g->c;
-    nn_v16f acc = {0};
+    nn_vf acc = {0};
     for (int ky = 0; ky < K; ky++)
-      for (int kx = 0; kx < K; kx++) acc += vload(p + ky * row + (size_t)kx * g->c) * w[ky * K + kx];
+      for (int kx = 0; kx < K; kx++)
+        acc = NN_FMA(vload(p + ky * row + (size_t)kx * g->c), w[ky * K + kx], acc);
     store_v(o, out_row + (size_t)ox * g->c + c, &acc, av, bv, act);
   }
 }
@@ -155,7 +157,7 @@ static inline __attribute__((always_inline)) void fwd_pixels(const dw_geom *g, c
   size_t plane = (size_t)g->oh * g->ow, image = (size_t)g->h * g->w * g->c;
   int lo, hi;
   interior_cols(g, &lo, &hi);
-  int full = g->c & ~15;
+  int full = g->c / W * W;
   for (size_t r = r0; r < r1;) {
     size_t b = r / plane, rem = r % plane;
     int oy = (int)(rem / g->ow), x0 = (int)(rem % g->ow);
@@ -165,8 +167,8 @@ static inline __attribute__((always_inline)) void fwd_pixels(const dw_geom *g, c
     int rows_inside = oy * g->s - g->p >= 0 && oy * g->s - g->p + g->k <= g->h;
     int a0 = x0 > lo ? x0 : lo, a1 = x1 < hi ? x1 : hi; /* interior part of [x0, x1) */
     if (!rows_inside || (g->k != 3 && g->k != 5) || a0 >= a1) a0 = a1 = x1;
-    for (int c = 0; c < full; c += 16) {
-      nn_v16f av = {0}, bv = {0};
+    for (int c = 0; c < full; c += W) {
+      nn_vf av = {0}, bv = {0};
       if (o->a) av = vload(o->a + c);
       else av += 1.0f;
       if (o->b) bv = vload(o->b + c);
@@ -232,7 +234,7 @@ void nn_depthwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, float *z, f
 static void wgrad_checked(const dw_geom *g, const float *img, const float *dz_row, int oy,
                           int x0, int x1, int c, float *part) {
   for (int ox = x0; ox < x1; ox++) {
-    nn_v16f d = vload(dz_row + (size_t)ox * g->c + c);
+    nn_vf d = vload(dz_row + (size_t)ox * g->c + c);
     for (int ky = 0; ky < g->k; ky++) {
       int iy = oy * g->s - g->p + ky;
       if (iy < 0 || iy >= g->h) continue;
@@ -240,7 +242,7 @@ static void wgrad_checked(const dw_geom *g, const float *img, const float *dz_ro
         int ix = ox * g->s - g->p + kx;
         if (ix < 0 || ix >= g->w) continue;
         float *pt = part + (size_t)(ky * g->k + kx) * g->c + c;
-        vstore(pt, vload(pt) + vload(img + ((size_t)iy * g->w + ix) * g->c + c) * d);
+        vstore(pt, NN_FMA(vload(img + ((size_t)iy * g->w + ix) * g->c + c), d, vload(pt)));
       }
     }
   }
@@ -249,15 +251,16 @@ static void wgrad_checked(const dw_geom *g, const float *img, const float *dz_ro
 static inline __attribute__((always_inline)) void wgrad_interior(
     const dw_geom *g, const float *img, const float *dz_row, int oy, int x0, int x1, int c,
     float *part, int K) {
-  nn_v16f acc[25];
-  for (int t = 0; t < K * K; t++) acc[t] = (nn_v16f){0};
+  nn_vf acc[25];
+  for (int t = 0; t < K * K; t++) acc[t] = (nn_vf){0};
   size_t row = (size_t)g->w * g->c;
   const float *top = img + (size_t)(oy * g->s - g->p) * row + c;
   for (int ox = x0; ox < x1; ox++) {
     const float *p = top + (size_t)(ox * g->s - g->p) * g->c;
-    nn_v16f d = vload(dz_row + (size_t)ox * g->c + c);
+    nn_vf d = vload(dz_row + (size_t)ox * g->c + c);
     for (int ky = 0; ky < K; ky++)
-      for (int kx = 0; kx < K; kx++) acc[ky * K + kx] += vload(p + ky * row + (size_t)kx * g->c) * d;
+      for (int kx = 0; kx < K; kx++)
+        acc[ky * K + kx] = NN_FMA(vload(p + ky * row + (size_t)kx * g->c), d, acc[ky * K + kx]);
   }
   for (int t = 0; t < K * K; t++) {
     float *pt = part + (size_t)t * g->c + c;
@@ -288,7 +291,7 @@ static void wgrad_pixels(const dw_geom *g, const float *in, const float *dz, siz
   size_t plane = (size_t)g->oh * g->ow, image = (size_t)g->h * g->w * g->c;
   int lo, hi;
   interior_cols(g, &lo, &hi);
-  int full = g->c & ~15;
+  int full = g->c / W * W;
   for (size_t r = r0; r < r1;) {
     size_t b = r / plane, rem = r % plane;
     int oy = (int)(rem / g->ow), x0 = (int)(rem % g->ow);
@@ -298,7 +301,7 @@ static void wgrad_pixels(const dw_geom *g, const float *in, const float *dz, siz
     int rows_inside = oy * g->s - g->p >= 0 && oy * g->s - g->p + g->k <= g->h;
     int a0 = x0 > lo ? x0 : lo, a1 = x1 < hi ? x1 : hi;
     if (!rows_inside || (g->k != 3 && g->k != 5) || a0 >= a1) a0 = a1 = x1;
-    for (int c = 0; c < full; c += 16) {
+    for (int c = 0; c < full; c += W) {
       wgrad_checked(g, img, dz_row, oy, x0, a0, c, part);
       if (a0 < a1) {
         if (g->k == 3)
@@ -332,7 +335,7 @@ static int covering(int i, int k, int s, int p, int n_out, int *tap, int *o) {
 static void dx_pixels(const dw_geom *g, const float *dz, const float *wt, size_t q0, size_t q1,
                       float *din, int add) {
   size_t plane_in = (size_t)g->h * g->w, plane_out = (size_t)g->oh * g->ow;
-  int full = g->c & ~15;
+  int full = g->c / W * W;
   int ty[NN_DEPTHWISE_MAX_SIZE], oy[NN_DEPTHWISE_MAX_SIZE];
   int tx[NN_DEPTHWISE_MAX_SIZE], ox[NN_DEPTHWISE_MAX_SIZE];
   int last_row = -1, ny = 0;
@@ -354,9 +357,9 @@ static void dx_pixels(const dw_geom *g, const float *dz, const float *wt, size_t
         wof[n++] = (size_t)(ty[i] * g->k + tx[j]) * g->c;
       }
     float *d = din + q * g->c;
-    for (int c = 0; c < full; c += 16) {
-      nn_v16f acc = add ? vload(d + c) : (nn_v16f){0};
-      for (int i = 0; i < n; i++) acc += vload(dz + src[i] + c) * vload(wt + wof[i] + c);
+    for (int c = 0; c < full; c += W) {
+      nn_vf acc = add ? vload(d + c) : (nn_vf){0};
+      for (int i = 0; i < n; i++) acc = NN_FMA(vload(dz + src[i] + c), vload(wt + wof[i] + c), acc);
       vstore(d + c, acc);
     }
     for (int c = full; c < g->c; c++) {

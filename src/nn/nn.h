@@ -78,6 +78,7 @@ struct bm_network {
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
   int fast_infer;    /* bm_net_set_fast_infer */
   int no_depthwise;  /* nn_net_set_depthwise(net, 0): depthwise convs by im2col (tests) */
+  int no_narrow;     /* nn_net_set_narrow(net, 0) (tests) */
   uint64_t dropout_key; /* bm_net_set_dropout_key */
   uint64_t seen;
   double flops;
@@ -117,6 +118,7 @@ typedef struct nn_ctx {
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
   double *reduce;
   int depthwise; /* depthwise convolutions by conv_depthwise.c (else im2col + GEMM) */
+  int narrow;    /* 1x1 convolutions on few channels by nn_narrow_rows (else GEMM) */
 } nn_ctx;
 
 /* Convolutions split by images walk each thread's rows in chunks whose im2col holds about
@@ -261,10 +263,36 @@ static inline void nn_transpose16(nn_v16f rows[16]) {
   }
 }
 
-/* Vector loads and stores at any 4-byte alignment (macros: no vector passes through a
- * function's ABI, which differs between AVX-512 and narrower targets). */
-#define NN_VLOAD(p) (*(const nn_v16f *)(p))
-#define NN_VSTORE(p, v) (*(nn_v16f *)(p) = (v))
+/* The target's native float vector, NN_VW floats: one AVX-512 register (16), one AVX
+ * register (8) or one SSE register (4). Kernels written with it compile to whole registers
+ * and fused multiply-adds on each (nn_v16f on a narrower target is split into pieces, and
+ * ISO C mode does not contract a * b + c into an FMA). */
+#include <immintrin.h>
+#if defined(__AVX512F__)
+#define NN_VW 16
+typedef float nn_vf __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int nn_vi __attribute__((vector_size(64)));
+#define NN_FMA(a, b, c) ((nn_vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#elif defined(__AVX__)
+#define NN_VW 8
+typedef float nn_vf __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int nn_vi __attribute__((vector_size(32)));
+#if defined(__FMA__)
+#define NN_FMA(a, b, c) ((nn_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#endif
+#else
+#define NN_VW 4
+typedef float nn_vf __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int nn_vi __attribute__((vector_size(16)));
+#endif
+#ifndef NN_FMA
+#define NN_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Loads and stores at any 4-byte alignment (macros: no vector passes through a function's
+ * ABI) */
+#define NN_VLOAD(p) (*(const nn_vf *)(p))
+#define NN_VSTORE(p, v) (*(nn_vf *)(p) = (v))
 
 /* The activations with a vector form below (others: element by element) */
 static inline int nn_act_vectorised(bm_activation act) {
@@ -272,45 +300,45 @@ static inline int nn_act_vectorised(bm_activation act) {
 }
 
 /* *u = act(*u), the same values as nn_act_value */
-static inline __attribute__((always_inline)) void nn_act_v16(nn_v16f *u, bm_activation act) {
-  const nn_v16f zero = {0};
+static inline __attribute__((always_inline)) void nn_act_v(nn_vf *u, bm_activation act) {
+  const nn_vf zero = {0};
   switch (act) {
   case BM_ACT_LINEAR: return;
   case BM_ACT_LEAKY: {
-    nn_v16i pos = *u > zero;
-    nn_v16f small = *u * 0.1f;
-    *u = (nn_v16f)((pos & (nn_v16i)*u) | (~pos & (nn_v16i)small));
+    nn_vi pos = *u > zero;
+    nn_vf small = *u * 0.1f;
+    *u = (nn_vf)((pos & (nn_vi)*u) | (~pos & (nn_vi)small));
     return;
   }
   case BM_ACT_RELU: {
-    nn_v16i pos = *u > zero;
-    *u = (nn_v16f)(pos & (nn_v16i)*u);
+    nn_vi pos = *u > zero;
+    *u = (nn_vf)(pos & (nn_vi)*u);
     return;
   }
   default:
-    for (int i = 0; i < 16; i++) (*u)[i] = nn_act_value(act, (*u)[i]);
+    for (int i = 0; i < NN_VW; i++) (*u)[i] = nn_act_value(act, (*u)[i]);
   }
 }
 
 /* *g *= act'(*u), the same values as with nn_act_derivative */
-static inline __attribute__((always_inline)) void nn_act_grad_v16(nn_v16f *g, const nn_v16f *u,
-                                                                  bm_activation act) {
-  const nn_v16f zero = {0};
+static inline __attribute__((always_inline)) void nn_act_grad_v(nn_vf *g, const nn_vf *u,
+                                                                bm_activation act) {
+  const nn_vf zero = {0};
   switch (act) {
   case BM_ACT_LINEAR: return;
   case BM_ACT_LEAKY: {
-    nn_v16i pos = *u > zero;
-    nn_v16f small = *g * 0.1f;
-    *g = (nn_v16f)((pos & (nn_v16i)*g) | (~pos & (nn_v16i)small));
+    nn_vi pos = *u > zero;
+    nn_vf small = *g * 0.1f;
+    *g = (nn_vf)((pos & (nn_vi)*g) | (~pos & (nn_vi)small));
     return;
   }
   case BM_ACT_RELU: {
-    nn_v16i pos = *u > zero;
-    *g = (nn_v16f)(pos & (nn_v16i)*g);
+    nn_vi pos = *u > zero;
+    *g = (nn_vf)(pos & (nn_vi)*g);
     return;
   }
   default:
-    for (int i = 0; i < 16; i++) (*g)[i] *= nn_act_derivative(act, (*u)[i]);
+    for (int i = 0; i < NN_VW; i++) (*g)[i] *= nn_act_derivative(act, (*u)[i]);
   }
 }
 
@@ -325,6 +353,17 @@ int nn_pointwise_fits(const bm_layer_info *l, int batch);
 size_t nn_pointwise_work_floats(const bm_layer_info *l, int batch, int threads);
 void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                           const float *b);
+
+/* conv_pointwise.c: 1x1 convolutions on at most NN_NARROW_MAX_C input channels, any mode:
+ * the weights transposed (nn_narrow_weights: in_c * filters rounded up to 2 vectors, at most
+ * NN_NARROW_MAX_WEIGHTS, 64-byte alignment not needed) and the plain sums of pixels
+ * [r0, r1) of the batch into z[r][filters], on the calling thread (conv.c). */
+#define NN_NARROW_MAX_C 64
+#define NN_NARROW_MAX_WEIGHTS ((size_t)1 << 16)
+int nn_narrow_fits(const bm_layer_info *l);
+void nn_narrow_weights(const nn_layer *l, float *wt);
+void nn_narrow_rows(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
+                    const float *wt, float *z);
 
 /* conv_direct.c: inference-mode direct convolution for first layers (at most
  * NN_DIRECT_MAX_C input channels, k = size * size * in_c <= NN_DIRECT_MAX_K, 16 or 32
@@ -368,8 +407,10 @@ void nn_depthwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, float *z, f
                           float *b);
 void nn_depthwise_backward(nn_ctx *ctx, nn_layer *l, const float *in, const float *dz,
                            float *din, int add);
-/* Tests: enabled 0 sends depthwise layers through the generic im2col + GEMM path. */
+/* Tests: enabled 0 sends depthwise layers through the generic im2col + GEMM path, and
+ * 1x1 convolutions on few channels through the GEMM (nn_narrow_rows). */
 void nn_net_set_depthwise(bm_network *net, int enabled);
+void nn_net_set_narrow(bm_network *net, int enabled);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);
