@@ -23,7 +23,9 @@
  * (conv_pointwise.c) and first layers on few channels (conv_direct.c). Training computes z
  * with Winograd or the direct sums where they fit, the input gradient of 3x3 stride-1 layers
  * with Winograd and 3x3 weight gradients without im2col (conv_wgrad.c) where they fit
- * (docs/NN.md, "Training kernels"). */
+ * (docs/NN.md, "Training kernels"). In both modes, depthwise convolutions (groups ==
+ * channels) go to conv_depthwise.c, and 1x1 convolutions on few input channels compute z by
+ * the narrow kernel of conv_pointwise.c, by rows. */
 #include <omp.h>
 #include <string.h>
 
