@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what boxmine needs to build and test on Debian 12, and nothing that is already
 # there. Idempotent; run as root. BM_WITH_BENCH=1 also installs the comparison tools
-# (PyTorch, darknet, hyperfine) used by bench/.
+# (PyTorch, hyperfine) used by bench/. darknet is always installed: its seven sample images
+# are what tests/cli_detect_darknet.sh compares with the original implementation.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libjpeg-dev libpng-dev libxml2-dev
-          zlib1g-dev dataset-fashion-mnist)
+          zlib1g-dev dataset-fashion-mnist darknet)
 if [ "${BM_WITH_BENCH:-0}" = 1 ]; then
-  packages+=(python3-torch python3-numpy darknet hyperfine)
+  packages+=(python3-torch python3-numpy hyperfine)
 fi
 missing=()
 for p in "${packages[@]}"; do

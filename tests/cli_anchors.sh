@@ -6,6 +6,7 @@
 set -u
 source "$(dirname "$0")/cli_lib.bash"
 BCCD=${BM_SHARED_DIR:?BM_SHARED_DIR not set}/data/BCCD
+need_shared data/BCCD
 export XDG_CACHE_HOME=$TMP/cache
 
 "$BIN" anchors --help >"$TMP/help" 2>&1 || fail "--help exit $?"

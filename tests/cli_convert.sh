@@ -5,6 +5,10 @@
 set -u
 BIN=${BM_BINARY:?BM_BINARY not set}
 BCCD=${BM_SHARED_DIR:?BM_SHARED_DIR not set}/data/BCCD
+if [ ! -d "$BM_SHARED_DIR/data/BCCD" ]; then
+  echo "skipped: needs ../shared/data/BCCD (not in a lone clone)"
+  exit 77
+fi
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

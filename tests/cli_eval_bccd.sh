@@ -8,6 +8,10 @@ set -u
 BIN=${BM_BINARY:?BM_BINARY not set}
 SRC=${BM_SOURCE_DIR:?BM_SOURCE_DIR not set}
 export BM_SHARED_DIR=${BM_SHARED_DIR:?BM_SHARED_DIR not set} # the script reads BCCD there
+if [ ! -d "$BM_SHARED_DIR/data/BCCD" ]; then
+  echo "skipped: needs ../shared/data/BCCD (not in a lone clone)"
+  exit 77
+fi
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -13,6 +13,14 @@ expect_status() {
   local got=$?
   [ "$got" = "$want" ] || fail "'$*' exited $got, expected $want: $(tail -3 "$TMP/err")"
 }
+# need_shared REL: skips the test visibly (CTest shows it as skipped: exit 77) when
+# ../shared/REL is not there, as in a clone of the project on its own.
+need_shared() {
+  if [ ! -e "${BM_SHARED_DIR:-../shared}/$1" ]; then
+    echo "skipped: needs ../shared/$1 (not in a lone clone)"
+    exit 77
+  fi
+}
 # finish NAME: the exit status of the test.
 finish() {
   if [ "$failures" != 0 ]; then

@@ -81,6 +81,15 @@ static void test_buf(void) {
   for (int i = 0; i < 1000; i++) bm_buf_printf(&buf, "%d", i % 10);
   CHECK(buf.len == 11 + 1000);
   bm_buf_free(&buf);
+  /* floats: the fewest digits that read back, and whole numbers as integers (10, not 1e+01) */
+  bm_buf_init(&buf);
+  const float floats[] = {10.0f, 40.0f, -3.0f, 0.3f, 38.4f, 1234567.0f, 1e8f};
+  for (int i = 0; i < 7; i++) {
+    if (i) bm_buf_puts(&buf, ",");
+    bm_buf_json_float(&buf, floats[i]);
+  }
+  CHECK_MSG(!strcmp(buf.data, "10,40,-3,0.3,38.4,1234567,1e+08"), "%s", buf.data);
+  bm_buf_free(&buf);
 }
 
 int main(void) {

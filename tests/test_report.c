@@ -31,6 +31,9 @@ static void test_record_round_trip(void) {
   rec.sl_boxes = 470;
   rec.human_draws = 790;
   rec.human_seconds = 12055.5;
+  rec.human_adjusts = 17;
+  rec.human_measured_seconds = 801.25;
+  rec.human_measured_images = 40;
   rec.mean_sl_score = 0.4375;
   rec.pseudo_recall = 0.25;
   rec.ap50 = 0.585;
@@ -51,6 +54,8 @@ static void test_record_round_trip(void) {
   CHECK(back.sl_boxes == 470 && back.al_boxes == -1); /* null stays unknown */
   CHECK(back.human_draws == 790 && back.human_verifies == -1);
   CHECK(same_number(back.human_seconds, 12055.5));
+  CHECK(back.human_adjusts == 17 && back.human_measured_images == 40);
+  CHECK(same_number(back.human_measured_seconds, 801.25));
   CHECK(same_number(back.mean_sl_score, 0.4375) && isnan(back.mean_al_ratio));
   CHECK(isnan(back.pseudo_precision) && same_number(back.pseudo_recall, 0.25));
   CHECK(same_number(back.ap50, 0.585) && isnan(back.ap75) && same_number(back.ap_coco, 0.3));
@@ -161,7 +166,7 @@ static void test_bad_and_written_runs(void) {
   summary.best_round = 2;
   summary.best_ap = 0.25;
   strcpy(summary.ap_metric, "ap75");
-  summary.costs = (bm_costs){3.0, 1.0, 0.5};
+  summary.costs = (bm_costs){3.0, 1.0, 0.5, 2.0};
   bm_round_record_init(&summary.final);
   summary.final.round = 2;
   bm_buf text;
@@ -185,6 +190,7 @@ static void test_bad_and_written_runs(void) {
   CHECK(!strcmp(run.command_line, "boxmine mine --oracle trust \"quoted\""));
   CHECK(run.best_round == 2 && same_number(run.best_ap, 0.25) && !strcmp(run.ap_metric, "ap75"));
   CHECK(run.costs.draw == 3.0 && run.costs.verify == 1.0 && run.costs.image == 0.5);
+  CHECK(run.costs.adjust == 2.0);
   CHECK(same_number(run.rounds[1].ap75, 0.2));
   bm_run_log_free(&run);
 }
@@ -252,9 +258,18 @@ static void test_page(void) {
     CHECK_MSG(bm_run_log_load(bm_test_source(rel, dir, sizeof dir), &runs[r], NULL, &err) == 0,
               "%s", err.msg);
   }
+  /* a run labelled by real people: measured seconds beside the cost model's */
+  bm_round_record *last = &runs[0].rounds[runs[0].n_rounds - 1];
+  last->human_measured_seconds = 3725;
+  last->human_measured_images = 12;
+  last->human_adjusts = 5;
   bm_buf page;
   bm_buf_init(&page);
   CHECK_MSG(bm_report_html(runs, 3, "My <report>", &page, &err) == 0, "%s", err.msg);
+  /* 3725 s = 1 h 02 min 05 s, over the 12 images people were timed on */
+  CHECK(page.data && strstr(page.data, "1 h 02 min<br><small>3725 s<br>12 images timed</small>"));
+  CHECK(page.data && strstr(page.data, "<th>boxes adjusted</th>"));
+  CHECK(page.data && strstr(page.data, "<td>5</td>"));
   const char *html = page.data ? page.data : "";
   CHECK(!strncmp(html, "<!DOCTYPE html>", 15) && strstr(html, "</html>"));
   CHECK(count(html, "<svg") == 7);

@@ -56,6 +56,10 @@ typedef struct bm_geom {
 bm_geom bm_geom_letterbox(int src_w, int src_h, int out_w, int out_h);
 /* Stretch to out_w x out_h (aspect ratio not kept). */
 bm_geom bm_geom_stretch(int src_w, int src_h, int out_w, int out_h);
+/* The stretch darknet renders with (its resize_image): the corner pixel centres of source
+ * and output coincide, so output pixel c samples source pixel c * (src - 1) / (out - 1).
+ * For rendering only; boxes map back through bm_geom_stretch, as darknet's do. */
+bm_geom bm_geom_stretch_corners(int src_w, int src_h, int out_w, int out_h);
 /* Mirror the output canvas about its vertical centre line: x' = out_w - x. */
 bm_geom bm_geom_flip_x(bm_geom geom);
 /* Maps a box forward (source -> output) or back (output -> source); corners are reordered

@@ -116,6 +116,17 @@ float bm_box_iou(float ax1, float ay1, float ax2, float ay2, float bx1, float by
  * up in dets[0 .. returned count), sorted by descending score. Returns the count, or -1 when
  * out of memory. */
 long bm_nms_per_class(bm_detection *dets, long n, float iou_thresh, int max_dets);
+/* The overlap rules of the darknet fork's [yolo] nms_kind: plain IoU (default); greedynms
+ * suppresses when IoU - (d^2 / c^2)^0.6 > thresh and diounms when IoU - (d^2 / c^2)^beta >
+ * thresh, d the distance of the two centres and c the diagonal of the smallest box holding
+ * both (DIoU). The centre term is not invariant to stretching one axis: darknet computes it
+ * in coordinates relative to the image, which is what bm_detector's detection does too. */
+typedef enum bm_nms_kind { BM_NMS_IOU = 0, BM_NMS_GREEDY_DIOU = 1, BM_NMS_DIOU = 2 } bm_nms_kind;
+long bm_nms_per_class_kind(bm_detection *dets, long n, float iou_thresh, int max_dets,
+                           bm_nms_kind kind, float beta);
+/* IoU minus (d^2 / c^2)^power (see bm_nms_kind). */
+float bm_box_diou(float ax1, float ay1, float ax2, float ay2, float bx1, float by1, float bx2,
+                  float by2, float power);
 
 /* ---- the detector: a network with one or more [yolo] heads, and its classes ----------- */
 typedef struct bm_detector bm_detector;
@@ -140,6 +151,30 @@ int bm_detector_create(bm_detector **out, const char *cfg_text, const char *cfg_
 int bm_detector_load(bm_detector **out, const char *ckpt_path, int batch, bm_log *log,
                      bm_error *err);
 void bm_detector_free(bm_detector *det);
+
+/* A detector from a darknet model: a .cfg file and its .weights file (which must match the
+ * cfg exactly), with the classes of the cfg's [yolo] heads named by names (n_names must equal
+ * that class count; names NULL: "0", "1", ...). Detection resizes images as the cfg's [net]
+ * letter_box says, darknet's rule: stretched to the input size unless letter_box=1. */
+int bm_detector_from_darknet(bm_detector **out, const char *cfg_path, const char *weights_path,
+                             int n_names, char *const *names, int batch, bm_log *log,
+                             bm_error *err);
+
+/* Transfer learning: det was created from cfg text whose heads may have had another class
+ * count (bm_detector_create rewrites them); weights_path is a darknet .weights file for that
+ * cfg as written. Every convolution whose parameter shapes are the same in both gets the
+ * file's weights, biases, batch-norm scales and running statistics; the others (the convs
+ * feeding the heads when the class count differs) keep det's initialisation. Writes the
+ * counts of conv layers loaded and kept, and a one-line summary per kept layer into report
+ * (may be NULL). */
+int bm_detector_load_pretrained(bm_detector *det, const char *weights_path, int *n_loaded,
+                                int *n_kept, bm_buf *report, bm_log *log, bm_error *err);
+
+/* Whether detection letterboxes its input (1) or stretches it (0): the cfg's [net]
+ * letter_box when given; else 1 for detectors boxmine builds and trains (it trains on
+ * letterboxed images) and 0 for bm_detector_from_darknet (darknet's default). */
+int bm_detector_letterbox(const bm_detector *det);
+void bm_detector_set_letterbox(bm_detector *det, int letterbox);
 
 bm_network *bm_detector_net(bm_detector *det);
 int bm_detector_n_classes(const bm_detector *det);
@@ -245,6 +280,14 @@ typedef struct bm_train_opts {
   /* augmentation (darknet-style, see bm_augment.h) */
   float jitter, hue, saturation, exposure;
   int flip;
+  /* transfer learning */
+  const char *pretrained; /* darknet .weights for the cfg as written, loaded by
+                           * bm_trainer_create into every conv whose shapes match
+                           * (bm_detector_load_pretrained); NULL: none. Not kept in
+                           * checkpoints (the weights are). */
+  int freeze;             /* layers [0, freeze) keep their parameters and batch-norm
+                           * statistics and run as in inference (bm_net_set_frozen); 0: none.
+                           * Kept in checkpoints (section trainer.freeze, only when > 0). */
 } bm_train_opts;
 bm_train_opts bm_train_defaults(void);
 /* With ema_decay > 0 the trainer keeps a moving average of the weights and batch-norm
@@ -267,6 +310,9 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
 void bm_trainer_free(bm_trainer *tr);
 
 bm_detector *bm_trainer_detector(bm_trainer *tr);
+/* After bm_trainer_create with opts.pretrained: lines saying which convolutions were loaded
+ * and which initialised (NULL otherwise). */
+const char *bm_trainer_pretrained_summary(const bm_trainer *tr);
 const bm_train_opts *bm_trainer_opts(const bm_trainer *tr);
 int64_t bm_trainer_epoch(const bm_trainer *tr);     /* epochs completed */
 int64_t bm_trainer_iteration(const bm_trainer *tr); /* updates done */

@@ -138,12 +138,15 @@ void bm_sa_box_provenance_xml(const bm_sa_box *box, bm_buf *out);
 const char *bm_source_name(int source);
 
 /* ---- the human-cost ledger (spec section 4) ----------------------------------------------- */
-enum { BM_ACTION_IMAGE = 0, BM_ACTION_VERIFY = 1, BM_ACTION_DRAW = 2 };
+/* ADJUST: a person moved, resized or relabelled a machine box (real review rounds,
+ * bm_review.h); the simulated oracle never adjusts. */
+enum { BM_ACTION_IMAGE = 0, BM_ACTION_VERIFY = 1, BM_ACTION_DRAW = 2, BM_ACTION_ADJUST = 3 };
 
 typedef struct bm_costs {
   double draw;   /* --cost-draw, seconds per drawn box (7) */
   double verify; /* --cost-verify, seconds per accepted/rejected machine box (1.5) */
   double image;  /* --cost-image, seconds per opened image (2) */
+  double adjust; /* --cost-adjust, seconds per adjusted machine box (3.5, half a draw) */
 } bm_costs;
 void bm_costs_default(bm_costs *costs);
 
@@ -151,7 +154,16 @@ typedef struct bm_action_counts {
   long draws;
   long verifies;
   long images;
+  long adjusts;
 } bm_action_counts;
+
+/* Seconds a person was measured to spend on one image (a tool's lead time, or boxmine's review
+ * page), kept beside the cost model's estimate. */
+typedef struct bm_ledger_time {
+  int32_t round;
+  int32_t image;
+  double seconds;
+} bm_ledger_time;
 
 /* One human action on one box (or on a whole image for BM_ACTION_IMAGE). */
 typedef struct bm_ledger_entry {
@@ -172,6 +184,8 @@ typedef struct bm_ledger {
   bm_action_counts *per_round;
   bm_action_counts *per_image; /* n_images */
   bm_action_counts total;
+  long n_measured, cap_measured; /* measured times, in recording order */
+  bm_ledger_time *measured;
 } bm_ledger;
 
 int bm_ledger_init(bm_ledger *ledger, int n_images, const bm_costs *costs, bm_error *err);
@@ -183,6 +197,12 @@ int bm_ledger_record(bm_ledger *ledger, int round, int image, int action, int cl
  * surviving certain box (accepted or rejected), one draw per AL box. */
 int bm_ledger_charge_review(bm_ledger *ledger, const bm_fusion_result *result, int round,
                             bm_error *err);
+/* Records the measured seconds of one image (finite, >= 0). */
+int bm_ledger_record_time(bm_ledger *ledger, int round, int image, double seconds,
+                          bm_error *err);
+/* Measured seconds of rounds 0..round inclusive, and how many images they cover (*images may
+ * be NULL). */
+double bm_ledger_measured_through(const bm_ledger *ledger, int round, long *images);
 /* Charges drawing every non-difficult object from scratch: one image open + n draws. */
 int bm_ledger_charge_full_draw(bm_ledger *ledger, int image, const bm_object *gt,
                                int n_objects, int round, bm_error *err);
@@ -193,14 +213,16 @@ bm_action_counts bm_ledger_through(const bm_ledger *ledger, int round);
 double bm_costs_seconds(const bm_costs *costs, bm_action_counts counts);
 /* Cumulative human seconds of the whole ledger under its costs. */
 double bm_ledger_seconds(const bm_ledger *ledger);
-/* Binary form for checkpoints: magic "BMLEDGR1", version, costs, image count, entries,
- * CRC-32C; appended to out. The per-round and per-image totals are rebuilt on load. */
+/* Binary form for checkpoints: magic "BMLEDGR1", version (2), costs, image count, entries,
+ * measured times, CRC-32C; appended to out. The per-round and per-image totals are rebuilt on
+ * load. Version 1 (no adjust cost, no measured times) is still read. */
 void bm_ledger_save(const bm_ledger *ledger, bm_buf *out);
 /* Reads what bm_ledger_save wrote at data; *used = bytes consumed (may be NULL). */
 int bm_ledger_load(bm_ledger *ledger, const void *data, size_t len, size_t *used,
                    bm_error *err);
-/* JSON object: costs, totals, seconds, per-round counts, per-box entries as
- * [round, image, action, class, accepted] arrays. */
+/* JSON object: costs, totals, seconds (cost model), measured seconds, per-round counts,
+ * per-box entries as [round, image, action, class, accepted] arrays and measured times as
+ * [round, image, seconds]. */
 void bm_ledger_json(const bm_ledger *ledger, bm_buf *out);
 
 /* ---- index lists and pools ---------------------------------------------------------------- */
@@ -408,7 +430,10 @@ typedef struct bm_round_record {
   long sl_images, al_images, sl_boxes, al_boxes;
   double mean_sl_score, mean_al_ratio;
   long human_draws, human_verifies, human_images; /* cumulative */
-  double human_seconds;                           /* cumulative */
+  long human_adjusts;                             /* cumulative (real review rounds) */
+  double human_seconds;          /* cumulative, the cost model's estimate */
+  double human_measured_seconds; /* cumulative measured seconds; NaN when nothing measured */
+  long human_measured_images;    /* images whose time was measured (cumulative) */
   double pseudo_precision, pseudo_recall;         /* trust mode */
   double ap50, ap75, ap_coco;
   char ap_metric[16]; /* which AP the early stop watches: "ap50", "ap75" or "ap_coco" */

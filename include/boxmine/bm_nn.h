@@ -121,6 +121,12 @@ typedef struct bm_yolo_params {
   float scale_x_y;                          /* scale_x_y= (default 1) */
   int neighbors;                            /* neighbors= 0 or 1 (default 0; 1 needs
                                              * scale_x_y >= 2) */
+  int nms_kind;                             /* nms_kind= (darknet fork): 0 plain IoU
+                                             * (default, "default"), 1 "greedynms",
+                                             * 2 "diounms"; see bm_det.h, bm_nms_kind */
+  float beta_nms;                           /* beta_nms= (0.6), diounms's exponent */
+  float iou_thresh;                         /* iou_thresh= (1): read, not used; boxmine's
+                                             * train --iou-thresh sets the training rule */
 } bm_yolo_params;
 
 /* The [net] section. Unset numbers keep the defaults noted. */
@@ -136,6 +142,9 @@ typedef struct bm_net_config {
   float scales[BM_NET_MAX_STEPS];
   float jitter, hue, saturation, exposure, angle; /* 0, 0, 1, 1, 0 */
   int flip;                                 /* 1 */
+  int letter_box;                           /* -1 when absent (the user of the network
+                                             * decides), 0: stretch the image to the input
+                                             * size, 1: letterbox (keep its aspect ratio) */
 } bm_net_config;
 
 /* What a caller may read about one layer. in_* is the shape of the (first) input. */
@@ -250,6 +259,14 @@ void bm_net_set_fast_infer(bm_network *net, int enabled);
  * the masks); forward and backward with the same key use the same mask. Default key 0.
  * In inference a dropout layer passes its input through (its output is the input). */
 void bm_net_set_dropout_key(bm_network *net, uint64_t key);
+
+/* Transfer learning: layers [0, n) are fixed. In training mode they run forward as in
+ * inference (batch norm with the running statistics, dropout off) and backward stops at layer
+ * n (no gradients for their parameters or into them). Keeping their parameters and statistics
+ * unchanged by the optimiser is the caller's part (boxmine's trainer restores them after
+ * every update). 0 (the default) freezes nothing; n is clamped to [0, layers]. */
+void bm_net_set_frozen(bm_network *net, int n);
+int bm_net_frozen(const bm_network *net);
 int bm_net_has_dropout(const bm_network *net);
 int bm_net_fast_infer(const bm_network *net);
 

@@ -21,6 +21,7 @@ int cmd_mine(int argc, char **argv);
 int cmd_assess(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_anchors(int argc, char **argv);
+int cmd_review(int argc, char **argv);
 
 /* Prints "boxmine: error: <msg>" to stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -124,6 +125,9 @@ typedef struct cli_train_args {
   double thresh, nms;        /* --thresh, --nms: detections for evaluation */
   int max_dets;              /* --max-dets */
   double ap_thre;            /* --ap-thre: early stop only after an AP above this */
+  const char *pretrained;    /* --pretrained W: a .weights file, or a model name of models/
+                                (cli_train_args_finish resolves it into pretrained_path) */
+  char pretrained_path[4096], model_cfg[4096];
   const char *not_on_resume; /* the last option given that --resume ignores; NULL: none.
                                 A command's own such options set it too. */
 } cli_train_args;
@@ -135,8 +139,11 @@ void cli_train_args_init(cli_train_args *args, const bm_train_opts *train,
  * (message printed; a usage error) for a bad or missing value. */
 int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own, int argc,
                   char **argv, int *i);
-/* After all options: --no-augment turns off jitter, flips and colour changes. */
-void cli_train_args_finish(cli_train_args *args);
+/* After all options: --no-augment turns off jitter, flips and colour changes; --pretrained
+ * NAME (no '/', no .weights) becomes models/yolo-fastest/NAME.weights found as cli_find_data
+ * finds it, with that folder's NAME.cfg as --cfg unless one was given. Returns 0, or -1
+ * (message printed) when the model is not found. */
+int cli_train_args_finish(cli_train_args *args);
 /* On --resume: fails (message printed) when RUN has no last.ckpt; warns that the last option
  * given that --resume ignores is ignored. Returns 0 or -1. */
 int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,

@@ -8,6 +8,34 @@
 #include "cli/cli.h"
 #include "cli/cli_det.h"
 
+/* The folder of the running program. */
+static void program_dir(char *dir, size_t size) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  snprintf(dir, size, ".");
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    snprintf(dir, size, "%s", exe);
+  }
+}
+
+int cli_find_data(const char *relative, char *out, size_t size) {
+  char dir[PATH_MAX];
+  program_dir(dir, sizeof dir);
+  /* next to the program (build folders inside the tree, a prefix install), the installed
+   * data folder, the source tree the program was built from, the working folder */
+  const char *bases[] = {dir, dir, BM_INSTALL_DATADIR, BM_SOURCE_DIR, "."};
+  const char *formats[] = {"%s/../%s", "%s/../share/boxmine/%s", "%s/%s", "%s/%s", "%s/%s"};
+  for (size_t k = 0; k < sizeof bases / sizeof bases[0]; k++) {
+    snprintf(out, size, formats[k], bases[k], relative);
+    if (bm_file_exists(out)) return 0;
+  }
+  snprintf(out, size, "%s", relative);
+  return -1;
+}
+
 int cli_find_cfg(const char *path, char **text) {
   bm_error err;
   size_t len;
@@ -16,27 +44,14 @@ int cli_find_cfg(const char *path, char **text) {
     if (bm_read_file(path, text, &len, &err)) return cli_error("--cfg: %s", err.msg), -1;
     return 0;
   }
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  char dir[PATH_MAX] = ".";
-  if (n > 0) {
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = '\0';
-    snprintf(dir, sizeof dir, "%s", exe);
+  char found[PATH_MAX + 64];
+  if (cli_find_data("cfg/" CLI_DEFAULT_CFG, found, sizeof found) == 0) {
+    if (bm_read_file(found, text, &len, &err)) return cli_error("%s", err.msg), -1;
+    return 0;
   }
-  const char *places[] = {"%s/../cfg/%s", "%s/../share/boxmine/cfg/%s", "%s/cfg/%s", "./cfg/%s"};
-  for (size_t k = 0; k < sizeof places / sizeof places[0]; k++) {
-    char candidate[PATH_MAX + 64];
-    snprintf(candidate, sizeof candidate, places[k], dir, CLI_DEFAULT_CFG);
-    if (k == 3) snprintf(candidate, sizeof candidate, places[k], CLI_DEFAULT_CFG);
-    if (bm_file_exists(candidate)) {
-      if (bm_read_file(candidate, text, &len, &err)) return cli_error("%s", err.msg), -1;
-      return 0;
-    }
-  }
-  return cli_error("cannot find the default network %s next to the program (%s/../cfg/); "
-                   "give one with --cfg FILE", CLI_DEFAULT_CFG, dir), -1;
+  return cli_error("cannot find the default network cfg/%s next to the program, in %s or in "
+                   "%s; give one with --cfg FILE", CLI_DEFAULT_CFG, BM_INSTALL_DATADIR,
+                   BM_SOURCE_DIR), -1;
 }
 
 int cli_load_cfg(const char *path, int input_w, int input_h, char **text) {

@@ -11,6 +11,11 @@
 /* Reads the cfg at path, or the default cfg when path is NULL. Prints the error; returns 0
  * or -1. *text is freed with bm_free. */
 int cli_find_cfg(const char *path, char **text);
+/* A file shipped with boxmine (relative: "cfg/x.cfg", "models/yolo-fastest/..."): looked for
+ * next to the program (../, ../share/boxmine/), in the installed data folder, in the source
+ * tree it was built from, then the working folder. Writes the path found into out and
+ * returns 0, or -1 (out: relative). */
+int cli_find_data(const char *relative, char *out, size_t size);
 /* cli_find_cfg, then (input_w > 0: --input) the network input size set to input_w x input_h.
  * Prints the error; returns 0 or -1. *text is freed with bm_free. */
 int cli_load_cfg(const char *path, int input_w, int input_h, char **text);

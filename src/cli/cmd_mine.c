@@ -337,7 +337,8 @@ int cmd_mine(int argc, char **argv) {
   if (!oracle_given && (lo.mine.strategy == BM_STRATEGY_V1 || lo.mine.strategy == BM_STRATEGY_V1PLUS ||
                         lo.mine.strategy == BM_STRATEGY_TOPK_ALRATIO))
     lo.mine.oracle = BM_ORACLE_VERIFY;
-  cli_train_args_finish(&ta);
+  if (cli_train_args_finish(&ta)) return 2;
+  cfg_path = ta.cfg_path; /* --pretrained NAME may have set it */
   bm_train_opts to = ta.train;
   lo.seed = ta.train.seed;
   lo.ap_thre = ta.ap_thre;

@@ -223,7 +223,8 @@ int cmd_train(int argc, char **argv) {
   int resume = ta.resume;
   if (!out) return cli_error("--out RUN is required (see boxmine train --help)"), 2;
   if (!resume && !data) return cli_error("--data DIR is required (see boxmine train --help)"), 2;
-  cli_train_args_finish(&ta);
+  if (cli_train_args_finish(&ta)) return 2;
+  cfg_path = ta.cfg_path; /* --pretrained NAME may have set it */
   bm_train_opts to = ta.train;
   rs.deterministic = ta.deterministic;
   rs.ap_thre = ta.ap_thre;
@@ -301,6 +302,7 @@ int cmd_train(int argc, char **argv) {
       cli_error("%s", err.msg);
       goto done;
     }
+    if (bm_trainer_pretrained_summary(tr)) fputs(bm_trainer_pretrained_summary(tr), stdout);
   }
   fo.run_dir = out;
   fo.epochs = rs.epochs;

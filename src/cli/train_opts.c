@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_det.h"
 
 typedef struct named_value {
   const char *name;
@@ -50,12 +51,16 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
     args->resume = 1;
     return 1;
   }
-  if (!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--cfg")) {
+  if (!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--cfg") ||
+      !strcmp(a, "--pretrained")) {
     if (!v) return cli_error("%s needs a value", a), -1;
     if (!strcmp(a, "--out")) {
       args->out = v;
     } else if (!strcmp(a, "--data")) {
       args->data = v;
+    } else if (!strcmp(a, "--pretrained")) {
+      args->pretrained = v;
+      args->not_on_resume = a;
     } else {
       args->cfg_path = v;
       args->not_on_resume = a;
@@ -86,6 +91,14 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
       if (value < 0) return cli_error("--schedule: '%s' is not const, step or cosine", v), -1;
       t->schedule = value;
     }
+    args->not_on_resume = a;
+    (*i)++;
+    return 1;
+  }
+  if (!strcmp(a, "--freeze")) {
+    long n;
+    if (cli_parse_int(a, v, 0, 100000, &n)) return -1;
+    t->freeze = (int)n;
     args->not_on_resume = a;
     (*i)++;
     return 1;
@@ -128,10 +141,30 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
   return took;
 }
 
-void cli_train_args_finish(cli_train_args *args) {
+int cli_train_args_finish(cli_train_args *args) {
   bm_train_opts *t = &args->train;
   if (args->no_flip) t->flip = 0;
   if (args->no_augment) t->jitter = t->hue = 0, t->saturation = t->exposure = 1, t->flip = 0;
+  const char *w = args->pretrained;
+  if (!w || args->resume) return 0;
+  size_t len = strlen(w);
+  if (strchr(w, '/') || (len > 8 && !strcmp(w + len - 8, ".weights"))) {
+    snprintf(args->pretrained_path, sizeof args->pretrained_path, "%s", w);
+  } else { /* a model shipped with boxmine */
+    char rel[512];
+    snprintf(rel, sizeof rel, "models/yolo-fastest/%s.weights", w);
+    if (cli_find_data(rel, args->pretrained_path, sizeof args->pretrained_path))
+      return cli_error("--pretrained %s: no %s next to the program or in its data folders", w,
+                       rel), -1;
+    if (!args->cfg_path) {
+      snprintf(rel, sizeof rel, "models/yolo-fastest/%s.cfg", w);
+      if (cli_find_data(rel, args->model_cfg, sizeof args->model_cfg))
+        return cli_error("--pretrained %s: %s not found", w, rel), -1;
+      args->cfg_path = args->model_cfg;
+    }
+  }
+  t->pretrained = args->pretrained_path;
+  return 0;
 }
 
 int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
@@ -167,6 +200,12 @@ static void help_line(FILE *out, int column, const char *option, const char *fmt
 
 void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
   const bm_train_opts *t = &defaults->train;
+  help_line(out, column, "--pretrained W", "start from a darknet model: a .weights file for --cfg, or");
+  help_line(out, column, "", "a model shipped in models/ (yolo-fastest-1.1, yolo-fastest-1.1-xl;");
+  help_line(out, column, "", "its cfg is then the default --cfg). Convolutions whose shapes");
+  help_line(out, column, "", "match are loaded; the heads are rebuilt for the data's classes");
+  help_line(out, column, "--freeze N", "keep layers 0..N-1 fixed (weights and batch-norm statistics;");
+  help_line(out, column, "", "they run as in inference). Default 0: train everything");
   help_line(out, column, "--batch N", "images per update (default %d)", t->batch);
   help_line(out, column, "--optimizer NAME", "sgd, adam or adamw (default %s)",
             name_of(optimizers, N_NAMED(optimizers), (int)t->optimizer));

@@ -87,6 +87,10 @@ void bm_buf_json_float(bm_buf *buf, float value) {
     return;
   }
   char text[32];
+  if (value == floorf(value) && fabsf(value) < 1e7f) { /* whole numbers as integers, not 1e+01 */
+    bm_buf_printf(buf, "%.0f", (double)value);
+    return;
+  }
   for (int digits = 1; digits <= 9; digits++) { /* 9 digits always read back exactly */
     snprintf(text, sizeof text, "%.*g", digits, (double)value);
     if (strtof(text, NULL) == value) break;

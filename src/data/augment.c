@@ -45,6 +45,20 @@ bm_geom bm_geom_stretch(int src_w, int src_h, int out_w, int out_h) {
   return geom;
 }
 
+bm_geom bm_geom_stretch_corners(int src_w, int src_h, int out_w, int out_h) {
+  bm_geom geom = bm_geom_stretch(src_w, src_h, out_w, out_h);
+  /* x_out = (x_src - 0.5) * s + 0.5 in continuous coordinates (pixel centres at +0.5) */
+  if (src_w > 1 && out_w > 1) {
+    geom.scale_x = (float)(out_w - 1) / (float)(src_w - 1);
+    geom.shift_x = 0.5f - 0.5f * geom.scale_x;
+  }
+  if (src_h > 1 && out_h > 1) {
+    geom.scale_y = (float)(out_h - 1) / (float)(src_h - 1);
+    geom.shift_y = 0.5f - 0.5f * geom.scale_y;
+  }
+  return geom;
+}
+
 bm_geom bm_geom_flip_x(bm_geom geom) {
   /* x' = out_w - (x * s + t) = x * (-s) + (out_w - t) */
   geom.scale_x = -geom.scale_x;

@@ -16,6 +16,9 @@ struct bm_detector {
   bm_yolo_head *heads; /* anchors/mask point into the network's layer descriptions */
   int *head_layer;
   float iou_thresh; /* bm_yolo_head.iou_thresh of every head (1: off) */
+  int nms_kind;     /* bm_nms_kind of the first head's nms_kind= (the cfg's) */
+  float beta_nms;
+  int letterbox;    /* detection input: 1 letterboxed, 0 stretched (bm_detector_letterbox) */
 };
 
 int det_refresh_heads(bm_detector *det, bm_error *err);

@@ -283,3 +283,131 @@ int bm_detector_write_run_files(const bm_detector *det, const char *dir, bm_erro
   bm_free(classes_path);
   return rc;
 }
+
+/* ---- darknet models ------------------------------------------------------------------- */
+
+/* The class count of the cfg's [yolo] heads (they must agree). */
+static int heads_classes(bm_network *net, const char *name, int *classes, bm_error *err) {
+  *classes = 0;
+  for (int i = 0; i < bm_net_n_layers(net); i++) {
+    const bm_layer_info *l = bm_net_layer(net, i);
+    if (l->type != BM_LAYER_YOLO) continue;
+    if (*classes && l->yolo.classes != *classes)
+      return bm_fail(err, "%s: line %d: this [yolo] has %d classes, an earlier one %d", name,
+                     l->cfg_line, l->yolo.classes, *classes);
+    *classes = l->yolo.classes;
+  }
+  if (!*classes) return bm_fail(err, "%s: no [yolo] layer: not a detector", name);
+  return 0;
+}
+
+int bm_detector_from_darknet(bm_detector **out, const char *cfg_path, const char *weights_path,
+                             int n_names, char *const *names, int batch, bm_log *log,
+                             bm_error *err) {
+  *out = NULL;
+  char *text = NULL;
+  size_t len;
+  if (bm_read_file(cfg_path, &text, &len, err)) return -1;
+  bm_network *probe = NULL;
+  int classes = 0, rc = -1;
+  char **numbered = NULL;
+  if (bm_net_create_from_text(&probe, text, cfg_path, 1, NULL, err) ||
+      heads_classes(probe, cfg_path, &classes, err))
+    goto done;
+  if (names && n_names != classes) {
+    bm_fail(err, "%s: the model has %d classes but %d names were given", cfg_path, classes,
+            n_names);
+    goto done;
+  }
+  if (!names) {
+    numbered = bm_calloc((size_t)classes, sizeof *numbered);
+    if (!numbered) {
+      bm_fail(err, "out of memory");
+      goto done;
+    }
+    for (int c = 0; c < classes; c++) {
+      char tmp[16];
+      snprintf(tmp, sizeof tmp, "%d", c);
+      if (!(numbered[c] = bm_strdup(tmp))) {
+        bm_fail(err, "out of memory");
+        goto done;
+      }
+    }
+    names = numbered;
+  }
+  bm_rng rng;
+  bm_rng_seed(&rng, 1, 1); /* every parameter is overwritten by the file */
+  const char *base = strrchr(cfg_path, '/');
+  if (bm_detector_create(out, text, base ? base + 1 : cfg_path, classes, names, batch, &rng, log,
+                         err))
+    goto done;
+  if (bm_net_load_weights((*out)->net, weights_path, -1, err)) {
+    bm_detector_free(*out);
+    *out = NULL;
+    goto done;
+  }
+  (*out)->letterbox = bm_net_cfg((*out)->net)->letter_box == 1;
+  rc = 0;
+done:
+  if (numbered)
+    for (int c = 0; c < classes; c++) bm_free(numbered[c]);
+  bm_free(numbered);
+  bm_net_free(probe);
+  bm_free(text);
+  return rc;
+}
+
+int bm_detector_load_pretrained(bm_detector *det, const char *weights_path, int *n_loaded,
+                                int *n_kept, bm_buf *report, bm_log *log, bm_error *err) {
+  *n_loaded = *n_kept = 0;
+  /* the model as the file was written for: det's cfg text with its own class count */
+  bm_network *src = NULL;
+  if (bm_net_create_from_text(&src, det->cfg_text, det->cfg_name, 1, NULL, err)) return -1;
+  if (bm_net_load_weights(src, weights_path, -1, err)) {
+    bm_net_free(src);
+    return -1;
+  }
+  bm_network *dst = det->net;
+  int n_src, n_dst, n_src_state, n_dst_state;
+  const bm_param_group *gs = bm_net_param_groups(src, &n_src);
+  const bm_param_group *gd = bm_net_param_groups(dst, &n_dst);
+  const bm_param_group *ss = bm_net_state_groups(src, &n_src_state);
+  const bm_param_group *sd = bm_net_state_groups(dst, &n_dst_state);
+  for (int i = 0; i < bm_net_n_layers(dst); i++) {
+    if (bm_net_layer(dst, i)->type != BM_LAYER_CONV) continue;
+    /* the layer's groups in both networks: same kinds and counts, or the layer is kept */
+    int same = 1, found = 0;
+    for (int a = 0; a < n_dst; a++) {
+      if (gd[a].layer != i) continue;
+      found++;
+      int match = 0;
+      for (int b = 0; b < n_src; b++)
+        if (gs[b].layer == i && gs[b].kind == gd[a].kind && gs[b].count == gd[a].count) match = 1;
+      same &= match;
+    }
+    if (!found) continue;
+    if (!same) {
+      (*n_kept)++;
+      if (report) {
+        const bm_layer_info *ld = bm_net_layer(dst, i), *ls = bm_net_layer(src, i);
+        bm_buf_printf(report, "layer %d (cfg line %d): %d filters here, %d in the file: "
+                      "initialised, not loaded\n", i, ld->cfg_line, ld->filters, ls->filters);
+      }
+      continue;
+    }
+    (*n_loaded)++;
+    for (int a = 0; a < n_dst; a++)
+      for (int b = 0; b < n_src; b++)
+        if (gd[a].layer == i && gs[b].layer == i && gs[b].kind == gd[a].kind)
+          memcpy(bm_net_params(dst) + gd[a].offset, bm_net_params(src) + gs[b].offset,
+                 gd[a].count * sizeof(float));
+    for (int a = 0; a < n_dst_state; a++)
+      for (int b = 0; b < n_src_state; b++)
+        if (sd[a].layer == i && ss[b].layer == i && ss[b].kind == sd[a].kind &&
+            ss[b].count == sd[a].count)
+          memcpy(bm_net_state(dst) + sd[a].offset, bm_net_state(src) + ss[b].offset,
+                 sd[a].count * sizeof(float));
+  }
+  bm_net_free(src);
+  return 0;
+}

@@ -59,6 +59,10 @@ int det_refresh_heads(bm_detector *det, bm_error *err) {
     head->cls_normalizer = yolo->cls_normalizer;
     head->scale_x_y = yolo->scale_x_y;
     head->neighbors = yolo->neighbors;
+    if (h == 0) {
+      det->nms_kind = yolo->nms_kind;
+      det->beta_nms = yolo->beta_nms;
+    }
     head->iou_thresh = det->iou_thresh;
     if (parse_iou_loss(yolo->iou_loss, &head->iou_loss))
       return bm_fail(err, "%s: line %d: iou_loss=%s: boxmine knows mse, giou and ciou",
@@ -128,6 +132,8 @@ int bm_detector_create(bm_detector **out, const char *cfg_text, const char *cfg_
     bm_detector_free(det);
     return -1;
   }
+  /* boxmine trains on letterboxed images; a cfg may say otherwise */
+  det->letterbox = bm_net_cfg(det->net)->letter_box != 0;
   bm_net_init_params(det->net, rng);
   if (bm_net_set_classes(det->net, n_classes, rng, err) || det_refresh_heads(det, err)) {
     bm_detector_free(det);
@@ -163,6 +169,9 @@ void bm_detector_set_iou_thresh(bm_detector *det, float iou_thresh) {
   det->iou_thresh = iou_thresh;
   for (int h = 0; h < det->n_heads; h++) det->heads[h].iou_thresh = iou_thresh;
 }
+int bm_detector_letterbox(const bm_detector *det) { return det->letterbox; }
+void bm_detector_set_letterbox(bm_detector *det, int letterbox) { det->letterbox = letterbox != 0; }
+
 void bm_detector_set_threads(bm_detector *det, int threads) { bm_net_set_threads(det->net, threads); }
 
 int bm_detector_set_batch(bm_detector *det, int batch, bm_error *err) {
@@ -218,6 +227,45 @@ static long keep_best(bm_detection *dets, long n, long keep, bm_error *err) {
   return kept;
 }
 
+static int push_voc(bm_detections *out, bm_detection *d) {
+  bm_box voc = bm_box_to_voc((bm_box){d->x1, d->y1, d->x2, d->y2});
+  d->x1 = voc.x1;
+  d->y1 = voc.y1;
+  d->x2 = voc.x2;
+  d->y2 = voc.y2;
+  return bm_detections_push(out, d);
+}
+
+/* The darknet fork's order for a cfg with nms_kind=greedynms or diounms: NMS on the boxes as
+ * decoded, in coordinates relative to the image (the DIoU term depends on them), then the
+ * survivors clipped to the image. */
+static int collect_darknet_nms(bm_detector *det, const bm_geom *geom, const bm_detect_opts *opts,
+                               bm_detections *scratch, bm_detections *out, bm_error *err) {
+  float sx = 1.0f / (float)geom->src_w, sy = 1.0f / (float)geom->src_h;
+  for (long d = 0; d < scratch->n; d++) {
+    bm_detection *c = &scratch->items[d];
+    bm_box box = bm_geom_inverse(geom, (bm_box){c->x1, c->y1, c->x2, c->y2});
+    c->x1 = box.x1 * sx, c->y1 = box.y1 * sy, c->x2 = box.x2 * sx, c->y2 = box.y2 * sy;
+  }
+  long pre_nms = (long)opts->max_dets * PRE_NMS_PER_DET;
+  if (pre_nms < PRE_NMS_MIN) pre_nms = PRE_NMS_MIN;
+  long n = keep_best(scratch->items, scratch->n, pre_nms, err);
+  if (n < 0) return -1;
+  n = bm_nms_per_class_kind(scratch->items, n, opts->nms, opts->max_dets,
+                            (bm_nms_kind)det->nms_kind, det->beta_nms);
+  if (n < 0) return bm_fail(err, "out of memory in NMS");
+  for (long d = 0; d < n; d++) {
+    bm_detection *c = &scratch->items[d];
+    c->x1 = fmaxf(c->x1, 0.0f) * (float)geom->src_w;
+    c->y1 = fmaxf(c->y1, 0.0f) * (float)geom->src_h;
+    c->x2 = fminf(c->x2, 1.0f) * (float)geom->src_w;
+    c->y2 = fminf(c->y2, 1.0f) * (float)geom->src_h;
+    if (!(c->x2 > c->x1 && c->y2 > c->y1)) continue; /* outside the image */
+    if (push_voc(out, c)) return bm_fail(err, "out of memory");
+  }
+  return 0;
+}
+
 /* Detections of entry k of the network's current output: decode every head, map to the
  * original image through geom (clipped to it), NMS, append in VOC coordinates. */
 static int collect_image(bm_detector *det, int k, const bm_geom *geom, int image_index,
@@ -230,6 +278,7 @@ static int collect_image(bm_detector *det, int k, const bm_geom *geom, int image
     const float *output = bm_net_output(det->net, det->head_layer[h]) + (size_t)k * per_image;
     if (bm_yolo_decode(head, output, opts->thresh, image_index, scratch, err)) return -1;
   }
+  if (det->nms_kind != BM_NMS_IOU) return collect_darknet_nms(det, geom, opts, scratch, out, err);
   long n_valid = 0;
   for (long d = 0; d < scratch->n; d++) {
     bm_detection *cand = &scratch->items[d];
@@ -279,6 +328,7 @@ int bm_detector_detect_dataset(bm_detector *det, const bm_dataset *ds, const int
   lopts.net_w = net_w;
   lopts.net_h = net_h;
   lopts.augment = bm_augment_defaults(net_w, net_h);
+  lopts.stretch = !det->letterbox;
   int was_training = bm_net_training(det->net);
   bm_net_set_training(det->net, 0);
   bm_loader *loader = NULL;
@@ -311,11 +361,13 @@ int bm_detector_detect_image(bm_detector *det, const bm_image *img, const bm_det
                              int image_index, bm_detections *out, bm_error *err) {
   int channels, net_h, net_w;
   bm_net_input_dims(det->net, &channels, &net_h, &net_w);
-  bm_geom geom = bm_geom_letterbox(img->width, img->height, net_w, net_h);
+  bm_geom geom = det->letterbox ? bm_geom_letterbox(img->width, img->height, net_w, net_h)
+                                : bm_geom_stretch(img->width, img->height, net_w, net_h);
+  bm_geom render = det->letterbox ? geom : bm_geom_stretch_corners(img->width, img->height, net_w, net_h);
   float *input = bm_net_input(det->net);
   size_t plane = (size_t)3 * net_w * net_h;
   memset(input, 0, (size_t)bm_net_batch(det->net) * plane * sizeof(float));
-  bm_geom_render_chw(img, &geom, input);
+  bm_geom_render_chw(img, &render, input);
   int was_training = bm_net_training(det->net);
   bm_net_set_training(det->net, 0);
   bm_net_forward(det->net);

@@ -44,6 +44,9 @@ struct bm_trainer {
   float *bn_before;     /* [n_state]: running statistics before the current forward pass */
   /* with opts.ema_decay > 0: [n_params + n_state] each; the network holds ema between updates */
   float *raw, *ema;
+  size_t frozen_params, frozen_state; /* opts.freeze: floats of the fixed prefix of each array */
+  float *frozen_copy;                 /* [frozen_params]: the fixed parameters during an update */
+  char *pretrained_summary;           /* what load_pretrained did, for the caller to print */
   bm_image_cache *image_cache; /* created at the first epoch; NULL when out of memory */
 };
 
@@ -161,6 +164,47 @@ static int alloc_scratch(bm_trainer *tr, bm_error *err) {
   return 0;
 }
 
+/* opts.pretrained: the file's weights into every matching conv, with a summary for the log */
+static int load_pretrained(bm_trainer *tr, bm_log *log, bm_error *err) {
+  if (!tr->opts.pretrained) return 0;
+  int loaded, kept;
+  bm_buf report;
+  bm_buf_init(&report);
+  int rc = bm_detector_load_pretrained(tr->det, tr->opts.pretrained, &loaded, &kept, &report, log, err);
+  bm_buf summary;
+  bm_buf_init(&summary);
+  bm_buf_printf(&summary, "pretrained: %d convolutions loaded from %s, %d initialised%s%s",
+                loaded, tr->opts.pretrained, kept, kept ? ":\n" : "\n",
+                kept && report.data ? report.data : "");
+  bm_free(tr->pretrained_summary);
+  tr->pretrained_summary = rc || summary.failed ? NULL : bm_strdup(summary.data);
+  bm_buf_free(&summary);
+  bm_buf_free(&report);
+  tr->opts.pretrained = NULL; /* the caller's string; only needed here */
+  return rc;
+}
+
+/* opts.freeze: the fixed prefix of the parameter and state arrays (they are in layer order) */
+static int set_freeze(bm_trainer *tr, bm_error *err) {
+  bm_network *net = bm_detector_net(tr->det);
+  int freeze = tr->opts.freeze;
+  if (freeze < 0 || freeze >= bm_detector_head_layer(tr->det, 0) - 1)
+    return bm_fail(err, "--freeze %d: must be 0 (nothing) or below %d, the conv feeding the first "
+                   "[yolo] head", freeze, bm_detector_head_layer(tr->det, 0) - 1);
+  bm_net_set_frozen(net, freeze);
+  int n_groups;
+  const bm_param_group *g = bm_net_param_groups(net, &n_groups);
+  tr->frozen_params = tr->frozen_state = 0;
+  for (int k = 0; k < n_groups && g[k].layer < freeze; k++) tr->frozen_params = g[k].offset + g[k].count;
+  g = bm_net_state_groups(net, &n_groups);
+  for (int k = 0; k < n_groups && g[k].layer < freeze; k++) tr->frozen_state = g[k].offset + g[k].count;
+  bm_free(tr->frozen_copy);
+  tr->frozen_copy = NULL;
+  if (tr->frozen_params && !(tr->frozen_copy = bm_malloc(tr->frozen_params * sizeof(float))))
+    return bm_fail(err, "out of memory");
+  return 0;
+}
+
 int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_name,
                       int n_classes, char *const *class_names, const bm_train_opts *opts,
                       long images_per_epoch, bm_log *log, bm_error *err) {
@@ -175,6 +219,7 @@ int bm_trainer_create(bm_trainer **out, const char *cfg_text, const char *cfg_na
   bm_rng_seed(&rng, bm_fnv64(bm_fnv64(BM_FNV64_INIT, &opts->seed, 8), &init_key, 8), 1);
   if (bm_detector_create(&tr->det, cfg_text, cfg_name, n_classes, class_names, opts->batch, &rng,
                          log, err) ||
+      load_pretrained(tr, log, err) || set_freeze(tr, err) ||
       init_optim(tr, err) || init_schedule(tr, err)) {
     bm_trainer_free(tr);
     return -1;
@@ -196,6 +241,8 @@ void bm_trainer_free(bm_trainer *tr) {
   bm_optim_free(&tr->optim);
   bm_free(tr->history);
   bm_free(tr->bn_before);
+  bm_free(tr->frozen_copy);
+  bm_free(tr->pretrained_summary);
   bm_free(tr->raw);
   bm_free(tr->ema);
   bm_image_cache_free(tr->image_cache);
@@ -203,6 +250,7 @@ void bm_trainer_free(bm_trainer *tr) {
 }
 
 bm_detector *bm_trainer_detector(bm_trainer *tr) { return tr->det; }
+const char *bm_trainer_pretrained_summary(const bm_trainer *tr) { return tr->pretrained_summary; }
 const bm_train_opts *bm_trainer_opts(const bm_trainer *tr) { return &tr->opts; }
 int64_t bm_trainer_epoch(const bm_trainer *tr) { return tr->epoch; }
 int64_t bm_trainer_iteration(const bm_trainer *tr) { return tr->sched.iteration; }
@@ -228,9 +276,11 @@ static int update_weights(bm_trainer *tr, const bm_loader_batch *batch, bm_train
   uint64_t key = bm_fnv64(BM_FNV64_INIT, &tr->opts.seed, sizeof tr->opts.seed);
   key = bm_fnv64(bm_fnv64(key, &drop_tag, sizeof drop_tag), &step, sizeof step);
   bm_net_set_dropout_key(net, key);
+  if (tr->frozen_copy) memcpy(tr->frozen_copy, bm_net_params(net), tr->frozen_params * sizeof(float));
   bm_net_forward(net);
   const float bn_gain = BN_MOMENTUM / ENGINE_BN_MOMENTUM;
   for (size_t k = 0; k < n_state; k++) state[k] = tr->bn_before[k] + bn_gain * (state[k] - tr->bn_before[k]);
+  memcpy(state, tr->bn_before, tr->frozen_state * sizeof *state); /* frozen: unchanged */
   p->loss = p->box = p->obj = p->cls = 0;
   for (int h = 0; h < bm_detector_n_heads(tr->det); h++) {
     int layer = bm_detector_head_layer(tr->det, h);
@@ -250,6 +300,8 @@ static int update_weights(bm_trainer *tr, const bm_loader_batch *batch, bm_train
   p->lr = bm_schedule_lr(&tr->sched);
   if (!isfinite(p->loss) || !isfinite(p->grad_norm)) return 1;
   bm_optim_step(&tr->optim, bm_net_params(net), grads, p->lr);
+  /* weight decay and momentum would still move frozen parameters: put them back */
+  if (tr->frozen_copy) memcpy(bm_net_params(net), tr->frozen_copy, tr->frozen_params * sizeof(float));
   bm_schedule_advance(&tr->sched);
   bm_net_set_seen(net, bm_net_seen(net) + (uint64_t)batch_size);
   return 0;
@@ -271,6 +323,10 @@ static int train_step(bm_trainer *tr, const bm_loader_batch *batch, bm_train_pro
     float keep = (float)d, take = (float)(1.0 - d);
     size_t n_all = bm_net_n_params(net) + bm_net_n_state(net);
     for (size_t k = 0; k < n_all; k++) tr->ema[k] = keep * tr->ema[k] + take * tr->raw[k];
+    /* frozen values are constant, but keep * x + take * x need not round back to x */
+    size_t n_params = bm_net_n_params(net);
+    memcpy(tr->ema, tr->raw, tr->frozen_params * sizeof(float));
+    memcpy(tr->ema + n_params, tr->raw + n_params, tr->frozen_state * sizeof(float));
   }
   buf_to_net(tr->ema, net);
   return skipped;
@@ -527,6 +583,10 @@ int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn ext
     w.failed = 1;
     bm_fail(&w.error, "out of memory");
   }
+  if (tr->opts.freeze > 0) { /* only then, so other checkpoints keep their bytes */
+    int64_t freeze = tr->opts.freeze;
+    bm_ckpt_add_i64(&w, "trainer.freeze", &freeze, 1);
+  }
   if (extra && extra(extra_user, &w)) {
     w.failed = 1;
     if (!w.error.msg[0]) bm_fail(&w.error, "extra checkpoint sections failed");
@@ -610,6 +670,17 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
   }
   bm_free(history);
   tr->epoch = counters[1];
+  tr->opts.freeze = 0;
+  if (bm_ckpt_find(&r, "trainer.freeze")) {
+    int64_t freeze;
+    if (bm_ckpt_read_i64(&r, "trainer.freeze", &freeze, 1, err)) goto done;
+    if (freeze < 0 || freeze > bm_net_n_layers(bm_detector_net(tr->det))) {
+      bm_fail(err, "%s: trainer.freeze %lld is out of range", ckpt_path, (long long)freeze);
+      goto done;
+    }
+    tr->opts.freeze = (int)freeze;
+  }
+  if (set_freeze(tr, err)) goto done;
   if (threads > 0) tr->opts.threads = threads;
   bm_detector_set_iou_thresh(tr->det, tr->opts.iou_thresh);
   bm_detector_set_threads(tr->det, tr->opts.threads);

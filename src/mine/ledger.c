@@ -1,6 +1,8 @@
 /* The human-cost ledger (asm-spec section 4): one entry per human action on one box (or one
- * image open), with per-round and per-image totals kept alongside. Seconds are never
- * stored, only counts, so any cost weights can be applied afterwards. */
+ * image open), with per-round and per-image totals kept alongside. Cost-model seconds are
+ * never stored, only counts, so any cost weights can be applied afterwards; seconds that were
+ * measured (a real person's time on an image) are stored per image beside them. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,13 +13,16 @@ void bm_costs_default(bm_costs *costs) {
   costs->draw = 7.0;
   costs->verify = 1.5;
   costs->image = 2.0;
+  costs->adjust = 3.5;
 }
 
 static int check_costs(const bm_costs *costs, bm_error *err) {
-  if (!(costs->draw >= 0 && costs->verify >= 0 && costs->image >= 0) ||
-      !(costs->draw < 1e9 && costs->verify < 1e9 && costs->image < 1e9))
-    return bm_fail(err, "ledger: costs must be finite and >= 0 (draw %g, verify %g, image %g)",
-                   costs->draw, costs->verify, costs->image);
+  if (!(costs->draw >= 0 && costs->verify >= 0 && costs->image >= 0 && costs->adjust >= 0) ||
+      !(costs->draw < 1e9 && costs->verify < 1e9 && costs->image < 1e9 && costs->adjust < 1e9))
+    return bm_fail(err,
+                   "ledger: costs must be finite and >= 0 (draw %g, verify %g, image %g, "
+                   "adjust %g)",
+                   costs->draw, costs->verify, costs->image, costs->adjust);
   return 0;
 }
 
@@ -39,12 +44,14 @@ void bm_ledger_free(bm_ledger *ledger) {
   bm_free(ledger->entries);
   bm_free(ledger->per_round);
   bm_free(ledger->per_image);
+  bm_free(ledger->measured);
   memset(ledger, 0, sizeof *ledger);
 }
 
 static void add_action(bm_action_counts *counts, int action) {
   if (action == BM_ACTION_DRAW) counts->draws++;
   else if (action == BM_ACTION_VERIFY) counts->verifies++;
+  else if (action == BM_ACTION_ADJUST) counts->adjusts++;
   else counts->images++;
 }
 
@@ -70,7 +77,8 @@ int bm_ledger_record(bm_ledger *ledger, int round, int image, int action, int cl
     return bm_fail(err, "ledger: round %d out of range", round);
   if (image < 0 || image >= ledger->n_images)
     return bm_fail(err, "ledger: image %d outside [0, %d)", image, ledger->n_images);
-  if (action != BM_ACTION_IMAGE && action != BM_ACTION_VERIFY && action != BM_ACTION_DRAW)
+  if (action != BM_ACTION_IMAGE && action != BM_ACTION_VERIFY && action != BM_ACTION_DRAW &&
+      action != BM_ACTION_ADJUST)
     return bm_fail(err, "ledger: unknown action %d", action);
   if (ledger->n_entries == ledger->cap_entries) {
     long cap = ledger->cap_entries ? 2 * ledger->cap_entries : 256;
@@ -90,6 +98,41 @@ int bm_ledger_record(bm_ledger *ledger, int round, int image, int action, int cl
   add_action(&ledger->per_image[image], action);
   add_action(&ledger->total, action);
   return 0;
+}
+
+int bm_ledger_record_time(bm_ledger *ledger, int round, int image, double seconds,
+                          bm_error *err) {
+  if (round < 0 || round > 10000000)
+    return bm_fail(err, "ledger: round %d out of range", round);
+  if (image < 0 || image >= ledger->n_images)
+    return bm_fail(err, "ledger: image %d outside [0, %d)", image, ledger->n_images);
+  if (!(seconds >= 0 && seconds < 1e9))
+    return bm_fail(err, "ledger: measured time %g s of image %d is not a duration", seconds,
+                   image);
+  if (ledger->n_measured == ledger->cap_measured) {
+    long cap = ledger->cap_measured ? 2 * ledger->cap_measured : 64;
+    bm_ledger_time *grown = bm_realloc(ledger->measured, (size_t)cap * sizeof *grown);
+    if (!grown) return bm_fail(err, "ledger: out of memory");
+    ledger->measured = grown;
+    ledger->cap_measured = cap;
+  }
+  bm_ledger_time *t = &ledger->measured[ledger->n_measured++];
+  t->round = round;
+  t->image = image;
+  t->seconds = seconds;
+  return 0;
+}
+
+double bm_ledger_measured_through(const bm_ledger *ledger, int round, long *images) {
+  double sum = 0;
+  long n = 0;
+  for (long i = 0; i < ledger->n_measured; i++) {
+    if (ledger->measured[i].round > round) continue;
+    sum += ledger->measured[i].seconds;
+    n++;
+  }
+  if (images) *images = n;
+  return sum;
 }
 
 int bm_ledger_charge_review(bm_ledger *ledger, const bm_fusion_result *result, int round,
@@ -124,30 +167,31 @@ int bm_ledger_charge_full_draw(bm_ledger *ledger, int image, const bm_object *gt
 }
 
 bm_action_counts bm_ledger_round(const bm_ledger *ledger, int round) {
-  bm_action_counts none = {0, 0, 0};
+  bm_action_counts none = {0, 0, 0, 0};
   if (round < 0 || round >= ledger->n_rounds) return none;
   return ledger->per_round[round];
 }
 
 bm_action_counts bm_ledger_image(const bm_ledger *ledger, int image) {
-  bm_action_counts none = {0, 0, 0};
+  bm_action_counts none = {0, 0, 0, 0};
   if (image < 0 || image >= ledger->n_images) return none;
   return ledger->per_image[image];
 }
 
 bm_action_counts bm_ledger_through(const bm_ledger *ledger, int round) {
-  bm_action_counts sum = {0, 0, 0};
+  bm_action_counts sum = {0, 0, 0, 0};
   for (int r = 0; r <= round && r < ledger->n_rounds; r++) {
     sum.draws += ledger->per_round[r].draws;
     sum.verifies += ledger->per_round[r].verifies;
     sum.images += ledger->per_round[r].images;
+    sum.adjusts += ledger->per_round[r].adjusts;
   }
   return sum;
 }
 
 double bm_costs_seconds(const bm_costs *costs, bm_action_counts counts) {
   return costs->draw * (double)counts.draws + costs->verify * (double)counts.verifies +
-         costs->image * (double)counts.images;
+         costs->image * (double)counts.images + costs->adjust * (double)counts.adjusts;
 }
 
 double bm_ledger_seconds(const bm_ledger *ledger) {
@@ -155,11 +199,12 @@ double bm_ledger_seconds(const bm_ledger *ledger) {
 }
 
 /* ---- binary form ----
- * "BMLEDGR1" u32 version=1, f64 draw verify image, u32 n_images, u64 n_entries,
- * n_entries x (i32 round, i32 image, i32 class, u8 action, u8 accepted), u32 crc32c of all
- * bytes before it. Little-endian throughout. */
+ * "BMLEDGR1" u32 version=2, f64 draw verify image adjust, u32 n_images, u64 n_entries,
+ * n_entries x (i32 round, i32 image, i32 class, u8 action, u8 accepted), u64 n_measured,
+ * n_measured x (i32 round, i32 image, f64 seconds), u32 crc32c of all bytes before it.
+ * Little-endian throughout. Version 1 had no adjust cost and no measured times. */
 static const char ledger_magic[8] = {'B', 'M', 'L', 'E', 'D', 'G', 'R', '1'};
-enum { LEDGER_VERSION = 1 };
+enum { LEDGER_VERSION = 2 };
 
 void bm_ledger_save(const bm_ledger *ledger, bm_buf *out) {
   size_t start = out->len;
@@ -168,6 +213,7 @@ void bm_ledger_save(const bm_ledger *ledger, bm_buf *out) {
   mine_put_f64(out, ledger->costs.draw);
   mine_put_f64(out, ledger->costs.verify);
   mine_put_f64(out, ledger->costs.image);
+  mine_put_f64(out, ledger->costs.adjust);
   mine_put_u32(out, (uint32_t)ledger->n_images);
   mine_put_u64(out, (uint64_t)ledger->n_entries);
   for (long i = 0; i < ledger->n_entries; i++) {
@@ -177,6 +223,12 @@ void bm_ledger_save(const bm_ledger *ledger, bm_buf *out) {
     mine_put_u32(out, (uint32_t)e->class_id);
     mine_put_u8(out, e->action);
     mine_put_u8(out, e->accepted);
+  }
+  mine_put_u64(out, (uint64_t)ledger->n_measured);
+  for (long i = 0; i < ledger->n_measured; i++) {
+    mine_put_u32(out, (uint32_t)ledger->measured[i].round);
+    mine_put_u32(out, (uint32_t)ledger->measured[i].image);
+    mine_put_f64(out, ledger->measured[i].seconds);
   }
   if (out->failed) return;
   mine_put_u32(out, bm_crc32c(0, out->data + start, out->len - start));
@@ -192,18 +244,30 @@ int bm_ledger_load(bm_ledger *ledger, const void *data, size_t len, size_t *used
   if (in.failed || memcmp(magic, ledger_magic, sizeof magic) != 0)
     return bm_fail(err, "ledger: bad magic (not a boxmine ledger)");
   uint32_t version = mine_get_u32(&in);
-  if (version != LEDGER_VERSION)
-    return bm_fail(err, "ledger: version %u, this build reads %d", version, LEDGER_VERSION);
+  if (version != 1 && version != LEDGER_VERSION)
+    return bm_fail(err, "ledger: version %u, this build reads 1 and %d", version, LEDGER_VERSION);
   bm_costs costs;
+  bm_costs_default(&costs);
   costs.draw = mine_get_f64(&in);
   costs.verify = mine_get_f64(&in);
   costs.image = mine_get_f64(&in);
+  if (version >= 2) costs.adjust = mine_get_f64(&in);
   uint32_t n_images = mine_get_u32(&in);
   uint64_t n_entries = mine_get_u64(&in);
-  const size_t entry_bytes = 14;
+  const size_t entry_bytes = 14, time_bytes = 16;
   if (in.failed || n_images > 0x7fffffffu || n_entries > (in.len - in.pos) / entry_bytes)
     return bm_fail(err, "ledger: truncated or corrupt header");
-  size_t crc_at = in.pos + (size_t)n_entries * entry_bytes;
+  size_t times_at = in.pos + (size_t)n_entries * entry_bytes;
+  uint64_t n_measured = 0;
+  size_t crc_at = times_at;
+  if (version >= 2) {
+    mine_reader at;
+    mine_reader_init(&at, (const char *)data + times_at, len - times_at);
+    n_measured = mine_get_u64(&at);
+    if (at.failed || n_measured > (len - times_at - 8) / time_bytes)
+      return bm_fail(err, "ledger: truncated or corrupt measured times");
+    crc_at = times_at + 8 + (size_t)n_measured * time_bytes;
+  }
   if (crc_at + 4 > len) return bm_fail(err, "ledger: truncated");
   mine_reader tail;
   mine_reader_init(&tail, (const char *)data + crc_at, 4);
@@ -222,13 +286,25 @@ int bm_ledger_load(bm_ledger *ledger, const void *data, size_t len, size_t *used
       return -1;
     }
   }
+  if (version >= 2) (void)mine_get_u64(&in);
+  for (uint64_t i = 0; i < n_measured; i++) {
+    int round = (int)mine_get_u32(&in);
+    int image = (int)mine_get_u32(&in);
+    double seconds = mine_get_f64(&in);
+    if (bm_ledger_record_time(ledger, round, image, seconds, err) != 0) {
+      bm_fail_prefix(err, "ledger: measured time %llu", (unsigned long long)i);
+      bm_ledger_free(ledger);
+      return -1;
+    }
+  }
   if (used) *used = crc_at + 4;
   return 0;
 }
 
 static void counts_json(bm_buf *out, const bm_costs *costs, bm_action_counts c) {
-  bm_buf_printf(out, "\"draws\":%ld,\"verifies\":%ld,\"images\":%ld,\"seconds\":", c.draws,
-                c.verifies, c.images);
+  bm_buf_printf(out,
+                "\"draws\":%ld,\"verifies\":%ld,\"images\":%ld,\"adjusts\":%ld,\"seconds\":",
+                c.draws, c.verifies, c.images, c.adjusts);
   bm_buf_json_number(out, bm_costs_seconds(costs, c));
 }
 
@@ -239,20 +315,43 @@ void bm_ledger_json(const bm_ledger *ledger, bm_buf *out) {
   bm_buf_json_number(out, ledger->costs.verify);
   bm_buf_puts(out, ",\"image\":");
   bm_buf_json_number(out, ledger->costs.image);
+  bm_buf_puts(out, ",\"adjust\":");
+  bm_buf_json_number(out, ledger->costs.adjust);
   bm_buf_puts(out, "},\"total\":{");
   counts_json(out, &ledger->costs, ledger->total);
+  long measured_images;
+  double measured = bm_ledger_measured_through(ledger, 10000000, &measured_images);
+  bm_buf_puts(out, ",\"measured_seconds\":");
+  bm_buf_json_number(out, measured_images ? measured : NAN);
+  bm_buf_printf(out, ",\"measured_images\":%ld", measured_images);
   bm_buf_puts(out, "},\"rounds\":[");
   for (int r = 0; r < ledger->n_rounds; r++) {
     bm_buf_printf(out, "%s{\"round\":%d,", r ? "," : "", r);
     counts_json(out, &ledger->costs, ledger->per_round[r]);
+    double sum = 0;
+    long n = 0;
+    for (long i = 0; i < ledger->n_measured; i++)
+      if (ledger->measured[i].round == r) {
+        sum += ledger->measured[i].seconds;
+        n++;
+      }
+    bm_buf_puts(out, ",\"measured_seconds\":");
+    bm_buf_json_number(out, n ? sum : NAN);
     bm_buf_puts(out, "}");
   }
   bm_buf_puts(out, "],\"entry_fields\":[\"round\",\"image\",\"action\",\"class\",\"accepted\"],"
-                   "\"actions\":[\"image\",\"verify\",\"draw\"],\"entries\":[");
+                   "\"actions\":[\"image\",\"verify\",\"draw\",\"adjust\"],\"entries\":[");
   for (long i = 0; i < ledger->n_entries; i++) {
     const bm_ledger_entry *e = &ledger->entries[i];
     bm_buf_printf(out, "%s[%d,%d,%d,%d,%d]", i ? "," : "", e->round, e->image, e->action,
                   e->class_id, e->accepted);
+  }
+  bm_buf_puts(out, "],\"measured_fields\":[\"round\",\"image\",\"seconds\"],\"measured\":[");
+  for (long i = 0; i < ledger->n_measured; i++) {
+    const bm_ledger_time *t = &ledger->measured[i];
+    bm_buf_printf(out, "%s[%d,%d,", i ? "," : "", t->round, t->image);
+    bm_buf_json_number(out, t->seconds);
+    bm_buf_puts(out, "]");
   }
   bm_buf_puts(out, "]}");
 }

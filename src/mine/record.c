@@ -11,9 +11,10 @@ void bm_round_record_init(bm_round_record *rec) {
   rec->phase = 2;
   rec->labeled_images = rec->unlabeled_images = rec->queued_images = rec->batch_images = -1;
   rec->sl_images = rec->al_images = rec->sl_boxes = rec->al_boxes = -1;
-  rec->human_draws = rec->human_verifies = rec->human_images = -1;
+  rec->human_draws = rec->human_verifies = rec->human_images = rec->human_adjusts = -1;
   rec->mean_sl_score = rec->mean_al_ratio = NAN;
-  rec->human_seconds = NAN;
+  rec->human_seconds = rec->human_measured_seconds = NAN;
+  rec->human_measured_images = -1;
   rec->pseudo_precision = rec->pseudo_recall = NAN;
   rec->ap50 = rec->ap75 = rec->ap_coco = rec->ap_shift = NAN;
   strcpy(rec->ap_metric, "ap50");
@@ -28,7 +29,11 @@ void bm_round_record_fill(bm_round_record *rec, const bm_mine_state *st,
   rec->human_draws = st->ledger.total.draws;
   rec->human_verifies = st->ledger.total.verifies;
   rec->human_images = st->ledger.total.images;
+  rec->human_adjusts = st->ledger.total.adjusts;
   rec->human_seconds = bm_ledger_seconds(&st->ledger);
+  rec->human_measured_seconds =
+      bm_ledger_measured_through(&st->ledger, 10000000, &rec->human_measured_images);
+  if (rec->human_measured_images == 0) rec->human_measured_seconds = NAN;
   if (!plan) return;
   rec->round = plan->round;
   rec->batch_images = plan->batch.n;
@@ -70,7 +75,10 @@ void bm_round_record_json(const bm_round_record *rec, bm_buf *out) {
   put_count(out, "human_draws", rec->human_draws);
   put_count(out, "human_verifies", rec->human_verifies);
   put_count(out, "human_images", rec->human_images);
+  put_count(out, "human_adjusts", rec->human_adjusts);
   put_number(out, "human_seconds", rec->human_seconds);
+  put_number(out, "human_measured_seconds", rec->human_measured_seconds);
+  put_count(out, "human_measured_images", rec->human_measured_images);
   put_number(out, "pseudo_precision", rec->pseudo_precision);
   put_number(out, "pseudo_recall", rec->pseudo_recall);
   put_number(out, "ap50", rec->ap50);

@@ -150,15 +150,18 @@ static void cell_text(bm_buf *out, const char *text) {
   bm_buf_puts(out, "</td>");
 }
 
-static void cell_duration(bm_buf *out, double seconds) {
+/* note: an extra line under the seconds, or NULL */
+static void cell_duration_note(bm_buf *out, double seconds, const char *note) {
   if (!isfinite(seconds)) {
     bm_buf_puts(out, "<td class=\"na\">n/a</td>");
     return;
   }
   long s = (long)(seconds + 0.5);
-  bm_buf_printf(out, "<td>%ld h %02ld min<br><small>%.0f s</small></td>", s / 3600,
-                (s / 60) % 60, seconds);
+  bm_buf_printf(out, "<td>%ld h %02ld min<br><small>%.0f s%s%s</small></td>", s / 3600,
+                (s / 60) % 60, seconds, note ? "<br>" : "", note ? note : "");
 }
+
+static void cell_duration(bm_buf *out, double seconds) { cell_duration_note(out, seconds, NULL); }
 
 /* The folder's last component tells runs apart in the table (the Runs list has the full
  * paths); a path ending in '/' is shown whole. */
@@ -175,8 +178,9 @@ static void final_table(bm_buf *out, const bm_run_log *runs, int n_runs) {
               "<th>final mAP@0.5<br><small>%</small></th><th>final AP@0.75<br><small>%</small></th>"
               "<th>final COCO AP<br><small>@[.5:.95], %</small></th>"
               "<th>labelled images<br><small>|L|</small></th><th>boxes drawn<br><small>by "
-              "people</small></th><th>boxes verified</th><th>images opened</th>"
-              "<th>human time</th><th>stopped because</th></tr></thead><tbody>\n");
+              "people</small></th><th>boxes verified</th><th>boxes adjusted</th><th>images opened</th>"
+              "<th>human time<br><small>cost model</small></th><th>human time<br><small>measured"
+              "</small></th><th>stopped because</th></tr></thead><tbody>\n");
   for (int r = 0; r < n_runs; r++) {
     const bm_run_log *run = &runs[r];
     const bm_round_record *last = run->n_rounds > 0 ? &run->rounds[run->n_rounds - 1] : NULL;
@@ -206,8 +210,17 @@ static void final_table(bm_buf *out, const bm_run_log *runs, int n_runs) {
     cell_count(out, last ? last->labeled_images : -1);
     cell_count(out, last ? last->human_draws : -1);
     cell_count(out, last ? last->human_verifies : -1);
+    cell_count(out, last ? last->human_adjusts : -1);
     cell_count(out, last ? last->human_images : -1);
     cell_duration(out, last ? last->human_seconds : NAN);
+    if (last && last->human_measured_images > 0) {
+      /* measured seconds cover only the images people were timed on: say how many */
+      char note[48];
+      snprintf(note, sizeof note, "%ld images timed", last->human_measured_images);
+      cell_duration_note(out, last->human_measured_seconds, note);
+    } else {
+      cell_duration(out, NAN);
+    }
     cell_text(out, run->stop_reason ? run->stop_reason : run->has_summary ? NULL : "still running?");
     bm_buf_puts(out, "</tr>\n");
   }
@@ -223,8 +236,9 @@ static void run_details(bm_buf *out, const bm_run_log *runs, int n_runs) {
     chart_escape(out, run->name);
     bm_buf_puts(out, "</b> &mdash; ");
     chart_escape(out, run->dir);
-    bm_buf_printf(out, ", %d records; costs: draw %g s, verify %g s, image %g s", run->n_rounds,
-                  run->costs.draw, run->costs.verify, run->costs.image);
+    bm_buf_printf(out, ", %d records; costs: draw %g s, verify %g s, image %g s, adjust %g s",
+                  run->n_rounds, run->costs.draw, run->costs.verify, run->costs.image,
+                  run->costs.adjust);
     if (run->command_line) {
       bm_buf_puts(out, "<br><code>");
       chart_escape(out, run->command_line);

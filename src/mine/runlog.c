@@ -13,6 +13,8 @@ static void put_costs(bm_buf *out, const bm_costs *costs) {
   bm_buf_json_number(out, costs->verify);
   bm_buf_puts(out, ",\"image\":");
   bm_buf_json_number(out, costs->image);
+  bm_buf_puts(out, ",\"adjust\":");
+  bm_buf_json_number(out, costs->adjust);
   bm_buf_puts(out, "}");
 }
 
@@ -93,7 +95,8 @@ int bm_round_record_parse(const bm_json *object, bm_round_record *rec, bm_error 
                 {"sl_images", &rec->sl_images},           {"al_images", &rec->al_images},
                 {"sl_boxes", &rec->sl_boxes},             {"al_boxes", &rec->al_boxes},
                 {"human_draws", &rec->human_draws},       {"human_verifies", &rec->human_verifies},
-                {"human_images", &rec->human_images}};
+                {"human_images", &rec->human_images},     {"human_adjusts", &rec->human_adjusts},
+                {"human_measured_images", &rec->human_measured_images}};
   for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
     if (get_count(object, counts[i].key, counts[i].out, err) != 0) return -1;
   struct {
@@ -104,7 +107,8 @@ int bm_round_record_parse(const bm_json *object, bm_round_record *rec, bm_error 
                  {"pseudo_recall", &rec->pseudo_recall}, {"ap50", &rec->ap50},
                  {"ap75", &rec->ap75},                   {"ap_coco", &rec->ap_coco},
                  {"ap_shift", &rec->ap_shift},           {"train_loss", &rec->train_loss},
-                 {"lr", &rec->lr},                       {"seconds", &rec->seconds}};
+                 {"lr", &rec->lr},                       {"seconds", &rec->seconds},
+                 {"human_measured_seconds", &rec->human_measured_seconds}};
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
     if (get_double(object, numbers[i].key, numbers[i].out, err) != 0) return -1;
   const bm_json *metric = bm_json_get(object, "ap_metric");
@@ -200,6 +204,7 @@ static int parse_summary(const char *path, bm_run_log *run, bm_error *err) {
   run->costs.draw = bm_json_number(bm_json_get(costs, "draw"), run->costs.draw);
   run->costs.verify = bm_json_number(bm_json_get(costs, "verify"), run->costs.verify);
   run->costs.image = bm_json_number(bm_json_get(costs, "image"), run->costs.image);
+  run->costs.adjust = bm_json_number(bm_json_get(costs, "adjust"), run->costs.adjust);
   run->has_summary = 1;
   rc = 0;
 done:

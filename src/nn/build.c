@@ -27,7 +27,8 @@ static int parse_net(const nn_cfg *cfg, nn_section *s, bm_net_config *c, bm_log 
       nn_cfg_float(cfg, s, "saturation", 1, 0, 100, &c->saturation, err) ||
       nn_cfg_float(cfg, s, "exposure", 1, 0, 100, &c->exposure, err) ||
       nn_cfg_float(cfg, s, "angle", 0, -360, 360, &c->angle, err) ||
-      nn_cfg_int(cfg, s, "flip", 1, 0, 1, &c->flip, err))
+      nn_cfg_int(cfg, s, "flip", 1, 0, 1, &c->flip, err) ||
+      nn_cfg_int(cfg, s, "letter_box", -1, 0, 1, &c->letter_box, err))
     return -1;
   if (c->width == 0 || c->height == 0)
     return bm_fail(err, "%s: line %d: [net] needs width and height", cfg->name, s->line);
@@ -161,8 +162,17 @@ static int parse_yolo(const nn_cfg *cfg, nn_section *s, bm_layer_info *l, bm_err
       nn_cfg_float(cfg, s, "iou_normalizer", 0.75f, 0, 1e6f, &y->iou_normalizer, err) ||
       nn_cfg_float(cfg, s, "cls_normalizer", 1, 0, 1e6f, &y->cls_normalizer, err) ||
       nn_cfg_float(cfg, s, "scale_x_y", 1, 0.5f, 10, &y->scale_x_y, err) ||
-      nn_cfg_int(cfg, s, "neighbors", 0, 0, 1, &y->neighbors, err))
+      nn_cfg_int(cfg, s, "neighbors", 0, 0, 1, &y->neighbors, err) ||
+      nn_cfg_float(cfg, s, "beta_nms", 0.6f, 0, 100, &y->beta_nms, err) ||
+      nn_cfg_float(cfg, s, "iou_thresh", 1, 0, 1, &y->iou_thresh, err))
     return -1;
+  const char *nms_kind = nn_cfg_str(s, "nms_kind", &line);
+  y->nms_kind = 0;
+  if (nms_kind && !strcmp(nms_kind, "greedynms")) y->nms_kind = 1;
+  else if (nms_kind && !strcmp(nms_kind, "diounms")) y->nms_kind = 2;
+  else if (nms_kind && strcmp(nms_kind, "default") && strcmp(nms_kind, "defaultnms"))
+    return bm_fail(err, "%s: line %d: nms_kind: '%s' is not default, greedynms or diounms",
+                   cfg->name, line, nms_kind);
   /* a neighbouring cell's prediction must be able to reach the truth's centre, up to half a
    * cell beyond its own edge: x = scale * sigmoid - (scale - 1) / 2 spans (-0.5, 1.5) at 2 */
   if (y->neighbors && y->scale_x_y < 2) {
@@ -250,6 +260,15 @@ int nn_build_layers(nn_cfg *cfg, bm_net_config *net_cfg, nn_layer **out_layers, 
     }
     nn_cfg_warn_unused(cfg, s, log);
   }
+  /* iou_thresh= is darknet's training rule for extra anchors; boxmine's is the trainer's
+   * --iou-thresh option, so the key is read and not used: said once per file */
+  for (int i = 0; i < n; i++)
+    if (layers[i].info.type == BM_LAYER_YOLO && layers[i].info.yolo.iou_thresh < 1) {
+      bm_warn(log, "%s: line %d: [yolo] iou_thresh=%g is not used; boxmine's training takes it "
+              "from --iou-thresh (default off)", cfg->name, layers[i].info.cfg_line,
+              layers[i].info.yolo.iou_thresh);
+      break;
+    }
   *out_layers = layers;
   *n_layers = n;
   return 0;

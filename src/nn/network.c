@@ -623,9 +623,13 @@ void bm_net_forward(bm_network *net) {
     bm_nchw_to_nhwc(net->input + b * image, net->input_nhwc + b * image, 1, net->in_c,
                     net->in_h, net->in_w);
   double start = net->profile ? bm_now() : 0.0;
+  nn_ctx train_ctx = ctx, frozen_ctx = ctx;
+  frozen_ctx.training = 0;
   for (int i = 0; i < net->n_layers; i++) {
     nn_layer *l = &net->layers[i];
     const float *in = i ? net->layers[i - 1].out : net->input_nhwc;
+    int training = net->training && i >= net->frozen; /* frozen layers run as in inference */
+    ctx = training ? train_ctx : frozen_ctx;
     switch (l->info.type) {
     case BM_LAYER_CONV: nn_conv_forward(&ctx, l, in); break;
     case BM_LAYER_MAXPOOL: nn_maxpool_forward(&ctx, l, in); break;
@@ -635,8 +639,8 @@ void bm_net_forward(bm_network *net) {
     case BM_LAYER_YOLO: nn_yolo_forward(&ctx, l, in); break;
     case BM_LAYER_DROPOUT:
       /* inference: the output is the input itself (no copy) */
-      l->out = net->training ? net->acts + l->out_off : (float *)in;
-      if (net->training) nn_dropout_forward(&ctx, l, in, nn_dropout_layer_key(net->dropout_key, i));
+      l->out = training ? net->acts + l->out_off : (float *)in;
+      if (training) nn_dropout_forward(&ctx, l, in, nn_dropout_layer_key(net->dropout_key, i));
       break;
     }
     /* heads' gradients come from the caller, who may add into them */
@@ -653,10 +657,10 @@ void bm_net_backward(bm_network *net) {
   if (!net->training) return;
   nn_ctx ctx = nn_context(net);
   double start = net->profile ? bm_now() : 0.0;
-  for (int i = net->n_layers - 1; i >= 0; i--) {
+  for (int i = net->n_layers - 1; i >= net->frozen; i--) {
     nn_layer *l = &net->layers[i];
     const float *in = i ? net->layers[i - 1].out : net->input_nhwc;
-    float *din = i ? net->layers[i - 1].dout : NULL;
+    float *din = i > net->frozen ? net->layers[i - 1].dout : NULL; /* none into frozen layers */
     /* every layer adds into its inputs' gradients; the first to do so (the last reader)
      * clears them just before */
     int inputs[BM_ROUTE_MAX_INPUTS + 1];
@@ -706,6 +710,11 @@ void nn_net_set_narrow(bm_network *net, int enabled) { net->no_narrow = !enabled
 void bm_net_set_profile(bm_network *net, double *layer_seconds) { net->profile = layer_seconds; }
 
 void bm_net_set_dropout_key(bm_network *net, uint64_t key) { net->dropout_key = key; }
+
+void bm_net_set_frozen(bm_network *net, int n) {
+  net->frozen = n < 0 ? 0 : n > net->n_layers ? net->n_layers : n;
+}
+int bm_net_frozen(const bm_network *net) { return net->frozen; }
 
 int bm_net_has_dropout(const bm_network *net) {
   for (int i = 0; i < net->n_layers; i++)

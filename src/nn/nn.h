@@ -80,6 +80,7 @@ struct bm_network {
   int no_depthwise;  /* nn_net_set_depthwise(net, 0): depthwise convs by im2col (tests) */
   int no_narrow;     /* nn_net_set_narrow(net, 0) (tests) */
   uint64_t dropout_key; /* bm_net_set_dropout_key */
+  int frozen;           /* bm_net_set_frozen */
   uint64_t seen;
   double flops;
   double *profile; /* bm_net_set_profile: 2 * n_layers seconds, or NULL */

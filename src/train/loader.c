@@ -85,6 +85,12 @@ static int fill_entry(const bm_loader *ld, bm_loader_batch *slot, loader_entry *
   slot->sample[k] = sample;
   slot->image[k] = s->image;
   if (!opts->train) {
+    if (opts->stretch) { /* rendered as darknet does, boxes mapped back by the plain stretch */
+      bm_geom render = bm_geom_stretch_corners(img->width, img->height, opts->net_w, opts->net_h);
+      bm_geom_render_chw(img, &render, input);
+      slot->geom[k] = bm_geom_stretch(img->width, img->height, opts->net_w, opts->net_h);
+      return 0;
+    }
     slot->geom[k] = bm_geom_letterbox(img->width, img->height, opts->net_w, opts->net_h);
     bm_geom_render_chw(img, &slot->geom[k], input);
     return 0;

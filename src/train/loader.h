@@ -20,6 +20,8 @@ typedef struct bm_loader_opts {
   int net_w, net_h;        /* network input size */
   int train;               /* 1: shuffled, augmented, last batch filled by wrapping around;
                             * 0: sample order, letterbox only, last batch padded */
+  int stretch;             /* train == 0 only: resize to net_w x net_h without keeping the
+                            * aspect ratio (darknet's default) instead of letterboxing */
   bm_augment_opts augment; /* training augmentation (net_w/net_h are overwritten) */
   uint64_t seed;
   int64_t epoch;           /* selects the order and the augmentation draws */
