@@ -3,7 +3,7 @@
 // one JSON line with the median (and best) ms per run.
 //
 //   NODE_PATH=/work/ort/node_modules node bench/ort_bench.js --model M.onnx [--threads 2]
-//        [--iters 20] [--warmup 3]
+//        [--iters 20] [--warmup 3] [--no-spin] [--shape NxCxHxW]
 //
 // The session uses all graph optimisations (ONNX Runtime folds batch norm into the
 // convolutions and fuses activations), intra-op threads = --threads, one inter-op thread,
@@ -26,12 +26,17 @@ async function main() {
   const threads = parseInt(option('threads', '2'), 10);
   const iters = parseInt(option('iters', '20'), 10);
   const warmup = parseInt(option('warmup', '3'), 10);
-  const session = await ort.InferenceSession.create(model, {
+  const options = {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-  });
+  };
+  // --no-spin: idle pool threads block at once instead of spinning (what OMP_WAIT_POLICY=
+  // passive does for the OpenMP engines; see bench/infer_compare.sh --passive)
+  const spin = process.argv.indexOf('--no-spin') < 0;
+  if (!spin) options.extra = {session: {intra_op: {allow_spinning: '0'}, inter_op: {allow_spinning: '0'}}};
+  const session = await ort.InferenceSession.create(model, options);
   const name = session.inputNames[0];
   // the input's shape is fixed by the export (bench/onnx_export.py)
   const meta = session.inputMetadata ? session.inputMetadata : null;
@@ -61,7 +66,7 @@ async function main() {
   const mid = sorted.length >> 1;
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   console.log(JSON.stringify({
-    tool: 'onnxruntime', model, threads, iters, warmup, shape: dims,
+    tool: 'onnxruntime', model, threads, iters, warmup, shape: dims, spin,
     ms_per_iter: +median.toFixed(3), ms_per_iter_min: +sorted[0].toFixed(3),
     img_per_s: +(dims[0] * 1000 / median).toFixed(3),
   }));

@@ -190,15 +190,18 @@ int main(void) {
       /* other kernel sizes through the generic loops */
       {18, 9, 9, 1, 1, 0, 1, 2, "leaky", 0},
       {16, 11, 10, 7, 2, 3, 0, 2, "leaky", 0},
-      /* 1x1 convolutions on few channels (nn_narrow_rows; the first layer, 3 channels, is
-       * one in every case): filters below, at and above the 2-vector block, rows not a
-       * multiple of the 6-pixel block, the yolo-fastest widths */
+      /* 1x1 convolutions on up to 512 channels (nn_narrow_rows; the first layer, 3
+       * channels, is one in every case): filters below, at and above the 2-vector block,
+       * rows not a multiple of the 6-pixel block, the yolo-fastest widths and heads */
       {8, 13, 11, 1, 1, 0, 1, 2, "leaky", 48},
       {16, 7, 7, 1, 1, 0, 0, 3, "linear", 8},
       {32, 9, 5, 1, 1, 0, 1, 1, "leaky", 192},
       {48, 3, 5, 1, 1, 0, 1, 2, "linear", 272},
       {64, 1, 1, 1, 1, 0, 0, 3, "logistic", 21},
       {5, 6, 7, 1, 1, 0, 1, 2, "relu", 37},
+      {96, 5, 7, 1, 1, 0, 1, 2, "leaky", 448},
+      {448, 3, 3, 1, 1, 0, 0, 1, "linear", 96},
+      {144, 4, 5, 1, 1, 0, 0, 2, "linear", 255},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 100 + i);
   return bm_test_finish("test_nn_depthwise");

@@ -199,7 +199,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
     nn_depthwise_forward(ctx, l, in, z, a, b);
     return;
   }
-  int narrow = ctx->narrow && nn_narrow_fits(info);
+  int narrow = ctx->narrow && nn_narrow_fits(info, !ctx->training && !ctx->own_gemm);
   if (!ctx->training && ctx->fast_infer && nn_winograd_fits(info)) {
     nn_winograd_forward(ctx, l, in, info->batch_normalize ? a : NULL,
                         info->batch_normalize ? b : l->bias);

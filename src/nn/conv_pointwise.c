@@ -82,9 +82,11 @@ void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float
   }
 }
 
-/* ---- 1x1 convolutions on few input channels (any mode, any number of pixels) ------------
- * z[r][f] = sum over c < C of in[r][c] * w[f][c] with C <= NN_NARROW_MAX_C: products too thin
- * for a GEMM library (K = C of 8 to 64). The weights are transposed to wt[c][0:Fp] (Fp =
+/* ---- 1x1 convolutions without a GEMM library (any mode, any number of pixels) -----------
+ * z[r][f] = sum over c < C of in[r][c] * w[f][c] with C <= NN_NARROW_MAX_C (64): products too
+ * thin for a GEMM library (K = C of 8 to 64); at inference with OpenBLAS also up to
+ * NN_NARROW_INFER_MAX_C channels, products too small (100 to 1600 rows) for OpenBLAS to pay
+ * for its packing. The weights are transposed to wt[c][0:Fp] (Fp =
  * filters rounded up to 2 vectors, zeros beyond); blocks of NARROW_R pixels x 2 vectors of
  * filters are sums of C broadcast inputs times weight vectors in 2 * NARROW_R registers (the
  * classic 6 x 16 AVX2 tile, 6 x 32 with AVX-512). */
@@ -93,9 +95,9 @@ void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float
 
 static int round_nb(int n) { return (n + NARROW_NB - 1) / NARROW_NB * NARROW_NB; }
 
-int nn_narrow_fits(const bm_layer_info *l) {
+int nn_narrow_fits(const bm_layer_info *l, int wide) {
   return l->type == BM_LAYER_CONV && l->size == 1 && l->stride == 1 && l->pad == 0 &&
-         l->groups == 1 && l->in_c <= NN_NARROW_MAX_C &&
+         l->groups == 1 && l->in_c <= (wide ? NN_NARROW_INFER_MAX_C : NN_NARROW_MAX_C) &&
          (size_t)l->in_c * round_nb(l->filters) <= NN_NARROW_MAX_WEIGHTS;
 }
 
@@ -112,12 +114,20 @@ static inline __attribute__((always_inline)) void narrow_block(const float *in, 
                                                                int R) {
   nn_vf acc0[NARROW_R], acc1[NARROW_R];
   for (int i = 0; i < R; i++) acc0[i] = acc1[i] = (nn_vf){0};
-  for (int c = 0; c < C; c++) {
-    nn_vf w0 = NN_VLOAD(wt + (size_t)c * Fp + f), w1 = NN_VLOAD(wt + (size_t)c * Fp + f + NN_VW);
-    for (int i = 0; i < R; i++) {
-      nn_vf x = (nn_vf){0} + in[(size_t)i * C + c];
-      acc0[i] = NN_FMA(x, w0, acc0[i]);
-      acc1[i] = NN_FMA(x, w1, acc1[i]);
+  if (nf <= NN_VW) { /* one vector of filters (e.g. 8 filters with AVX2) */
+    for (int c = 0; c < C; c++) {
+      nn_vf w0 = NN_VLOAD(wt + (size_t)c * Fp + f);
+      for (int i = 0; i < R; i++) acc0[i] = NN_FMA(NN_VSPLAT(in[(size_t)i * C + c]), w0, acc0[i]);
+    }
+  } else {
+    for (int c = 0; c < C; c++) {
+      nn_vf w0 = NN_VLOAD(wt + (size_t)c * Fp + f);
+      nn_vf w1 = NN_VLOAD(wt + (size_t)c * Fp + f + NN_VW);
+      for (int i = 0; i < R; i++) {
+        nn_vf x = NN_VSPLAT(in[(size_t)i * C + c]);
+        acc0[i] = NN_FMA(x, w0, acc0[i]);
+        acc1[i] = NN_FMA(x, w1, acc1[i]);
+      }
     }
   }
   for (int i = 0; i < R; i++) {

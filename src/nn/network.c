@@ -370,7 +370,7 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
         nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);
     /* the narrow 1x1 kernel's transposed weights live in the thread's slice */
-    if (nn_narrow_fits(&l->info) && NN_NARROW_MAX_WEIGHTS > chunk) chunk = NN_NARROW_MAX_WEIGHTS;
+    if (nn_narrow_fits(&l->info, 1) && NN_NARROW_MAX_WEIGHTS > chunk) chunk = NN_NARROW_MAX_WEIGHTS;
     size_t per_image = conv_col_per_image(&l->info);
     if (!per_image) continue;
     size_t images = NN_WORK_CAP / per_image;

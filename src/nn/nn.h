@@ -289,6 +289,14 @@ typedef int nn_vi __attribute__((vector_size(16)));
 #ifndef NN_FMA
 #define NN_FMA(a, b, c) ((a) * (b) + (c))
 #endif
+/* every lane = the float x */
+#if defined(__AVX512F__)
+#define NN_VSPLAT(x) ((nn_vf)_mm512_set1_ps(x))
+#elif defined(__AVX__)
+#define NN_VSPLAT(x) ((nn_vf)_mm256_set1_ps(x))
+#else
+#define NN_VSPLAT(x) ((nn_vf)_mm_set1_ps(x))
+#endif
 
 /* Loads and stores at any 4-byte alignment (macros: no vector passes through a function's
  * ABI) */
@@ -361,7 +369,11 @@ void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float
  * [r0, r1) of the batch into z[r][filters], on the calling thread (conv.c). */
 #define NN_NARROW_MAX_C 64
 #define NN_NARROW_MAX_WEIGHTS ((size_t)1 << 16)
-int nn_narrow_fits(const bm_layer_info *l);
+/* inference with OpenBLAS (not the own GEMM) also takes 1x1 layers on up to
+ * NN_NARROW_INFER_MAX_C channels (e.g. 96 -> 448 on 10x10: OpenBLAS's packing costs more
+ * than the product); nn_narrow_fits(l, wide) with wide set allows them */
+#define NN_NARROW_INFER_MAX_C 512
+int nn_narrow_fits(const bm_layer_info *l, int wide);
 void nn_narrow_weights(const nn_layer *l, float *wt);
 void nn_narrow_rows(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
                     const float *wt, float *z);
