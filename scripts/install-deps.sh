@@ -4,8 +4,13 @@
 # (PyTorch, hyperfine) used by bench/. darknet is always installed: its seven sample images
 # are what tests/cli_detect_darknet.sh compares with the original implementation.
 set -euo pipefail
+# libmicrohttpd-dev, libsqlite3-dev: boxmine serve; chromium, nodejs, npm: its browser test
+# (tests/cli_serve.sh, which installs puppeteer-core from npm into the build folder)
 packages=(build-essential cmake pkg-config libopenblas-dev libjpeg-dev libpng-dev libxml2-dev
-          zlib1g-dev dataset-fashion-mnist darknet)
+          zlib1g-dev dataset-fashion-mnist darknet libmicrohttpd-dev libsqlite3-dev chromium)
+# node and npm from elsewhere (e.g. NodeSource, whose nodejs bundles npm) are fine as they are
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [ "${BM_WITH_BENCH:-0}" = 1 ]; then
   packages+=(python3-torch python3-numpy hyperfine)
 fi

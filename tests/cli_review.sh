@@ -19,7 +19,7 @@ cat >"$TMP/dets.json" <<JSON
  {"image_id": "$b", "category_id": 3, "bbox": [4, 4, 30, 30], "score": 0.95}]
 JSON
 expect_status 2 "$BIN" review export --data "$TMP/data" --split trainval --out "$TMP/r"
-expect_status 0 "$BIN" review export --data "$TMP/data" --split trainval --dets "$TMP/dets.json" \
+expect_status 0 "$BIN" review export --data "$TMP/data" --split trainval --dets "$TMP/dets.json" --no-cache \
   --out "$TMP/r" --round 4
 grep -q "3 images, 3 machine boxes (of 4 detections" "$TMP/out" || fail "export summary: $(cat "$TMP/out")"
 for f in manifest.json label-studio-tasks.json label-studio-config.xml cvat-annotations.xml \

@@ -120,6 +120,78 @@ static const char *ls_export =
     "{\"id\":13,\"data\":{\"image\":\"x\",\"bm_id\":\"img_c\"},\"annotations\":[{\"id\":3,"
     "\"lead_time\":3,\"result\":[]}]}]";
 
+/* The answer as the loop's oracle: box 0 (certain, 0.95) accepted, 1 adjusted, 2 deleted,
+ * a difficult bird added. Kept non-difficult: 2 (n), accepted 1: sl_score 0.95 / 2,
+ * al_ratio 1 / 2. Machine side: 1 certain, 2 uncertain: estimates 0.95 / 3 and 2 / 3. Then
+ * bm_mine_apply with oracle human places the image (reviewed: it joins L with the people's
+ * boxes) and charges nobody. */
+static void test_oracle(const bm_review_queue *q, const bm_review_answer *ia) {
+  bm_fusion_opts fopts;
+  bm_fusion_opts_default(&fopts);
+  bm_fusion_result res;
+  bm_object *gt = NULL;
+  bm_error err;
+  CHECK_MSG(bm_review_fusion_result(&q->images[0], ia, &fopts, 0, 1, &gt, &res, &err) == 0, "%s",
+            err.msg);
+  CHECK(res.n_gt == 2 && res.n_accepted == 1 && res.n_al == 1 && res.n_difficult == 1);
+  CHECK(res.n_rejected == 0 && res.boxes[0].verdict == BM_VERDICT_ACCEPTED);
+  CHECK(res.boxes[1].verdict == BM_VERDICT_NONE); /* uncertain boxes get no oracle verdict */
+  CHECK_NEAR(res.sl_score, 0.95f / 2, 1e-6);
+  CHECK_NEAR(res.al_ratio, 0.5, 1e-6);
+  CHECK_NEAR(res.sl_score_est, 0.95f / 3, 1e-6);
+  CHECK_NEAR(res.al_ratio_est, 2.0 / 3, 1e-6);
+  CHECK(res.n_sa == 3 && res.sa[0].source == BM_SOURCE_MACHINE && res.sa[0].score == 0.95f);
+  CHECK(res.sa[1].source == BM_SOURCE_HUMAN && res.sa[1].object.x2 == 310);
+  CHECK(res.sa[2].source == BM_SOURCE_DIFFICULT && res.sa[2].object.difficult == 1);
+
+  bm_mine_state st;
+  bm_mine_opts mopts;
+  bm_mine_opts_default(&mopts);
+  mopts.oracle = BM_ORACLE_HUMAN;
+  mopts.K = 1;
+  int pool[1] = {0};
+  CHECK(bm_mine_state_init(&st, 1, pool, 1, 0, 7, NULL, &err) == 0);
+  bm_round_plan plan;
+  memset(&plan, 0, sizeof plan);
+  CHECK(bm_mine_take_batch(&st, &mopts, &plan, &err) == 0 && plan.batch.n == 1);
+  res.round = plan.round;
+  CHECK_MSG(bm_mine_apply(&st, &mopts, &res, &plan, &err) == 0, "%s", err.msg);
+  CHECK(st.images[0].pool == BM_POOL_LABELED); /* reviewed once, it joins L (as verify) */
+  CHECK(st.images[0].n_boxes == 3 && st.images[0].boxes[0].source == BM_SOURCE_MACHINE);
+  CHECK(st.ledger.n_entries == 0 && plan.charged.n == 1);
+  bm_round_plan_free(&plan);
+  bm_mine_state_free(&st);
+  /* the baselines that draw from scratch have nothing for people to review */
+  mopts.strategy = BM_STRATEGY_RANDOM;
+  CHECK(bm_mine_opts_check(&mopts, &err) == -1 && strstr(err.msg, "human"));
+  bm_fusion_result_free(&res);
+  bm_free(gt);
+}
+
+/* Unanswered images go back to the front of Q, in order, ahead of what was queued. */
+static void test_requeue_front(void) {
+  bm_mine_state st;
+  bm_mine_opts mopts;
+  bm_error err;
+  bm_mine_opts_default(&mopts);
+  mopts.oracle = BM_ORACLE_HUMAN;
+  mopts.K = 3;
+  int pool[5] = {0, 1, 2, 3, 4};
+  CHECK(bm_mine_state_init(&st, 5, pool, 5, 0, 11, NULL, &err) == 0);
+  bm_round_plan plan;
+  memset(&plan, 0, sizeof plan);
+  CHECK(bm_mine_take_batch(&st, &mopts, &plan, &err) == 0 && plan.batch.n == 3);
+  int later[2] = {plan.batch.items[2], plan.batch.items[0]};
+  CHECK(bm_mine_requeue_front(&st, later, 2, &err) == 0);
+  CHECK(st.queue.n == 2 && st.queue.items[0] == later[0] && st.queue.items[1] == later[1]);
+  CHECK(st.images[later[0]].pool == BM_POOL_QUEUED);
+  CHECK(bm_mine_requeue_front(&st, later, 1, &err) == -1); /* no longer in the batch */
+  /* the answered one still waits in the batch; the state is consistent once it is placed */
+  CHECK(st.images[plan.batch.items[1]].pool == BM_POOL_BATCH);
+  bm_round_plan_free(&plan);
+  bm_mine_state_free(&st);
+}
+
 static void test_label_studio_round_trip(const bm_review_queue *q, const char *dir) {
   char path[512];
   write_text(dir, "ls-export.json", ls_export, path, sizeof path);
@@ -152,6 +224,7 @@ static void test_label_studio_round_trip(const bm_review_queue *q, const char *d
     long timed;
     CHECK(bm_ledger_measured_through(&ledger, 2, &timed) == 12.5 && timed == 1);
     bm_ledger_free(&ledger);
+    test_oracle(q, ia);
   }
   const bm_review_answer *ic = answer_of(&a, "img_c");
   CHECK(ic != NULL && ic->n_verdicts == 0 && ic->lead_time == 3);
@@ -452,6 +525,7 @@ int main(void) {
   test_voc_round_trip(&q, dir);
   test_errors(&q, dir);
   test_manifest_and_merge(&q, dir);
+  test_requeue_front();
   bm_review_queue_free(&q);
   return bm_test_finish("test_review");
 }

@@ -156,8 +156,13 @@ static void test_opts_check(void) {
   CHECK(bm_oracle_parse("blind", &m, &err) == -1);
 }
 
-/* topk-slscore, verify mode, K = 4. Pool 0..9, 2 initial; u[] is U's seeded order. */
-static void test_slscore_queue_first(void) {
+/* topk-slscore, verify mode, K = 4. Pool 0..9, 2 initial; u[] is U's seeded order. People
+ * review every image of the batch once (machine boxes verified, missed objects drawn), so
+ * every reviewed image joins L whatever side it falls on: nothing is re-queued or returned
+ * (the reference re-queued uncertain images and threw away the in-between ones, so people
+ * reviewed the same images round after round: docs/RESULTS.md, "Verify mode"). Uncertain
+ * images are also trained in the round that reviewed them. */
+static void test_slscore_verify_reviews_once(void) {
   bm_mine_state st;
   init_state(&st, 10, 2, 5);
   bm_mine_opts o;
@@ -168,8 +173,8 @@ static void test_slscore_queue_first(void) {
   memcpy(u, st.unlabeled.items, sizeof u);
   fake facts[N_IMAGES];
   for (int i = 0; i < N_IMAGES; i++) facts[i] = plain(0.9f, 0.1f);
-  /* round 1: u0 0.9 >= 0.5 -> L; u1 0.1 <= 0.3 -> trained + Q; u2 0.4 in between -> back to
-   * U; u3 0.3 exactly (<= 0.3) -> trained + Q */
+  /* round 1: u0 0.9 >= 0.5 certain; u1 0.1 <= 0.3 uncertain; u2 0.4 in between; u3 0.3
+   * exactly (<= 0.3) uncertain */
   facts[u[0]].sl = 0.9f;
   facts[u[1]].sl = 0.1f;
   facts[u[2]].sl = 0.4f;
@@ -179,56 +184,45 @@ static void test_slscore_queue_first(void) {
   CHECK(p.round == 1 && st.round == 1);
   int b1[] = {u[0], u[1], u[2], u[3]};
   CHECK(list_is(&p.batch, b1, 4));
-  int j1[] = {u[0]}, q1[] = {u[1], u[3]}, r1[] = {u[2]};
-  CHECK(list_is(&p.joined_labeled, j1, 1));
-  CHECK(list_is(&p.requeued, q1, 2) && list_is(&st.queue, q1, 2));
-  CHECK(list_is(&p.returned, r1, 1));
-  CHECK(list_is(&p.train_mined, q1, 2));
-  /* L \ trained = {l0, l1, u0}: 3 < K = 4, so all of them */
-  CHECK(p.train_labeled.n == 3 && contains(&p.train_labeled, l[0]) &&
-        contains(&p.train_labeled, l[1]) && contains(&p.train_labeled, u[0]));
-  int u_after1[] = {u[4], u[5], u[6], u[7], u[2]}; /* returned images go to the end */
-  CHECK(list_is(&st.unlabeled, u_after1, 5));
+  int trained1[] = {u[1], u[3]};
+  CHECK(list_is(&p.joined_labeled, b1, 4));
+  CHECK(p.requeued.n == 0 && st.queue.n == 0 && p.returned.n == 0);
+  CHECK(list_is(&p.train_mined, trained1, 2));
+  /* L \ trained = {l0, l1, u0, u2}: K = 4 of them */
+  CHECK(p.train_labeled.n == 4 && contains(&p.train_labeled, l[0]) &&
+        contains(&p.train_labeled, l[1]) && contains(&p.train_labeled, u[0]) &&
+        contains(&p.train_labeled, u[2]));
+  int u_after1[] = {u[4], u[5], u[6], u[7]};
+  CHECK(list_is(&st.unlabeled, u_after1, 4));
   CHECK(p.sl_images == 1 && p.al_images == 2);
-  /* verify mode: people saw all 4 images, the dropped u2 included */
   CHECK(p.charged.n == 4 && st.ledger.total.images == 4);
   /* each fake image: 2 objects, 1 accepted -> 1 verify + 1 draw per image */
   CHECK(st.ledger.total.verifies == 4 && st.ledger.total.draws == 4);
-  /* boxes kept: u0 (L), u1, u3 (trained): 3 machine + 3 human; u2 dropped */
-  CHECK(p.sl_boxes == 3 && p.al_boxes == 3);
+  /* every reviewed image keeps its boxes: 4 machine + 4 human */
+  CHECK(p.sl_boxes == 4 && p.al_boxes == 4);
   CHECK_NEAR(p.mean_sl_score, (0.9 + 0.1 + 0.4 + 0.3) / 4, 1e-6);
-  CHECK(st.images[u[2]].annotation == BM_ANN_NONE); /* dropped: labels thrown away */
-  CHECK(st.images[u[1]].annotation == BM_ANN_MINED);
+  for (int k = 0; k < 4; k++) CHECK(st.images[u[k]].annotation == BM_ANN_MINED);
 
-  /* round 2: Q first (u1, u3), then the front of U (u4, u5) */
-  facts[u[1]].sl = 0.6f;  /* -> L */
-  facts[u[3]].sl = 0.2f;  /* -> Q again */
-  facts[u[4]].sl = 0.5f;  /* exactly sl_hi -> L */
-  facts[u[5]].sl = 0.31f; /* just above sl_lo -> U */
+  /* round 2: the queue is empty, so the front of U; again every image joins L */
+  facts[u[4]].sl = 0.5f;  /* exactly sl_hi: certain */
+  facts[u[5]].sl = 0.31f; /* just above sl_lo: in between */
+  facts[u[6]].sl = 0.2f;  /* uncertain */
+  facts[u[7]].sl = 0.9f;
   if (run_round(&st, &o, facts, &p) != 0) return;
-  int b2[] = {u[1], u[3], u[4], u[5]};
-  CHECK(list_is(&p.batch, b2, 4));
-  int j2[] = {u[1], u[4]}, q2[] = {u[3]};
-  CHECK(list_is(&p.joined_labeled, j2, 2));
-  CHECK(list_is(&st.queue, q2, 1));
-  int u_after2[] = {u[6], u[7], u[2], u[5]};
-  CHECK(list_is(&st.unlabeled, u_after2, 4));
-  CHECK(st.labeled.n == 5);
-  CHECK(st.images[u[1]].times_detected == 2 && st.images[u[4]].times_detected == 1);
-  CHECK(st.ledger.total.images == 8); /* re-detected images are charged again */
+  CHECK(list_is(&p.batch, u_after1, 4));
+  CHECK(list_is(&p.joined_labeled, u_after1, 4));
+  int trained2[] = {u[6]};
+  CHECK(list_is(&p.train_mined, trained2, 1));
+  CHECK(st.labeled.n == 10 && st.unlabeled.n == 0 && st.queue.n == 0);
+  CHECK(bm_mine_exhausted(&st));
+  CHECK(st.images[u[1]].times_detected == 1 && st.images[u[4]].times_detected == 1);
+  CHECK(st.ledger.total.images == 8); /* each image reviewed exactly once */
   CHECK(bm_ledger_round(&st.ledger, 2).images == 4);
 
-  /* rounds 3 and 4: everything certain; the pool drains, then the loop is over */
-  for (int i = 0; i < N_IMAGES; i++) facts[i].sl = 0.9f;
+  /* round 3: nothing new: K images of L */
   if (run_round(&st, &o, facts, &p) != 0) return;
-  int b3[] = {u[3], u[6], u[7], u[2]};
-  CHECK(list_is(&p.batch, b3, 4));
-  if (run_round(&st, &o, facts, &p) != 0) return;
-  int b4[] = {u[5]};
-  CHECK(list_is(&p.batch, b4, 1));
-  CHECK(bm_mine_exhausted(&st) && st.labeled.n == 10);
-  if (run_round(&st, &o, facts, &p) != 0) return;
-  CHECK(p.batch.n == 0 && p.train_labeled.n == 4); /* nothing new: K images of L */
+  CHECK(p.batch.n == 0 && p.train_labeled.n == 4);
+  CHECK(st.ledger.total.images == 8);
   bm_round_plan_free(&p);
   bm_mine_state_free(&st);
 }
@@ -244,15 +238,15 @@ static void test_alratio_thre_boundaries(void) {
   memcpy(u, st.unlabeled.items, sizeof u);
   fake facts[N_IMAGES];
   for (int i = 0; i < N_IMAGES; i++) facts[i] = plain(0.5f, 0.5f);
-  facts[u[0]].al = 0.3f;  /* <= al_lo 0.3 -> L */
-  facts[u[1]].al = 0.6f;  /* >= al_hi 0.6 -> trained + Q */
-  facts[u[2]].al = 0.45f; /* in between -> back to U */
+  facts[u[0]].al = 0.3f;  /* <= al_lo 0.3: certain */
+  facts[u[1]].al = 0.6f;  /* >= al_hi 0.6: uncertain, trained this round */
+  facts[u[2]].al = 0.45f; /* in between */
   bm_round_plan p = {0};
   if (run_round(&st, &o, facts, &p) != 0) return;
-  int j[] = {u[0]}, q[] = {u[1]}, r[] = {u[2]};
-  CHECK(list_is(&p.joined_labeled, j, 1));
-  CHECK(list_is(&p.requeued, q, 1) && list_is(&p.train_mined, q, 1));
-  CHECK(list_is(&p.returned, r, 1));
+  int j[] = {u[0], u[1], u[2]}, q[] = {u[1]};
+  CHECK(list_is(&p.joined_labeled, j, 3)); /* verify mode: reviewed once, all join L */
+  CHECK(p.requeued.n == 0 && list_is(&p.train_mined, q, 1));
+  CHECK(p.returned.n == 0);
   CHECK(p.sl_images == 1 && p.al_images == 1);
   CHECK(st.ledger.total.images == 3);
   bm_round_plan_free(&p);
@@ -339,6 +333,36 @@ static void test_v1_and_v1plus(void) {
     bm_round_plan_free(&p);
     bm_mine_state_free(&st);
   }
+}
+
+/* random-verify: random order as random, but people verify the machine's boxes and draw
+ * only what it missed; every image joins L and is trained. */
+static void test_random_verify(void) {
+  bm_mine_state st;
+  init_state(&st, 10, 2, 4);
+  bm_mine_opts o;
+  bm_mine_opts_default(&o);
+  o.strategy = BM_STRATEGY_RANDOM_VERIFY;
+  o.K = 3;
+  CHECK(bm_strategy_needs_detection(o.strategy));
+  int u[8];
+  memcpy(u, st.unlabeled.items, sizeof u);
+  fake facts[N_IMAGES];
+  for (int i = 0; i < N_IMAGES; i++) facts[i] = plain(0.2f, 0.5f); /* sides do not matter */
+  bm_round_plan p = {0};
+  if (run_round(&st, &o, facts, &p) != 0) return;
+  int b[] = {u[0], u[1], u[2]};
+  CHECK(list_is(&p.batch, b, 3) && list_is(&p.joined_labeled, b, 3));
+  CHECK(list_is(&p.train_mined, b, 3));
+  CHECK(p.requeued.n == 0 && p.returned.n == 0);
+  /* each fake image: 2 objects, 1 accepted -> 1 open, 1 verify, 1 draw */
+  CHECK(st.ledger.total.images == 3 && st.ledger.total.verifies == 3 &&
+        st.ledger.total.draws == 3);
+  CHECK(p.sl_boxes == 3 && p.al_boxes == 3);
+  int u_after[] = {u[3], u[4], u[5], u[6], u[7]};
+  CHECK(list_is(&st.unlabeled, u_after, 5));
+  bm_round_plan_free(&p);
+  bm_mine_state_free(&st);
 }
 
 static void test_random_and_full(void) {
@@ -830,7 +854,8 @@ int main(void) {
   }
   test_init_split();
   test_opts_check();
-  test_slscore_queue_first();
+  test_slscore_verify_reviews_once();
+  test_random_verify();
   test_alratio_thre_boundaries();
   test_topk_alratio_disjoint();
   test_v1_and_v1plus();

@@ -177,6 +177,36 @@ static void test_mse_value(void) {
   CHECK_NEAR(parts.iou_sum, inter / uni, 1e-5);
 }
 
+/* obj_iou: the same prediction and truth as test_mse_value; the objectness target becomes
+ * the IoU worked out there (0.125 / 0.375 = 1/3) instead of 1. */
+static void test_obj_iou_target(void) {
+  static const float one_anchor[2] = {50, 50};
+  static const int one_mask[1] = {0};
+  bm_yolo_head head;
+  one_cell_head(&head, one_anchor, one_mask);
+  head.obj_iou = 1;
+  float out[7] = {0.5f, 0.25f, 0.0f, 0.0f, 0.8f, 0.3f, 0.6f};
+  float grad[7] = {0};
+  bm_yolo_truth truth = {0.4f, 0.5f, 0.25f, 1.0f, 1, 0};
+  int start[2] = {0, 1};
+  bm_yolo_loss_parts parts;
+  bm_yolo_loss(&head, out, 1, &truth, start, grad, &parts);
+  double iou = 1.0 / 3.0;
+  CHECK_NEAR(parts.obj, -(iou * log(0.8) + (1 - iou) * log(0.2)), 1e-5);
+  CHECK_NEAR(grad[4] * 0.8 * 0.2, 0.8 - iou, 1e-5);
+  /* the class and box terms do not change */
+  CHECK_NEAR(grad[6] * 0.6 * 0.4, 0.6 - 1, 1e-5);
+  /* the cfg key reaches the head */
+  bm_error err;
+  bm_network *net;
+  CHECK(bm_net_create_from_text(&net, "[net]\nwidth=32\nheight=32\nchannels=3\n"
+                                "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n"
+                                "[yolo]\nclasses=1\nnum=1\nanchors=8,8\nobj_iou=1\n",
+                                "obj_iou.cfg", 1, NULL, &err) == 0);
+  CHECK(bm_net_layer(net, 1)->yolo.obj_iou == 1);
+  bm_net_free(net);
+}
+
 static void test_iou_loss_values(void) {
   static const float one_anchor[2] = {50, 50};
   static const int one_mask[1] = {0};
@@ -453,6 +483,7 @@ static void test_decode_scale_x_y(void) {
 }
 
 int main(void) {
+  test_obj_iou_target();
   check_gradient(BM_IOU_LOSS_MSE, 1.0f, 0, 1);
   check_gradient(BM_IOU_LOSS_GIOU, 1.0f, 0, 2);
   check_gradient(BM_IOU_LOSS_CIOU, 1.0f, 0, 3);

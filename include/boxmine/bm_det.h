@@ -54,6 +54,10 @@ typedef struct bm_yolo_head {
   int neighbors;        /* 1: a truth's anchors are also positives at the two neighbouring
                          * cells nearest its centre (one across, one up or down), as in
                          * YOLOv5; needs scale_x_y >= 2 to reach the centre (0: off) */
+  int obj_iou;          /* 1: a positive's objectness target is the IoU of its predicted
+                         * box with its truth (a constant for the gradient, clamped to
+                         * [0, 1]) instead of 1, so that a confident box is also a tight
+                         * one (as in YOLOv5); cfg key obj_iou=1 (0: off) */
 } bm_yolo_head;
 
 /* Fills the normalisers and scale_x_y with 1, the thresholds with darknet's defaults

@@ -307,14 +307,24 @@ typedef enum bm_strategy {
   BM_STRATEGY_RANDOM,
   BM_STRATEGY_UNCERTAINTY,
   BM_STRATEGY_FULL,
+  BM_STRATEGY_RANDOM_VERIFY, /* random images, people verify the machine's boxes and draw
+                              * what it missed (the "verify-assist" baseline); they join L */
   BM_STRATEGY_COUNT
 } bm_strategy;
 const char *bm_strategy_name(bm_strategy strategy); /* "topk-slscore", ... */
 int bm_strategy_parse(const char *name, bm_strategy *out, bm_error *err);
-/* Whether the batch must be detected and fused (0 for random and full). */
+/* Whether the batch must be detected and fused (0 for random and full; random-verify needs
+ * the machine's boxes for people to verify). */
 int bm_strategy_needs_detection(bm_strategy strategy);
 
-typedef enum bm_oracle_mode { BM_ORACLE_VERIFY = 0, BM_ORACLE_TRUST = 1 } bm_oracle_mode;
+/* HUMAN: real people review the batch (docs/REVIEW.md); bm_mine_apply then treats it like
+ * VERIFY (everyone sees every image of B, the scores come from their answers) but charges
+ * nobody: the loop charges each answer with bm_review_charge (adjusts, measured seconds). */
+typedef enum bm_oracle_mode {
+  BM_ORACLE_VERIFY = 0,
+  BM_ORACLE_TRUST = 1,
+  BM_ORACLE_HUMAN = 2
+} bm_oracle_mode;
 const char *bm_oracle_name(bm_oracle_mode mode);
 int bm_oracle_parse(const char *name, bm_oracle_mode *out, bm_error *err);
 
@@ -375,6 +385,10 @@ int bm_mine_take_batch(bm_mine_state *st, const bm_mine_opts *opts, bm_round_pla
  * between pools, stores annotations, samples L for training and fills the plan's numbers. */
 int bm_mine_apply(bm_mine_state *st, const bm_mine_opts *opts,
                   const bm_fusion_result *results, bm_round_plan *plan, bm_error *err);
+/* Oracle human: images of the current batch that people did not answer go back to the front
+ * of Q in the given order (the next round detects them again, with a newer model). Call it
+ * before bm_mine_apply, with a plan whose batch holds only the answered images. */
+int bm_mine_requeue_front(bm_mine_state *st, const int *images, int n, bm_error *err);
 /* Which side of a threshold strategy (topk-alratio-thre, topk-slscore; any other strategy is
  * read as topk-alratio-thre) a fused image falls on, as bm_mine_apply decides it: by the
  * oracle's sl_score / al_ratio in verify mode, by the machine-only estimates in trust mode. */

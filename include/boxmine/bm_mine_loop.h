@@ -107,6 +107,8 @@ void bm_loop_free(bm_loop *loop);
 
 typedef struct bm_loop_result {
   int finished;        /* 1: a stop rule ended the run; 0: interrupted (resume it) */
+  int awaiting_review; /* oracle human: stopped until people answer the round (stop_reason
+                          says where); resume afterwards */
   char stop_reason[160];
   int phase1_epochs;   /* epochs of phase 1 */
   int rounds;          /* mining rounds done */

@@ -121,6 +121,9 @@ typedef struct bm_yolo_params {
   float scale_x_y;                          /* scale_x_y= (default 1) */
   int neighbors;                            /* neighbors= 0 or 1 (default 0; 1 needs
                                              * scale_x_y >= 2) */
+  int obj_iou;                              /* obj_iou= 0 or 1 (boxmine's; default 0): a
+                                             * positive's objectness target is its IoU with
+                                             * its truth instead of 1 (bm_det.h) */
   int nms_kind;                             /* nms_kind= (darknet fork): 0 plain IoU
                                              * (default, "default"), 1 "greedynms",
                                              * 2 "diounms"; see bm_det.h, bm_nms_kind */

@@ -195,6 +195,20 @@ struct bm_ledger;
 int bm_review_charge(struct bm_ledger *ledger, int round, int image,
                      const bm_review_answer *answer, bm_error *err);
 
+/* The fusion result of an answered image for the mining loop (oracle "human"): the machine
+ * side (boxes, roles, the machine-only estimates) from the exported boxes, the oracle side
+ * from the verdicts: every kept box (accepted, adjusted, added) is one object of the SA
+ * annotation, accepted machine boxes as SL boxes (MACHINE, with their score), adjusted and
+ * added ones as AL boxes (HUMAN), difficult ones carried (DIFFICULT); a certain box is
+ * accepted when its verdict is, else rejected; sl_score and al_ratio follow the spec's
+ * formulas with n = the kept non-difficult boxes. *gt receives the kept boxes as objects
+ * (bm_free; the result borrows it). */
+struct bm_fusion_opts;
+struct bm_fusion_result;
+int bm_review_fusion_result(const bm_review_image *img, const bm_review_answer *ans,
+                            const struct bm_fusion_opts *opts, int image, int round,
+                            bm_object **gt, struct bm_fusion_result *out, bm_error *err);
+
 /* answers.json: {"format":"boxmine-review-answers","version":1,"round":R,"answers":[...]}. */
 void bm_review_answers_json(const bm_review_queue *q, const bm_review_answers *a, bm_buf *out);
 /* Reads answers.json back against the queue (ids, classes and machine ids are checked). */

@@ -22,6 +22,7 @@ int cmd_assess(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_anchors(int argc, char **argv);
 int cmd_review(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Prints "boxmine: error: <msg>" to stderr; returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -56,19 +56,27 @@ static void usage(FILE *out) {
           "                         phase-1 settings) instead of training phase 1 again\n"
           "mining (defaults: asm-spec, except where docs/MINING.md says why):\n"
           "  --strategy NAME        v1, v1plus, topk-alratio, topk-alratio-thre, topk-slscore,\n"
-          "                         random, uncertainty, full (default topk-slscore)\n"
+          "                         random, uncertainty, full, random-verify (random images,\n"
+          "                         people verify the machine's boxes and draw what it missed)\n"
+          "                         (default topk-slscore)\n"
           "  --oracle MODE          trust: images the machine is sure of are pseudo-labelled with\n"
           "                         no human look, the rest go to people and join L; verify (the\n"
-          "                         reference's): people check every batch image (default trust;\n"
-          "                         verify for v1, v1plus and topk-alratio)\n"
+          "                         reference's): people check every batch image once, and it\n"
+          "                         joins L (default trust;\n"
+          "                         verify for v1, v1plus and topk-alratio); human: real people\n"
+          "                         review each batch (docs/REVIEW.md): the run stops after detection\n"
+          "                         with the batch in RUN/review/round-R/, and --resume goes on with\n"
+          "                         their answers (boxmine serve RUN, or boxmine review import)\n"
           "  --init N | --init-frac F  initial labelled images (default 20%% of the pool)\n"
           "  --K N                  batch size per round (default 200)\n"
           "  --certain-thre F       score >= F is certain (default 0.8)\n"
           "  --uncertain-thre F     score in [F, certain) is uncertain (default 0.3)\n"
           "  --judge-iou F          uncertain boxes re-judge certain ones above this IoU (0.5)\n"
           "  --gt-iou F             the oracle accepts a machine box above this IoU (0.8)\n"
-          "  --sl-hi F / --sl-lo F  topk-slscore: join L / train and re-queue (0.5 / 0.3)\n"
-          "  --al-lo F / --al-hi F  topk-alratio-thre: join L / train and re-queue (0.3 / 0.6)\n"
+          "  --sl-hi F / --sl-lo F  topk-slscore: certain at or above / uncertain at or below\n"
+          "                         (0.5 / 0.3)\n"
+          "  --al-lo F / --al-hi F  topk-alratio-thre: certain at or below / uncertain at or\n"
+          "                         above (0.3 / 0.6)\n"
           "  --train-from-labeled N images of L added to each round's training (default K;\n"
           "                        full: all of L unless given)\n"
           "  --uncertainty mean|least  measure of the uncertainty baseline (default mean)\n"
@@ -77,6 +85,7 @@ static void usage(FILE *out) {
           "  --cost-draw F          seconds to draw a box (default 7)\n"
           "  --cost-verify F        seconds to accept/reject a machine box (default 1.5)\n"
           "  --cost-image F         seconds to open an image (default 2)\n"
+          "  --cost-adjust F        seconds to adjust a machine box (oracle human; default 3.5)\n"
           "rounds and stopping:\n"
           "  --epochs-per-round N   training epochs per round (default 1)\n"
           "  --max-rounds N         mining rounds at most, 0 = no limit (default 20)\n"
@@ -285,6 +294,7 @@ int cmd_mine(int argc, char **argv) {
       CLI_DOUBLE_OPT("--cost-draw", 0, 1e9, &lo.costs.draw),
       CLI_DOUBLE_OPT("--cost-verify", 0, 1e9, &lo.costs.verify),
       CLI_DOUBLE_OPT("--cost-image", 0, 1e9, &lo.costs.image),
+      CLI_DOUBLE_OPT("--cost-adjust", 0, 1e9, &lo.costs.adjust),
       CLI_DOUBLE_OPT("--ap-shift-pre", 1e-12, 1, &lo.ap_shift_pre),
       CLI_DOUBLE_OPT("--ap-shift-asm", 1e-12, 1, &lo.ap_shift_asm),
       CLI_FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, &ta.train.schedule_epochs),
@@ -465,6 +475,11 @@ int cmd_mine(int argc, char **argv) {
   close_bars(&disp);
   if (rc) {
     cli_error("%s", err.msg);
+    goto done;
+  }
+  if (result.awaiting_review) {
+    printf("boxmine mine: %s\n", result.stop_reason);
+    status = 0;
     goto done;
   }
   if (!result.finished) {

@@ -3,7 +3,6 @@
  *
  *   boxmine review export  detections of a dataset -> a review folder (Label Studio, CVAT, VOC)
  *   boxmine review import  a tool's answers -> verdicts merged into the folder's answers.json */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "boxmine/bm_mine.h"
 #include "boxmine/bm_review.h"
 #include "cli/cli.h"
+#include "cli/review_dir.h"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -210,40 +210,6 @@ done:
   return status;
 }
 
-/* DIR/manifest.json, or the newest RUN/review/round-R/manifest.json (bm_free). */
-static char *find_review_dir(const char *dir) {
-  char *manifest = bm_path_join(dir, "manifest.json");
-  if (manifest && bm_file_exists(manifest)) {
-    bm_free(manifest);
-    return bm_strdup(dir);
-  }
-  bm_free(manifest);
-  char *reviews = bm_path_join(dir, "review");
-  if (!reviews) return NULL;
-  DIR *d = opendir(reviews);
-  long best = -1;
-  for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-    char *end;
-    if (strncmp(e->d_name, "round-", 6) != 0) continue;
-    long r = strtol(e->d_name + 6, &end, 10);
-    if (end == e->d_name + 6 || *end || r <= best) continue;
-    char name[64];
-    snprintf(name, sizeof name, "round-%ld/manifest.json", r);
-    char *path = bm_path_join(reviews, name);
-    if (path && bm_file_exists(path)) best = r;
-    bm_free(path);
-  }
-  if (d) closedir(d);
-  char *found = NULL;
-  if (best >= 0) {
-    char name[64];
-    snprintf(name, sizeof name, "round-%ld", best);
-    found = bm_path_join(reviews, name);
-  }
-  bm_free(reviews);
-  return found;
-}
-
 static int review_import(int argc, char **argv) {
   const char *pos[2] = {NULL, NULL};
   int n_pos = 0;
@@ -266,7 +232,7 @@ static int review_import(int argc, char **argv) {
     cli_error("import takes two arguments: DIR and FILE|FOLDER");
     return 2;
   }
-  char *dir = find_review_dir(pos[0]);
+  char *dir = cli_find_review_dir(pos[0]);
   if (!dir)
     return cli_error("%s: no manifest.json there nor in %s/review/round-*/ (nothing was "
                      "exported for review)", pos[0], pos[0]);

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"assess", cmd_assess, "what mining would save on a labelled split with a given model"},
     {"mine", cmd_mine, "active sample mining: label a pool with the fewest human boxes"},
     {"report", cmd_report, "HTML report of one or more mining runs"},
+    {"serve", cmd_serve, "the review page: people label a round in the browser"},
     {"review", cmd_review, "export a round for Label Studio/CVAT/VOC and import the answers"},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

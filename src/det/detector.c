@@ -59,6 +59,7 @@ int det_refresh_heads(bm_detector *det, bm_error *err) {
     head->cls_normalizer = yolo->cls_normalizer;
     head->scale_x_y = yolo->scale_x_y;
     head->neighbors = yolo->neighbors;
+    head->obj_iou = yolo->obj_iou;
     if (h == 0) {
       det->nms_kind = yolo->nms_kind;
       det->beta_nms = yolo->beta_nms;

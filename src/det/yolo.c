@@ -260,8 +260,10 @@ static void image_loss(const bm_yolo_head *head, const float *out, const bm_yolo
         sum->box += box_term(head, pred, gpred, i, j, anchor, tr, grad_scale, &iou);
         sum->iou_sum += iou;
         sum->n_pos++;
-        sum->obj += head->obj_normalizer * bce(pred[4], 1);
-        gpred[4] += grad_scale * head->obj_normalizer * bce_grad(pred[4], 1);
+        float obj_target = 1.0f;
+        if (head->obj_iou) obj_target = iou < 0 ? 0.0f : iou > 1 ? 1.0f : (float)iou;
+        sum->obj += head->obj_normalizer * bce(pred[4], obj_target);
+        gpred[4] += grad_scale * head->obj_normalizer * bce_grad(pred[4], obj_target);
         for (int c = 0; c < head->n_classes; c++) {
           float target = c == tr->class_id ? 1.0f : 0.0f;
           sum->cls += head->cls_normalizer * bce(pred[5 + c], target);

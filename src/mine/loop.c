@@ -196,6 +196,35 @@ static int run_phase1(bm_loop *loop, bm_error *err) {
 
 /* Takes the batch, detects and fuses it, applies the strategy; the round's training list and
  * record so far go into loop->train / loop->cur. */
+static int batch_size(const bm_mine_state *st) {
+  int n = 0;
+  for (int i = 0; i < st->n_images; i++) n += st->images[i].pool == BM_POOL_BATCH;
+  return n;
+}
+
+/* The fused (or people-answered) batch: the strategy, the round's training list, its record
+ * so far; the round is then in STAGE_TRAINING. */
+static int apply_round(bm_loop *loop, bm_round_plan *plan, const bm_fusion_result *results,
+                       bm_error *err) {
+  int rc = bm_mine_apply(&loop->st, &loop->opts.mine, results, plan, err);
+  if (rc == 0) {
+    bm_index_list_free(&loop->train); /* the call below starts a new list */
+    if (bm_round_plan_train_list(plan, &loop->train)) rc = bm_fail(err, "out of memory");
+  }
+  if (rc == 0 && loop->train.n == 0)
+    rc = bm_fail(err, "round %d has nothing to train on (empty L and batch)", plan->round);
+  if (rc == 0) {
+    bm_round_record_init(&loop->cur);
+    bm_round_record_fill(&loop->cur, &loop->st, plan);
+    snprintf(loop->cur.ap_metric, sizeof loop->cur.ap_metric, "%s",
+             bm_ap_metric_name(loop->opts.ap_metric));
+    loop->round_start_epoch = bm_trainer_epoch(loop->tr);
+    loop->stage = STAGE_TRAINING;
+  }
+  return rc;
+}
+
+/* 0: the round is applied; 2: it waits for people (oracle human); -1. */
 static int start_round(bm_loop *loop, bm_error *err) {
   bm_round_plan plan;
   memset(&plan, 0, sizeof plan);
@@ -214,24 +243,47 @@ static int start_round(bm_loop *loop, bm_error *err) {
   if (rc == 0)
     rc = bm_fusion_run_images(&loop->opts.fusion, loop->pool, plan.batch.items, n, plan.round,
                               &dets, results, err);
-  if (rc == 0) rc = bm_mine_apply(&loop->st, &loop->opts.mine, results, &plan, err);
-  if (rc == 0) {
-    bm_index_list_free(&loop->train); /* the call below starts a new list */
-    if (bm_round_plan_train_list(&plan, &loop->train)) rc = bm_fail(err, "out of memory");
-  }
-  if (rc == 0 && loop->train.n == 0)
-    rc = bm_fail(err, "round %d has nothing to train on (empty L and batch)", plan.round);
-  if (rc == 0) {
-    bm_round_record_init(&loop->cur);
-    bm_round_record_fill(&loop->cur, &loop->st, &plan);
-    snprintf(loop->cur.ap_metric, sizeof loop->cur.ap_metric, "%s",
-             bm_ap_metric_name(loop->opts.ap_metric));
-    loop->round_start_epoch = bm_trainer_epoch(loop->tr);
-    loop->stage = STAGE_TRAINING;
+  int awaiting = 0;
+  if (rc == 0 && loop->opts.mine.oracle == BM_ORACLE_HUMAN && n > 0) {
+    /* real people: the batch goes to them, the round goes on when the run is resumed */
+    rc = loop_review_export(loop, &plan, results, err);
+    if (rc == 0) loop->stage = STAGE_REVIEW;
+    awaiting = rc == 0;
+  } else if (rc == 0) {
+    rc = apply_round(loop, &plan, results, err);
   }
   for (int i = 0; results && i < n; i++) bm_fusion_result_free(&results[i]);
   bm_free(results);
   bm_detections_free(&dets);
+  bm_round_plan_free(&plan);
+  return rc ? rc : awaiting ? 2 : 0;
+}
+
+/* STAGE_REVIEW: the people's answers so far (RUN/review/round-R/answers.json) become the
+ * round's fusion results and the round goes on (0); with no answer yet the run keeps waiting
+ * (2, the reason in why). */
+static int continue_review(bm_loop *loop, char *why, size_t size, bm_error *err) {
+  bm_round_plan plan;
+  memset(&plan, 0, sizeof plan);
+  bm_fusion_result *results = NULL;
+  bm_object **gts = NULL;
+  int answered = 0, total = 0;
+  int rc = loop_review_collect(loop, &plan, &results, &gts, &answered, &total, err);
+  if (rc == 0 && answered == 0) {
+    snprintf(why, size,
+             "awaiting review: none of the %d images of round %d is answered yet (%s/review/"
+             "round-%d; boxmine serve, or boxmine review import)",
+             total, loop->st.round, loop->run_dir, loop->st.round);
+    rc = 2;
+  } else if (rc == 0) {
+    message(loop, "round %d: people answered %d of %d images%s", loop->st.round, answered,
+            total, answered < total ? "; the others go back to the front of Q" : "");
+    rc = apply_round(loop, &plan, results, err);
+  }
+  for (int i = 0; i < answered && results; i++) bm_fusion_result_free(&results[i]);
+  for (int i = 0; i < answered && gts; i++) bm_free(gts[i]);
+  bm_free(results);
+  bm_free(gts);
   bm_round_plan_free(&plan);
   return rc;
 }
@@ -328,7 +380,20 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
   }
   const char *reason = NULL;
   char buf[160];
+  int awaiting = 0;
   while (rc == 0 && !stopped) {
+    if (loop->stage == STAGE_REVIEW) {
+      int r = continue_review(loop, buf, sizeof buf, err);
+      if (r == 2) {
+        reason = buf;
+        awaiting = 1;
+        break;
+      }
+      if (r || loop_save_to(loop, loop->last_ckpt, err)) {
+        rc = -1;
+        break;
+      }
+    }
     if (loop->stage == STAGE_BETWEEN) {
       reason = stop_before_round(loop, buf, sizeof buf);
       if (reason) break;
@@ -345,8 +410,18 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
                       "cost) until a stop rule or --max-rounds");
         loop->told_exhausted = 1;
       }
-      if (start_round(loop, err) || loop_save_to(loop, loop->last_ckpt, err)) {
+      int r = start_round(loop, err);
+      if (r < 0 || loop_save_to(loop, loop->last_ckpt, err)) {
         rc = -1;
+        break;
+      }
+      if (r == 2) {
+        snprintf(buf, sizeof buf,
+                 "awaiting review: round %d's %d images are in %s/review/round-%d/ (boxmine "
+                 "serve, or boxmine review import; then boxmine mine --resume)",
+                 loop->st.round, batch_size(&loop->st), loop->run_dir, loop->st.round);
+        reason = buf;
+        awaiting = 1;
         break;
       }
     }
@@ -358,7 +433,8 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
     const char *why = stopped ? "interrupted (continue with --resume)" : reason;
     if (reason) message(loop, "stopping: %s", reason);
     rc = loop_write_outputs(loop, why, err);
-    result->finished = !stopped;
+    result->finished = !stopped && !awaiting;
+    result->awaiting_review = awaiting;
     snprintf(result->stop_reason, sizeof result->stop_reason, "%s", why ? why : "");
   }
   bm_error close_err;
@@ -374,6 +450,7 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
   if (loop->n_records > 0)
     loop_record_from_values(loop->records + (size_t)(loop->n_records - 1) * LOOP_RECORD_VALUES,
                             loop->opts.ap_metric, &result->last, NULL);
+  if (loop->n_records > 0) loop_record_human(loop, &result->last);
   else
     bm_round_record_init(&result->last);
   loop->hooks = NULL;

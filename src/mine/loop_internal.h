@@ -22,6 +22,7 @@ enum {
   STAGE_PHASE1 = 1,   /* training on the initial L, one record per epoch */
   STAGE_BETWEEN = 2,  /* between mining rounds: the next step takes a batch */
   STAGE_TRAINING = 3, /* a round's batch is applied; training on its list */
+  STAGE_REVIEW = 4,   /* oracle human: the round's batch waits for people's answers */
 };
 
 struct bm_loop {
@@ -92,6 +93,23 @@ int loop_train_epoch(bm_loop *loop, const int *images, int n, bm_epoch_summary *
 int loop_push_record(bm_loop *loop, const bm_round_record *rec, double ap50_new, bm_error *err);
 /* A record written: TensorBoard scalars, the on_record hook, the clock of the next one. */
 void loop_finish_record(bm_loop *loop, bm_round_record *rec, double ap50_new);
+
+/* loop_review.c (oracle human, docs/REVIEW.md) */
+/* The human_adjusts / human_measured_* fields of a record read back from the checkpoint's
+ * numbers (which do not hold them), from the ledger: cumulative through the record's mining
+ * round; phase-1 records have none. */
+void loop_record_human(const bm_loop *loop, bm_round_record *rec);
+/* RUN/review/round-R (bm_free). */
+char *loop_review_dir(const bm_loop *loop, int round);
+/* Writes the fused batch (results parallel to plan->batch) for people. */
+int loop_review_export(bm_loop *loop, const bm_round_plan *plan, const bm_fusion_result *results,
+                       bm_error *err);
+/* Reads the round's manifest and answers: for each answered image its fusion result (made
+ * from the verdicts, *results[0..n_answered), with its objects in *gts) and its charge in the
+ * ledger; plan->batch = the answered images; the unanswered go back to the front of Q. With
+ * no answer yet, *n_answered = 0 and nothing changes. */
+int loop_review_collect(bm_loop *loop, bm_round_plan *plan, bm_fusion_result **results,
+                        bm_object ***gts, int *n_answered, int *n_total, bm_error *err);
 
 /* loop_outputs.c */
 /* model.cfg and classes.txt, written when a run starts. */

@@ -39,6 +39,7 @@ void bm_loop_opts_default(bm_loop_opts *o) {
   o->costs.draw = 7;
   o->costs.verify = 1.5;
   o->costs.image = 2;
+  o->costs.adjust = 3.5;
   o->seed = 1;
   o->n_init = 0;
   o->epochs_per_round = 1;
@@ -113,6 +114,7 @@ static const opt_field fields[] = {
     F("cost_draw", OPT_DOUBLE, costs.draw),
     F("cost_verify", OPT_DOUBLE, costs.verify),
     F("cost_image", OPT_DOUBLE, costs.image),
+    F("cost_adjust", OPT_DOUBLE, costs.adjust),
     F("seed", OPT_U64, seed),
     F("n_init", OPT_INT, n_init),
     F("epochs_per_round", OPT_INT, epochs_per_round),

@@ -156,6 +156,7 @@ static int write_summary(bm_loop *loop, const char *reason, bm_error *err) {
   if (loop->n_records > 0)
     loop_record_from_values(loop->records + (size_t)(loop->n_records - 1) * LOOP_RECORD_VALUES,
                             loop->opts.ap_metric, &s.final, NULL);
+  if (loop->n_records > 0) loop_record_human(loop, &s.final);
   else
     bm_round_record_init(&s.final);
   bm_buf text;

@@ -66,6 +66,7 @@ int loop_write_rounds(bm_loop *loop, bm_error *err) {
     double ap50_new;
     loop_record_from_values(loop->records + (size_t)k * LOOP_RECORD_VALUES, loop->opts.ap_metric,
                             &rec, &ap50_new);
+    loop_record_human(loop, &rec);
     loop_record_line(&rec, ap50_new, loop->opts.mine.eval_update > 0, &text);
   }
   int rc = text.failed ? bm_fail(err, "out of memory")
@@ -124,7 +125,7 @@ static int check_resume_opts(const bm_loop_opts *saved, const bm_loop_opts *now,
   int differ = ta.failed || tb.failed || ta.len != tb.len || memcmp(ta.data, tb.data, ta.len);
   bm_buf_free(&ta);
   bm_buf_free(&tb);
-  if (differ && (rounds_done > 0 || stage == STAGE_TRAINING))
+  if (differ && (rounds_done > 0 || stage == STAGE_TRAINING || stage == STAGE_REVIEW))
     return bm_fail(err, "mining options differ from the run's own after round %d; only "
                         "--max-rounds and --budget-seconds may change on resume",
                    rounds_done);
@@ -160,13 +161,14 @@ static int read_loop_sections(bm_loop *loop, const bm_ckpt_reader *r, const bm_l
   if ((uint64_t)ints[7] != loop->data_hash)
     return bm_fail(err, "the data set differs from the one the run was made with (image ids "
                         "of the pool or the test split)");
-  if (loop->stage < STAGE_PHASE1 || loop->stage > STAGE_TRAINING || loop->n_records < 0 ||
+  if (loop->stage < STAGE_PHASE1 || loop->stage > STAGE_REVIEW || loop->n_records < 0 ||
       ints[8] < 0)
     return bm_fail(err, "mine.loop holds impossible values");
   if (check_resume_opts(&saved, opts, loop->rounds_done, loop->stage, err)) return -1;
   loop->best_ap = reals[0];
   loop->seconds_before = reals[1];
   loop_record_from_values(current, opts->ap_metric, &loop->cur, NULL);
+  loop_record_human(loop, &loop->cur);
   if (bm_mine_state_load(&loop->st, state, state_len, err) || bm_mine_state_check(&loop->st, err))
     return -1;
   if (loop->st.n_images != loop->pool->n_images)

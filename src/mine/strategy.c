@@ -9,7 +9,7 @@
 
 static const char *const strategy_names[BM_STRATEGY_COUNT] = {
     "v1", "v1plus", "topk-alratio", "topk-alratio-thre", "topk-slscore", "random",
-    "uncertainty", "full"};
+    "uncertainty", "full", "random-verify"};
 
 const char *bm_strategy_name(bm_strategy strategy) {
   return strategy >= 0 && strategy < BM_STRATEGY_COUNT ? strategy_names[strategy] : "unknown";
@@ -22,7 +22,7 @@ int bm_strategy_parse(const char *name, bm_strategy *out, bm_error *err) {
       return 0;
     }
   return bm_fail(err, "unknown strategy '%s' (v1, v1plus, topk-alratio, topk-alratio-thre, "
-                      "topk-slscore, random, uncertainty, full)",
+                      "topk-slscore, random, uncertainty, full, random-verify)",
                  name);
 }
 
@@ -31,13 +31,14 @@ int bm_strategy_needs_detection(bm_strategy strategy) {
 }
 
 const char *bm_oracle_name(bm_oracle_mode mode) {
-  return mode == BM_ORACLE_TRUST ? "trust" : "verify";
+  return mode == BM_ORACLE_TRUST ? "trust" : mode == BM_ORACLE_HUMAN ? "human" : "verify";
 }
 
 int bm_oracle_parse(const char *name, bm_oracle_mode *out, bm_error *err) {
   if (!strcmp(name, "verify")) *out = BM_ORACLE_VERIFY;
   else if (!strcmp(name, "trust")) *out = BM_ORACLE_TRUST;
-  else return bm_fail(err, "unknown oracle mode '%s' (verify, trust)", name);
+  else if (!strcmp(name, "human")) *out = BM_ORACLE_HUMAN;
+  else return bm_fail(err, "unknown oracle mode '%s' (verify, trust, human)", name);
   return 0;
 }
 
@@ -74,8 +75,17 @@ int bm_mine_opts_check(const bm_mine_opts *opts, bm_error *err) {
     return bm_fail(err, "unknown uncertainty measure %d", opts->uncertainty);
   if (opts->candidates < 0) return bm_fail(err, "candidates must be >= 0");
   if (opts->eval_update < 0) return bm_fail(err, "--eval-update must be >= 0");
-  if (opts->oracle != BM_ORACLE_VERIFY && opts->oracle != BM_ORACLE_TRUST)
+  if (opts->oracle != BM_ORACLE_VERIFY && opts->oracle != BM_ORACLE_TRUST &&
+      opts->oracle != BM_ORACLE_HUMAN)
     return bm_fail(err, "unknown oracle mode %d", (int)opts->oracle);
+  /* People review machine boxes; the baselines that draw everything from scratch have none */
+  if (opts->oracle == BM_ORACLE_HUMAN &&
+      (opts->strategy == BM_STRATEGY_RANDOM || opts->strategy == BM_STRATEGY_FULL ||
+       opts->strategy == BM_STRATEGY_UNCERTAINTY))
+    return bm_fail(err, "--oracle human needs a strategy that fuses machine boxes (v1, v1plus, "
+                        "random-verify, "
+                        "topk-alratio, topk-alratio-thre, topk-slscore), not '%s'",
+                   bm_strategy_name(opts->strategy));
   /* Trust mode gives an image pseudo-labels when the machine alone judges it certain; that
    * needs a strategy whose decision is per image and threshold-based. */
   if (opts->oracle == BM_ORACLE_TRUST &&
@@ -194,6 +204,24 @@ static int place(bm_mine_state *st, bm_round_plan *plan, int image, int pool, bm
   }
 }
 
+int bm_mine_requeue_front(bm_mine_state *st, const int *images, int n, bm_error *err) {
+  for (int i = 0; i < n; i++) {
+    if (images[i] < 0 || images[i] >= st->n_images || st->images[images[i]].pool != BM_POOL_BATCH)
+      return bm_fail(err, "mining: image %d is not in the current batch", images[i]);
+    for (int j = 0; j < i; j++)
+      if (images[j] == images[i]) return bm_fail(err, "mining: image %d given twice", images[i]);
+  }
+  bm_index_list *q = &st->queue;
+  for (int i = 0; i < n; i++)
+    if (push(q, -1, err) != 0) return -1; /* room for n more */
+  memmove(q->items + n, q->items, (size_t)(q->n - n) * sizeof *q->items);
+  for (int i = 0; i < n; i++) {
+    q->items[i] = images[i];
+    st->images[images[i]].pool = BM_POOL_QUEUED;
+  }
+  return 0;
+}
+
 /* Counts machine-made and human-drawn boxes of an annotation the round keeps. */
 static void count_boxes(bm_round_plan *plan, const bm_mine_image *rec) {
   for (int b = 0; b < rec->n_boxes; b++) {
@@ -233,7 +261,8 @@ int bm_mine_take_batch(bm_mine_state *st, const bm_mine_opts *opts, bm_round_pla
   plan->round = st->round;
   int rc;
   switch (opts->strategy) {
-    case BM_STRATEGY_RANDOM: rc = take_front(st, &st->unlabeled, opts->K, plan, err); break;
+    case BM_STRATEGY_RANDOM:
+    case BM_STRATEGY_RANDOM_VERIFY: rc = take_front(st, &st->unlabeled, opts->K, plan, err); break;
     case BM_STRATEGY_FULL:
       rc = take_front(st, &st->queue, st->queue.n, plan, err) ||
            take_front(st, &st->unlabeled, st->unlabeled.n, plan, err);
@@ -261,7 +290,9 @@ typedef struct round_ctx {
 /* A person reviews the image (verify machine boxes, draw the rest); its SA annotation is
  * kept. */
 static int review(round_ctx *c, const bm_fusion_result *res, bm_error *err) {
-  if (bm_ledger_charge_review(&c->st->ledger, res, c->round, err) != 0 ||
+  /* real people (oracle human) are charged by the caller from their answers */
+  if ((c->opts->oracle != BM_ORACLE_HUMAN &&
+       bm_ledger_charge_review(&c->st->ledger, res, c->round, err) != 0) ||
       push(&c->plan->charged, res->image, err) != 0)
     return -1;
   return store_sa(c->st, res, c->round, err);
@@ -359,8 +390,9 @@ int bm_mine_side(const bm_mine_opts *opts, const bm_fusion_result *res) {
 
 /* topk-alratio-thre and topk-slscore. `certain` / `uncertain` tell which side an image
  * falls on; in between, it goes back to U.
- *   verify: every image is reviewed; certain ones join L; uncertain ones are trained this
- *           round and re-queued in Q so a better model re-detects them.
+ *   verify: every image is reviewed once and joins L; uncertain ones are also trained this
+ *           round. (The reference re-queued uncertain images in Q and returned the
+ *           in-between ones to U, so people reviewed them again: not done here.)
  *   trust:  certain images get the machine's certain boxes as pseudo-labels with no human
  *           look, are trained this round and go back to U (used for this round only);
  *           uncertain images go to people, are trained this round and join L. */
@@ -374,14 +406,15 @@ static int apply_threshold(round_ctx *c, bm_error *err) {
     int certain = side == BM_SIDE_CERTAIN, uncertain = side == BM_SIDE_UNCERTAIN;
     int rc;
     if (!trust) {
+      /* people have reviewed the image: its annotation is complete, so it joins L whatever
+       * its side (reviewed once; the reference re-queued uncertain images and dropped the
+       * in-between ones, and people reviewed them again: docs/MINING.md) */
       if (review(c, res, err) != 0) return -1;
-      if (certain) {
+      if (uncertain) {
+        rc = train(c, image, err) || place(c->st, c->plan, image, BM_POOL_LABELED, err);
+      } else {
         count_boxes(c->plan, &c->st->images[image]);
         rc = place(c->st, c->plan, image, BM_POOL_LABELED, err);
-      } else if (uncertain) {
-        rc = train(c, image, err) || place(c->st, c->plan, image, BM_POOL_QUEUED, err);
-      } else {
-        rc = place(c->st, c->plan, image, BM_POOL_UNLABELED, err);
       }
     } else if (certain) {
       c->plan->pseudo_boxes += res->n_certain;
@@ -399,6 +432,20 @@ static int apply_threshold(round_ctx *c, bm_error *err) {
     if (rc != 0) return -1;
     c->plan->sl_images += certain;
     c->plan->al_images += uncertain;
+  }
+  return 0;
+}
+
+/* random-verify: every image of B is reviewed (machine boxes verified, missed objects drawn)
+ * and joins L (and is trained): random selection with the machine's help. */
+static int apply_random_verify(round_ctx *c, bm_error *err) {
+  for (int i = 0; i < c->plan->batch.n; i++) {
+    const bm_fusion_result *res = &c->results[i];
+    if (review(c, res, err) != 0 || train(c, res->image, err) != 0 ||
+        place(c->st, c->plan, res->image, BM_POOL_LABELED, err) != 0)
+      return -1;
+    if (res->n_al == 0) c->plan->sl_images++;
+    else c->plan->al_images++;
   }
   return 0;
 }
@@ -546,6 +593,7 @@ int bm_mine_apply(bm_mine_state *st, const bm_mine_opts *opts,
     case BM_STRATEGY_TOPK_ALRATIO_THRE:
     case BM_STRATEGY_TOPK_SLSCORE: rc = apply_threshold(&c, err); break;
     case BM_STRATEGY_UNCERTAINTY: rc = apply_uncertainty(&c, err); break;
+    case BM_STRATEGY_RANDOM_VERIFY: rc = apply_random_verify(&c, err); break;
     default: rc = apply_draw_all(&c, err); break;
   }
   if (rc == 0) rc = move_to_eval(&c, err);

@@ -164,6 +164,7 @@ static int parse_yolo(const nn_cfg *cfg, nn_section *s, bm_layer_info *l, bm_err
       nn_cfg_float(cfg, s, "scale_x_y", 1, 0.5f, 10, &y->scale_x_y, err) ||
       nn_cfg_int(cfg, s, "neighbors", 0, 0, 1, &y->neighbors, err) ||
       nn_cfg_float(cfg, s, "beta_nms", 0.6f, 0, 100, &y->beta_nms, err) ||
+      nn_cfg_int(cfg, s, "obj_iou", 0, 0, 1, &y->obj_iou, err) ||
       nn_cfg_float(cfg, s, "iou_thresh", 1, 0, 1, &y->iou_thresh, err))
     return -1;
   const char *nms_kind = nn_cfg_str(s, "nms_kind", &line);
