@@ -7,7 +7,8 @@ set -euo pipefail
 # libmicrohttpd-dev, libsqlite3-dev: boxmine serve; chromium, nodejs, npm: its browser test
 # (tests/cli_serve.sh, which installs puppeteer-core from npm into the build folder)
 packages=(build-essential cmake pkg-config libopenblas-dev libjpeg-dev libpng-dev libxml2-dev
-          zlib1g-dev dataset-fashion-mnist darknet libmicrohttpd-dev libsqlite3-dev chromium)
+          zlib1g-dev dataset-fashion-mnist darknet libmicrohttpd-dev libsqlite3-dev chromium
+          clang libclang-rt-14-dev libomp-dev) # clang: the fuzz targets (scripts/fuzz.sh)
 # node and npm from elsewhere (e.g. NodeSource, whose nodejs bundles npm) are fine as they are
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

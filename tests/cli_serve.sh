@@ -17,7 +17,7 @@ if [ ! -d "$NODE_DIR/node_modules/puppeteer-core" ]; then
   (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent puppeteer-core@23 >/dev/null 2>&1) ||
     skip "npm install puppeteer-core failed (offline?)"
 fi
-cp "$(dirname "$0")/browser/review_page.mjs" "$NODE_DIR/"
+cp "$(dirname "$0")/browser/review_page.mjs" "$(dirname "$0")/browser/review_round.mjs" "$NODE_DIR/"
 
 expect_status 0 "$BIN" synth --out "$TMP/data" --trainval 3 --test 1 --size 128 --seed 5
 cat >"$TMP/dets.json" <<'JSON'
@@ -76,4 +76,49 @@ fi
 start_server
 grep -q "3 images (3 done)" "$TMP/serve.out" || fail "restart: $(cat "$TMP/serve.out")"
 stop_server
+
+# A mining run's round by hand: mine --oracle human stops for review, the page answers it,
+# mine --resume continues with those labels (the first image joins L with the people's boxes).
+sed -n '/^cat >"$TMP\/tiny.cfg"/,/^EOF$/p' "$(dirname "$0")/cli_mine.sh" >"$TMP/cfg.sh"
+source "$TMP/cfg.sh"
+expect_status 0 "$BIN" synth --out "$TMP/pool" --trainval 24 --test 8 --size 64 --seed 3
+RUN="$TMP/run"
+mine=(--data "$TMP/pool" --cfg "$TMP/tiny.cfg" --init 8 --K 3 --pre-epochs 1 --batch 8 --warmup 4
+  --threads 1 --deterministic --seed 4 --strategy topk-slscore --oracle human
+  --uncertain-thre 0.001 --max-dets 20 --max-rounds 2)
+expect_status 0 "$BIN" mine "${mine[@]}" --out "$RUN"
+grep -q "awaiting review: round 1's 3 images" "$TMP/out" || fail "mine did not stop for review: $(cat "$TMP/out")"
+"$BIN" serve "$RUN" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+server=$!
+url=
+for _ in $(seq 50); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/?token=[0-9a-f]*' "$TMP/serve.out" || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || fail "serve RUN printed no URL: $(cat "$TMP/serve.err")"
+(cd "$NODE_DIR" && node review_round.mjs "$url" "$CHROMIUM" "$TMP/profile2" "$TMP/did.json") \
+  >"$TMP/node2.out" 2>&1 || fail "browser round: $(tail -5 "$TMP/node2.out")"
+stop_server
+did=$(cat "$TMP/did.json")
+id=$(echo "$did" | grep -o '"id":"[^"]*"' | cut -d'"' -f4)
+machine=$(echo "$did" | grep -o '"machine":[0-9]*' | cut -d: -f2)
+[ -n "$id" ] || fail "the browser round did not report its image: $did"
+expect_status 0 "$BIN" mine --out "$RUN" --resume
+grep -q "people answered 3 of 3 images" "$TMP/err" || fail "resume: $(tail -3 "$TMP/err")"
+# the people's boxes are the image's labels now: machine boxes - 1 deleted + 1 drawn
+xml="$RUN/annotations/Annotations/$id.xml"
+[ -s "$xml" ] || fail "$id did not join L ($xml missing)"
+want=$((machine >= 2 ? machine : machine + 1))
+[ "$(grep -c '<object>' "$xml" 2>/dev/null)" = "$want" ] ||
+  fail "$id has $(grep -c '<object>' "$xml" 2>/dev/null) boxes, expected $want ($did)"
+grep -q '<xmin>5</xmin>' "$xml" && grep -q '<ymax>24</ymax>' "$xml" ||
+  fail "the drawn box is not among $id's labels"
+if [ "$machine" -ge 1 ]; then
+  adj=$(echo "$did" | grep -o '"adjusted":\[[^]]*\]' | sed 's/.*\[//; s/\]//')
+  xmax=$(echo "$adj" | cut -d, -f3)
+  grep -q "<xmax>$xmax</xmax>" "$xml" || fail "the adjusted box (x2 $xmax) is not among $id's labels"
+fi
+rec=$(grep '"phase":2' "$RUN/rounds.jsonl" | head -1)
+echo "$rec" | grep -q '"human_measured_images":3' || fail "measured seconds not in the record: $rec"
 finish cli_serve

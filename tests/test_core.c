@@ -1,6 +1,8 @@
 /* Core helpers: RNG reproducibility and range, checksums against published check values,
  * atomic writes, JSON escaping. */
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "boxmine/bm_core.h"
 #include "testlib.h"
@@ -65,6 +67,52 @@ static void test_files(void) {
   CHECK(strstr(err.msg, "file.txt/x") != NULL);
 }
 
+/* Special files are refused at once (issue 16): a FIFO with no writer would block a plain
+ * open() forever, a directory would read as "read error". Every reader goes through
+ * bm_read_file or bm_open_regular, so these two cover images, XML, cfg, weights, checkpoints
+ * and lists. alarm() turns a hang into a failed test instead of a stuck suite. */
+static void test_special_files(void) {
+  char dir[512], fifo[600];
+  bm_test_tmpdir(dir, sizeof dir);
+  snprintf(fifo, sizeof fifo, "%s/pipe.jpg", dir);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  alarm(20);
+  bm_error err = {{0}};
+  char *data = NULL;
+  size_t len = 0;
+  CHECK(bm_read_file(fifo, &data, &len, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "pipe.jpg") && strstr(err.msg, "not a regular file"), "%s", err.msg);
+  CHECK(data == NULL);
+  err.msg[0] = '\0';
+  CHECK(bm_read_file(dir, &data, &len, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "not a regular file") != NULL, "%s", err.msg);
+  FILE *f = bm_open_regular(fifo, &err);
+  CHECK(f == NULL);
+  CHECK_MSG(strstr(err.msg, "not a regular file") != NULL, "%s", err.msg);
+  if (f) fclose(f);
+  /* A regular file still opens and reads from its start. */
+  char path[600];
+  snprintf(path, sizeof path, "%s/plain.txt", dir);
+  CHECK(bm_write_file_atomic(path, "abc", 3, &err) == 0);
+  f = bm_open_regular(path, &err);
+  CHECK(f != NULL);
+  if (f) {
+    char got[4] = {0};
+    CHECK(fread(got, 1, 3, f) == 3 && !strcmp(got, "abc"));
+    fclose(f);
+  }
+  alarm(0);
+  unlink(fifo);
+  /* text readers refuse a NUL byte instead of stopping at it */
+  CHECK(bm_write_file_atomic(path, "[net]\0width=1\n", 14, &err) == 0);
+  char *text = NULL;
+  CHECK(bm_read_text_file(path, &text, &err) == -1 && text == NULL);
+  CHECK_MSG(strstr(err.msg, "plain.txt: not a text file (NUL byte at offset 5)") != NULL, "%s", err.msg);
+  CHECK(bm_write_file_atomic(path, "[net]\n", 6, &err) == 0);
+  CHECK(bm_read_text_file(path, &text, &err) == 0 && text && !strcmp(text, "[net]\n"));
+  bm_free(text);
+}
+
 static void test_buf(void) {
   bm_buf buf;
   bm_buf_init(&buf);
@@ -96,6 +144,7 @@ int main(void) {
   test_rng();
   test_checksums();
   test_files();
+  test_special_files();
   test_buf();
   return bm_test_finish("test_core");
 }

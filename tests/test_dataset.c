@@ -408,6 +408,13 @@ static void test_class_rules(const char *tmp) {
   CHECK(ds.n_classes == 3 && !strcmp(ds.class_names[0], "dog") && ds.objects[1].class_id == 1);
   CHECK(strstr(ds.class_source, "classes.txt") != NULL);
   bm_dataset_free(&ds);
+  /* a name no class list could hold is refused with the file and line (issue 16) */
+  write_text(other, "classes.txt", "dog\ncat\x01x\nbird\n");
+  CHECK(bm_dataset_load(&ds, &opts, &log, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "classes.txt:2:") && strstr(err.msg, "control character"), "%s", err.msg);
+  write_text(other, "classes.txt", "dog\ncat\nbi/rd\n");
+  CHECK(bm_dataset_load(&ds, &opts, &log, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "classes.txt:3:") && strstr(err.msg, "'/'"), "%s", err.msg);
   /* a file listing the 20 VOC classes marks the dataset as VOC */
   char vocnames[4096] = "";
   for (int i = 0; i < 20; i++) strcat(strcat(vocnames, bm_voc_class_names[i]), "\n");

@@ -7,6 +7,7 @@
 
 #include <jpeglib.h>
 #include <png.h>
+#include <zlib.h>
 
 #include "boxmine/bm_data.h"
 #include "testlib.h"
@@ -381,6 +382,49 @@ static void test_damaged_files(void) {
   free(img.pixels);
 }
 
+/* Image bombs: a small file whose header claims a huge size is refused from the header,
+ * before any pixel buffer is allocated (under ASan a 10 GB allocation would abort the test
+ * instead of failing cleanly). The PNG keeps a valid IHDR CRC, the JPEG a valid SOF. */
+static void test_image_bombs(void) {
+  bm_image img = make_gradient(16, 16);
+  bm_error err = {{0}};
+  char *data;
+  size_t len;
+  int w, h;
+  CHECK(bm_image_save_png(tmp_path("bomb.png"), &img, &err) == 0);
+  CHECK(bm_read_file(tmp_path("bomb.png"), &data, &len, &err) == 0);
+  unsigned char *ihdr = (unsigned char *)data + 8; /* length, "IHDR", width, height, ... CRC */
+  CHECK(len > 33 && !memcmp(ihdr + 4, "IHDR", 4));
+  const unsigned char side[4] = {0, 0, 0xea, 0x60}; /* 60000 */
+  memcpy(ihdr + 8, side, 4);
+  memcpy(ihdr + 12, side, 4);
+  uint32_t crc = (uint32_t)crc32(0, ihdr + 4, 17);
+  for (int i = 0; i < 4; i++) ihdr[21 + i] = (unsigned char)(crc >> (24 - 8 * i));
+  write_bytes(tmp_path("bomb.png"), data, len);
+  expect_load_failure(tmp_path("bomb.png"), "PNG claiming 60000x60000");
+  CHECK(bm_image_size(tmp_path("bomb.png"), &w, &h, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "unsupported image size 60000x60000") != NULL, "%s", err.msg);
+  bm_free(data);
+
+  CHECK(bm_image_save_jpeg(tmp_path("bomb.jpg"), &img, 90, &err) == 0);
+  CHECK(bm_read_file(tmp_path("bomb.jpg"), &data, &len, &err) == 0);
+  int patched = 0;
+  for (size_t i = 2; i + 9 < len && !patched; i++) {
+    unsigned char *p = (unsigned char *)data + i;
+    if (p[0] == 0xff && (p[1] == 0xc0 || p[1] == 0xc2)) { /* SOF0/SOF2: len, precision, h, w */
+      p[5] = 0xea, p[6] = 0x60, p[7] = 0xea, p[8] = 0x60;
+      patched = 1;
+    }
+  }
+  CHECK(patched);
+  write_bytes(tmp_path("bomb.jpg"), data, len);
+  expect_load_failure(tmp_path("bomb.jpg"), "JPEG claiming 60000x60000");
+  CHECK(bm_image_size(tmp_path("bomb.jpg"), &w, &h, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "unsupported image size 60000x60000") != NULL, "%s", err.msg);
+  bm_free(data);
+  free(img.pixels);
+}
+
 static void test_bccd(void) {
   char dir[1024];
   bm_test_shared("data/BCCD/JPEGImages", dir, sizeof dir);
@@ -419,6 +463,7 @@ int main(void) {
   test_png_variants();
   test_magic_wins();
   test_damaged_files();
+  test_image_bombs();
   test_bccd();
   return bm_test_finish("test_image");
 }

@@ -31,7 +31,10 @@ static void test_yolov3_tiny(void) {
   bm_network *net;
   CHECK_MSG(bm_net_create_from_file(&net, path, 1, &log, &err) == 0, "%s", err.msg);
   if (!net) return;
-  CHECK_MSG(w.count == 0, "unexpected warning: %s", w.last);
+  /* its [yolo] sections ask for jitter=.3 and random=1 (multi-scale training), which boxmine's
+   * trainer takes from its own options or does not do: each said once */
+  CHECK_MSG(w.count == 2 && strstr(w.last, "random=1 is not used"), "%d warnings, last: %s",
+            w.count, w.last);
   CHECK(bm_net_n_layers(net) == 24);
   int c, h, wd;
   bm_net_input_dims(net, &c, &h, &wd);

@@ -186,6 +186,7 @@ static void test_requeue_front(void) {
   CHECK(st.queue.n == 2 && st.queue.items[0] == later[0] && st.queue.items[1] == later[1]);
   CHECK(st.images[later[0]].pool == BM_POOL_QUEUED);
   CHECK(bm_mine_requeue_front(&st, later, 1, &err) == -1); /* no longer in the batch */
+  CHECK(bm_mine_requeue_front(&st, NULL, 0, &err) == 0 && st.queue.n == 2);
   /* the answered one still waits in the batch; the state is consistent once it is placed */
   CHECK(st.images[plan.batch.items[1]].pool == BM_POOL_BATCH);
   bm_round_plan_free(&plan);

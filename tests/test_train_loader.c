@@ -126,6 +126,25 @@ static void test_letterbox_truths(const char *dir) {
   CHECK(b->truths[0].class_id == 0 && b->truths[0].difficult == 0);
   bm_loader_stop(loader);
 
+  /* a start batch outside the epoch is refused up front (issue 16: -1 indexed the loader's
+   * two-slot array at -1); both the background-thread and the inline loader */
+  for (int threads = 0; threads <= 1; threads++) {
+    o.threads = threads;
+    for (long first = -1; first <= 2; first += 3) {
+      o.first_batch = first;
+      loader = NULL;
+      CHECK_MSG(bm_loader_start(&loader, &ds, &sample, 1, &o, &err) == -1, "first batch %ld", first);
+      CHECK_MSG(strstr(err.msg, "batch") != NULL, "error: %s", err.msg);
+      if (loader) bm_loader_stop(loader);
+    }
+    o.first_batch = 1; /* = the number of batches: an epoch already complete, nothing to give */
+    CHECK(bm_loader_start(&loader, &ds, &sample, 1, &o, &err) == 0);
+    CHECK(bm_loader_next(loader, &b, &err) == 0);
+    bm_loader_stop(loader);
+  }
+  o.first_batch = 0;
+  o.threads = 0;
+
   /* a missing image is an error naming it */
   info.image_path = "/nonexistent/b.png";
   CHECK(bm_loader_start(&loader, &ds, &sample, 1, &o, &err) == 0);

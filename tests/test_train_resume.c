@@ -211,6 +211,138 @@ static int rewrite_with(const char *from, const char *to, const char *name, cons
   return rc;
 }
 
+/* A crafted checkpoint: every section of `from` copied byte for byte, except value `index`
+ * of section `name`, set to `value` (converted to the section's type). The file has a valid
+ * checksum, as any tool could write one: only the loaders' range checks stand in the way. */
+static int craft(const char *from, const char *to, const char *name, size_t index, double value) {
+  bm_ckpt_reader r;
+  bm_error err;
+  if (bm_ckpt_open(&r, from, &err)) return -1;
+  bm_ckpt_writer w;
+  bm_ckpt_writer_init(&w);
+  int found = 0;
+  for (int s = 0; s < r.n_sections; s++) {
+    const bm_ckpt_section *sec = &r.sections[s];
+    unsigned char *copy = malloc(sec->size + 8);
+    memcpy(copy, sec->data, sec->size);
+    if (!strcmp(sec->name, name)) {
+      found = 1;
+      if (sec->type == BM_CKPT_F32 && (index + 1) * 4 <= sec->size) {
+        float v = (float)value;
+        memcpy(copy + index * 4, &v, 4);
+      } else if (sec->type == BM_CKPT_F64 && (index + 1) * 8 <= sec->size) {
+        memcpy(copy + index * 8, &value, 8);
+      } else if (sec->type == BM_CKPT_I64 && (index + 1) * 8 <= sec->size) {
+        int64_t v = (int64_t)value;
+        memcpy(copy + index * 8, &v, 8);
+      } else {
+        found = 0;
+      }
+    }
+    if (sec->type == BM_CKPT_F32) bm_ckpt_add_f32(&w, sec->name, (float *)copy, sec->size / 4);
+    else if (sec->type == BM_CKPT_F64) bm_ckpt_add_f64(&w, sec->name, (double *)copy, sec->size / 8);
+    else if (sec->type == BM_CKPT_I64) bm_ckpt_add_i64(&w, sec->name, (int64_t *)copy, sec->size / 8);
+    else bm_ckpt_add_bytes(&w, sec->name, copy, sec->size);
+    free(copy);
+  }
+  int rc = found ? bm_ckpt_save(&w, to, &err) : -1;
+  bm_ckpt_writer_free(&w);
+  bm_ckpt_close(&r);
+  return rc;
+}
+
+/* Issue 16: out-of-range or non-finite fields behind a valid checksum are refused at load,
+ * with the section named, by the trainer and (for the detector's sections) by the detector.
+ * Before the checks, a negative position indexed slot_state[-1], position 1000 looped for
+ * ever, epoch -100 trained 102 epochs and NaN weights detected nothing with exit 0. */
+static void test_crafted(const char *dir, const bm_dataset *ds) {
+  bm_train_opts o = small_opts();
+  o.ema_decay = 0.5f; /* so that trainer.raw is saved too */
+  bm_error err;
+  bm_trainer *tr = NULL, *loaded = NULL;
+  char good[700], bad[700];
+  snprintf(good, sizeof good, "%s/crafted-good.ckpt", dir);
+  snprintf(bad, sizeof bad, "%s/crafted.ckpt", dir);
+  bm_train_sample samples[6];
+  for (int k = 0; k < 6; k++) samples[k] = (bm_train_sample){k, NULL, 0};
+  CHECK(bm_trainer_create(&tr, fixture_cfg, "fixture.cfg", 2, (char *const *)fixture_classes, &o, 6, NULL, &err) == 0);
+  CHECK(bm_trainer_train_epochs(tr, ds, samples, 6, 1, NULL, NULL, &err) == 0);
+  CHECK(bm_trainer_record_ap(tr, 0.25, 0.125) == 0);
+  CHECK_MSG(bm_trainer_save(tr, good, NULL, NULL, &err) == 0, "%s", err.msg);
+  bm_trainer_free(tr);
+  const struct {
+    const char *section;
+    size_t index;
+    double value;
+    const char *says; /* a word the error must contain besides the section */
+  } cases[] = {
+      {"trainer.counters", 1, -100, "epoch"},
+      {"trainer.counters", 1, 4611686018427387904.0, "epoch"}, /* 2^62 */
+      {"trainer.counters", 2, -1, "position"},
+      {"trainer.counters", 4, 0, "batches per epoch"},
+      {"trainer.counters", 4, -7, "batches per epoch"},
+      {"trainer.opts", 0, 1e300, "trainer.opts"},
+      {"trainer.opts", 5, NAN, "trainer.opts"},
+      {"trainer.opts", 12, INFINITY, "trainer.opts"},
+      {"trainer.opts", 16, 7, "flip"},
+      {"trainer.epoch_sums", 0, NAN, "trainer.epoch_sums"},
+      {"trainer.epoch_sums", 4, -3, "trainer.epoch_sums"},
+      {"trainer.history", 0, -5, "trainer.history"},
+      {"trainer.history", 0, 1e300, "trainer.history"},
+      {"trainer.history", 1, INFINITY, "trainer.history"},
+      {"trainer.raw", 3, NAN, "trainer.raw"},
+      {"detector.params", 0, NAN, "detector.params"},
+      {"detector.params", 10, INFINITY, "detector.params"},
+      {"detector.state", 0, NAN, "detector.state"},
+      {"detector.seen", 0, -1, "detector.seen"},
+      {"optim.moments", 1, -INFINITY, "optim.moments"},
+      {"optim.hyper", 4, INFINITY, "optim"},
+      {"optim.hyper", 0, NAN, "optim"},
+      {"sched.reals", 0, NAN, "sched"},
+      {"sched.reals", 1, INFINITY, "sched"},
+      {"sched.ints", 2, -5, "sched"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    CHECK_MSG(craft(good, bad, cases[c].section, cases[c].index, cases[c].value) == 0,
+              "cannot craft %s[%zu]", cases[c].section, cases[c].index);
+    err.msg[0] = '\0';
+    int rc = bm_trainer_load(&loaded, bad, 0, NULL, &err);
+    CHECK_MSG(rc == -1, "%s[%zu] = %g was accepted", cases[c].section, cases[c].index, cases[c].value);
+    CHECK_MSG(strstr(err.msg, "crafted.ckpt") && strstr(err.msg, cases[c].says),
+              "%s[%zu] = %g: \"%s\"", cases[c].section, cases[c].index, cases[c].value, err.msg);
+    bm_trainer_free(loaded);
+    loaded = NULL;
+    if (!strncmp(cases[c].section, "detector.", 9)) {
+      bm_detector *det = NULL;
+      CHECK_MSG(bm_detector_load(&det, bad, 1, NULL, &err) == -1, "detector accepted %s",
+                cases[c].section);
+      bm_detector_free(det);
+    }
+  }
+  /* A position inside the saved range but past the end of this epoch's batches (6 images,
+   * batch 4: 2 batches) is refused when training resumes instead of looping. */
+  CHECK(craft(good, bad, "trainer.counters", 2, 1000) == 0);
+  CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == 0, "%s", err.msg);
+  if (loaded) {
+    CHECK(bm_trainer_train_epochs(loaded, ds, samples, 6, 1, NULL, NULL, &err) == -1);
+    CHECK_MSG(strstr(err.msg, "batch 1000") != NULL, "%s", err.msg);
+  }
+  bm_trainer_free(loaded);
+  /* class names in a checkpoint pass the same rule as everywhere else */
+  const char *bad_lists[] = {"red\n#blue", "red\nbl\x02ue", "red\n", "red\nb/lue"};
+  for (size_t k = 0; k < sizeof bad_lists / sizeof bad_lists[0]; k++) {
+    CHECK(rewrite_with(good, bad, "detector.classes", bad_lists[k]) == 0);
+    CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == -1, "classes %zu accepted", k);
+    CHECK_MSG(strstr(err.msg, "detector.classes") != NULL, "%s", err.msg);
+    bm_trainer_free(loaded);
+    loaded = NULL;
+  }
+  /* the untouched file still loads */
+  CHECK(craft(good, bad, "trainer.counters", 1, 1) == 0);
+  CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == 0, "%s", err.msg);
+  bm_trainer_free(loaded);
+}
+
 static void test_refused(const char *dir, const bm_dataset *ds) {
   bm_train_opts o = small_opts();
   bm_error err;
@@ -337,6 +469,7 @@ int main(void) {
   test_resume(dir, &ds, 0.9f);
   test_ema_formula(&ds);
   test_refused(dir, &ds);
+  test_crafted(dir, &ds);
   test_export(dir);
   test_input_size();
   bm_dataset_free(&ds);

@@ -95,16 +95,81 @@ static void test_errors(void) {
                "no <ymax>", NULL);
   expect_error("<annotation><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
                "<xmax>abc</xmax><ymax>4</ymax></bndbox></object></annotation>",
-               "'abc', not a number", NULL);
+               "'abc', not a decimal number", NULL);
   expect_error("<annotation><object><name>cat</name><bndbox><xmin/><ymin>1</ymin>"
                "<xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
                "<xmin> is empty", NULL);
   expect_error("<annotation><object><name>cat</name><difficult>maybe</difficult><bndbox>"
                "<xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object>"
                "</annotation>",
-               "'maybe', not a number", NULL);
+               "'maybe', not a decimal number", NULL);
   expect_error("<annotation><size><width>-3</width></size></annotation>", "not a pixel count",
                NULL);
+  /* Issue 16: numbers are decimal and fill the whole field (strtod would take 0x10 as 16,
+   * and inf / nan as numbers). */
+  const char *not_decimal[] = {"0x10", "0X1p4", "inf", "nan", "-infinity", "1,5", "12abc",
+                               "1e", "--3", ".", "1 2"};
+  for (size_t k = 0; k < sizeof not_decimal / sizeof not_decimal[0]; k++) {
+    char text[400];
+    snprintf(text, sizeof text, "<annotation><object><name>cat</name><bndbox><xmin>%s</xmin>"
+             "<ymin>1</ymin><xmax>30</xmax><ymax>40</ymax></bndbox></object></annotation>",
+             not_decimal[k]);
+    expect_error(text, "<xmin>", "not a decimal number");
+  }
+  expect_error("<annotation><size><width>0x40</width></size></annotation>", "<width>",
+               "not a decimal number");
+  expect_error("<annotation><object><name>cat</name><difficult>0x1</difficult><bndbox>"
+               "<xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object>"
+               "</annotation>", "<difficult>", "not a decimal number");
+  /* ... and a second copy of an element is an error, not silently ignored */
+  expect_error("<annotation><object><name>cat</name>\n<bndbox><xmin>1</xmin><ymin>1</ymin>"
+               "<xmax>3</xmax><ymax>4</ymax></bndbox>\n<bndbox><xmin>5</xmin><ymin>5</ymin>"
+               "<xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>",
+               "fixture.xml:3:", "second <bndbox>");
+  expect_error("<annotation><object><name>cat</name><name>dog</name><bndbox><xmin>1</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "second <name>", NULL);
+  expect_error("<annotation><object><name>cat</name><bndbox><xmin>1</xmin><xmin>2</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "second <xmin>", NULL);
+  expect_error("<annotation><object><name>cat</name><difficult>0</difficult><difficult>1"
+               "</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>4</ymax>"
+               "</bndbox></object></annotation>", "second <difficult>", NULL);
+  expect_error("<annotation><size><width>5</width></size><size><width>6</width></size>"
+               "</annotation>", "second <size>", NULL);
+  expect_error("<annotation><size><width>5</width><width>6</width></size></annotation>",
+               "second <width>", NULL);
+  /* Class names: no control characters (a newline would split the class list of every file
+   * written from it), no leading '#' (classes.txt reads it as a comment), no '/' (class names
+   * become file names); the error names the file and the line of the <name>. */
+  expect_error("<annotation>\n<object>\n<name>foo&#10;bar</name><bndbox><xmin>1</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "fixture.xml:3:", "control character");
+  expect_error("<annotation><object><name>a&#9;b</name><bndbox><xmin>1</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "fixture.xml:1:", "control character");
+  expect_error("<annotation><object><name>a&#127;b</name><bndbox><xmin>1</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "fixture.xml:1:", "control character");
+  expect_error("<annotation>\n\n<object><name>#cat</name><bndbox><xmin>1</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "fixture.xml:3:", "'#'");
+  expect_error("<annotation><object><name>../../x</name><bndbox><xmin>1</xmin>"
+               "<ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object></annotation>",
+               "fixture.xml:1:", "'/'");
+  /* what stays accepted: decimals, signs, exponents, spaces and '#' inside a name */
+  bm_voc_file ok;
+  bm_error ok_err = {{0}};
+  CHECK_MSG(parse_text("<annotation><object><name>traffic light #2</name><bndbox><xmin>+1.5"
+                       "</xmin><ymin>1e1</ymin><xmax>30.</xmax><ymax> 4E+1 </ymax></bndbox>"
+                       "</object></annotation>", &ok, &ok_err) == 0, "%s", ok_err.msg);
+  if (ok.n_objects == 1) {
+    CHECK(!strcmp(ok.objects[0].name, "traffic light #2"));
+    CHECK(ok.objects[0].x1 == 1.5f && ok.objects[0].y1 == 10.0f && ok.objects[0].x2 == 30.0f &&
+          ok.objects[0].y2 == 40.0f);
+  }
+  bm_voc_file_free(&ok);
+
   /* A missing file names the path. */
   bm_voc_file f;
   bm_error err = {{0}};
@@ -169,10 +234,51 @@ static void test_mutations(void) {
   CHECK(ok + failed == 3000 && failed > 100 && unnamed == 0);
 }
 
+/* Document content never reaches files or the network, and entity bombs stay small: an
+ * external entity is not loaded (its file's text never appears), a billion-laughs DTD does
+ * not expand into gigabytes. Either case may parse or fail; cleanly and without the secret. */
+static void test_entities(const char *dir) {
+  char secret[600], text[2048];
+  snprintf(secret, sizeof secret, "%s/secret.txt", dir);
+  bm_error err = {{0}};
+  CHECK(bm_write_file_atomic(secret, "TOPSECRET", 9, &err) == 0);
+  snprintf(text, sizeof text,
+           "<?xml version=\"1.0\"?><!DOCTYPE annotation [<!ENTITY xxe SYSTEM \"file://%s\">]>"
+           "<annotation><filename>&xxe;</filename><object><name>cat&xxe;</name><bndbox>"
+           "<xmin>1</xmin><ymin>1</ymin><xmax>3</xmax><ymax>4</ymax></bndbox></object>"
+           "</annotation>", secret);
+  bm_voc_file f;
+  if (parse_text(text, &f, &err) == 0) {
+    CHECK(f.n_objects == 1 && !strstr(f.objects[0].name, "TOPSECRET"));
+    CHECK(!f.filename || !strstr(f.filename, "TOPSECRET"));
+    bm_voc_file_free(&f);
+  } else {
+    CHECK(!strstr(err.msg, "TOPSECRET"));
+  }
+  const char *bomb =
+      "<?xml version=\"1.0\"?><!DOCTYPE annotation [<!ENTITY a \"aaaaaaaaaa\">"
+      "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">"
+      "<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">"
+      "<!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\"><!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">"
+      "<!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\"><!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">]>"
+      "<annotation><object><name>&i;</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>3</xmax>"
+      "<ymax>4</ymax></bndbox></object></annotation>";
+  /* 10^9 bytes if expanded; a hang would hit the suite's time limit */
+  int rc = parse_text(bomb, &f, &err);
+  if (rc == 0) {
+    CHECK(f.n_objects == 1 && strlen(f.objects[0].name) < 1000000);
+    bm_voc_file_free(&f);
+  }
+  CHECK_MSG(rc == 0 || strstr(err.msg, "fixture.xml") != NULL, "%s", err.msg);
+}
+
 int main(void) {
   test_fields();
   test_mutations();
   test_errors();
   test_round_trip();
+  char dir[512];
+  bm_test_tmpdir(dir, sizeof dir);
+  test_entities(dir);
   return bm_test_finish("test_voc");
 }

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,6 +30,10 @@ typedef struct bm_error {
 int bm_fail(bm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefixes the existing reason: "prefix: old reason". Returns -1. */
 int bm_fail_prefix(bm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* s with control characters written as \xNN, in buf (truncated to size): for error messages
+ * that quote text from a file, so a newline in it cannot split or forge a message line. */
+const char *bm_printable(const char *s, char *buf, size_t size);
 
 /* ---- warnings ----------------------------------------------------------------------- */
 typedef void (*bm_warn_fn)(void *user, const char *msg);
@@ -78,8 +83,16 @@ uint64_t bm_fnv64(uint64_t hash, const void *data, size_t len);
 /* Writes data to path through path.tmp.XXXXXX, fsync, rename, fsync of the directory:
  * a crash leaves either the old file or the new one, never a torn one. */
 int bm_write_file_atomic(const char *path, const void *data, size_t len, bm_error *err);
-/* Reads a whole file; *data is NUL-terminated (not counted in *len); free with bm_free. */
+/* Reads a whole file; *data is NUL-terminated (not counted in *len); free with bm_free.
+ * Only regular files are read: a FIFO, device, socket or directory is refused at once with
+ * "PATH: not a regular file" (never blocks). */
 int bm_read_file(const char *path, char **data, size_t *len, bm_error *err);
+/* bm_read_file for text (cfg files, class and split lists): a NUL byte, which would cut the
+ * text short unseen, is an error naming its offset. */
+int bm_read_text_file(const char *path, char **text, bm_error *err);
+/* Opens a regular file for reading ("rb"), refusing special files as bm_read_file does.
+ * Every reader of input files goes through this or bm_read_file. NULL and err on failure. */
+FILE *bm_open_regular(const char *path, bm_error *err);
 /* mkdir -p */
 int bm_mkdir_p(const char *path, bm_error *err);
 int bm_file_exists(const char *path);

@@ -109,13 +109,22 @@ int bm_dataset_class_index(const bm_dataset *ds, const char *name);
 int bm_dataset_image_index(const bm_dataset *ds, const char *id);
 /* (Re)builds ds->id_index from ds->images; call after adding images by hand. */
 int bm_dataset_build_index(bm_dataset *ds, bm_error *err);
+/* How many images of b are also images of a (the same image file), or -1 when out of memory.
+ * Used to warn when an evaluation set overlaps the set a model learns from. */
+int bm_dataset_shared_images(const bm_dataset *a, const bm_dataset *b);
 /* The 20 PASCAL VOC class names in the devkit's order. */
 extern const char *const bm_voc_class_names[20];
 /* Default folder for annotation caches: $XDG_CACHE_HOME/boxmine, else $HOME/.cache/boxmine;
  * NULL when neither variable is set (bm_free the result). */
 char *bm_dataset_default_cache_dir(void);
 /* Reads a class list: one name per line, surrounding blanks trimmed, empty lines and lines
- * starting with '#' skipped; duplicates are an error. */
+ * starting with '#' skipped; duplicates and names refused by bm_class_name_problem are an
+ * error naming the file and line. */
+/* NULL when name can be a class name, else why not ("contains a control character", ...):
+ * not empty, no control character (a newline would split every class list written from it),
+ * no leading '#' (a comment in class lists), no '/' (class names become file names). Checked
+ * wherever names enter: VOC <name>, class list files, checkpoints. */
+const char *bm_class_name_problem(const char *name);
 int bm_read_class_list(const char *path, char ***names, int *n_names, bm_error *err);
 
 /* Writes one VOC annotation file atomically. Class ids of objects index class_names.

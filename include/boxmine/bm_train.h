@@ -187,7 +187,8 @@ const bm_ckpt_section *bm_ckpt_find(const bm_ckpt_reader *r, const char *name);
 /* Number of values (bytes for BM_CKPT_BYTES) in a section of the given type. */
 int bm_ckpt_count(const bm_ckpt_reader *r, const char *name, bm_ckpt_type type, size_t *count,
                   bm_error *err);
-/* Copy exactly `count` values out; a missing section, another type or another count fails. */
+/* Copy exactly `count` values out; a missing section, another type or another count fails.
+ * bm_ckpt_read_f32 also refuses a NaN or infinity (weights and moments are always finite). */
 int bm_ckpt_read_f32(const bm_ckpt_reader *r, const char *name, float *out, size_t count,
                      bm_error *err);
 int bm_ckpt_read_f64(const bm_ckpt_reader *r, const char *name, double *out, size_t count,

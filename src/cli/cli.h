@@ -28,6 +28,10 @@ int cmd_serve(int argc, char **argv);
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A bm_log whose warnings go to stderr as "boxmine: warning: ...". */
 bm_log cli_log(void);
+/* Warns on stderr when eval shares images with learn (e.g. mine --test-split equal to
+ * --split); the what arguments name the sets ("the test split 'trainval'"). */
+void cli_warn_shared_images(const char *learn_what, const bm_dataset *learn,
+                            const char *eval_what, const bm_dataset *eval);
 
 /* Option parsing helpers: parse a number or report "--name: bad value". Return 0 or -1. */
 int cli_parse_int(const char *name, const char *text, long lo, long hi, long *out);

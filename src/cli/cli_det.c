@@ -38,15 +38,14 @@ int cli_find_data(const char *relative, char *out, size_t size) {
 
 int cli_find_cfg(const char *path, char **text) {
   bm_error err;
-  size_t len;
   *text = NULL;
   if (path) {
-    if (bm_read_file(path, text, &len, &err)) return cli_error("--cfg: %s", err.msg), -1;
+    if (bm_read_text_file(path, text, &err)) return cli_error("--cfg: %s", err.msg), -1;
     return 0;
   }
   char found[PATH_MAX + 64];
   if (cli_find_data("cfg/" CLI_DEFAULT_CFG, found, sizeof found) == 0) {
-    if (bm_read_file(found, text, &len, &err)) return cli_error("%s", err.msg), -1;
+    if (bm_read_text_file(found, text, &err)) return cli_error("%s", err.msg), -1;
     return 0;
   }
   return cli_error("cannot find the default network cfg/%s next to the program, in %s or in "

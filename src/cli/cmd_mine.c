@@ -252,6 +252,7 @@ static int load_datasets(const cli_settings *cs, const char *classes_path, int c
   d.classes_file = classes_path;
   /* evaluation only: the ground truth as written, as the reference evaluators read it */
   if (bm_eval_load_dataset(test, &d, &log, &err)) return cli_error("%s", err.msg), -1;
+  cli_warn_shared_images("the pool (--split)", pool, "the test set (--test-split)", test);
   return 0;
 }
 

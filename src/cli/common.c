@@ -29,6 +29,15 @@ bm_log cli_log(void) {
   return log;
 }
 
+void cli_warn_shared_images(const char *learn_what, const bm_dataset *learn,
+                            const char *eval_what, const bm_dataset *eval) {
+  int shared = bm_dataset_shared_images(learn, eval);
+  if (shared > 0)
+    fprintf(stderr, "boxmine: warning: %s shares %d of its %d images with %s: the AP it reports "
+            "is measured on images the model learns from and overstates what it would reach on "
+            "new images\n", eval_what, shared, eval->n_images, learn_what);
+}
+
 int cli_parse_int(const char *name, const char *text, long lo, long hi, long *out) {
   if (!text) return cli_error("%s needs a value", name), -1;
   char *end;

@@ -40,3 +40,14 @@ void bm_warn(bm_log *log, const char *fmt, ...) {
   va_end(args);
   log->warn(log->user, msg);
 }
+
+const char *bm_printable(const char *s, char *buf, size_t size) {
+  size_t used = 0;
+  if (size == 0) return "";
+  for (const unsigned char *p = (const unsigned char *)s; *p && used + 5 < size; p++) {
+    if (*p < 0x20 || *p == 0x7f) used += (size_t)snprintf(buf + used, size - used, "\\x%02x", *p);
+    else buf[used++] = (char)*p;
+  }
+  buf[used] = '\0';
+  return buf;
+}

@@ -69,11 +69,46 @@ int bm_write_file_atomic(const char *path, const void *data, size_t len, bm_erro
   return 0;
 }
 
+/* O_NONBLOCK makes open() of a FIFO without a writer return at once (a plain open blocks
+ * until someone writes); fstat then tells what was opened, and anything but a regular file
+ * is refused before a single read. The flag is cleared again for the real reads. */
+FILE *bm_open_regular(const char *path, bm_error *err) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    bm_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    bm_fail(err, "%s: cannot stat: %s", path, strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char *kind = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                    : "a special file";
+    bm_fail(err, "%s: not a regular file (%s)", path, kind);
+    close(fd);
+    return NULL;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    bm_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    close(fd);
+  }
+  return f;
+}
+
 int bm_read_file(const char *path, char **data, size_t *len, bm_error *err) {
   *data = NULL;
   if (len) *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return bm_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  FILE *f = bm_open_regular(path, err);
+  if (!f) return -1;
   size_t cap = 1 << 16, used = 0;
   char *buf = bm_malloc(cap + 1);
   if (!buf) {
@@ -104,6 +139,19 @@ int bm_read_file(const char *path, char **data, size_t *len, bm_error *err) {
   buf[used] = '\0';
   *data = buf;
   if (len) *len = used;
+  return 0;
+}
+
+int bm_read_text_file(const char *path, char **text, bm_error *err) {
+  size_t len;
+  if (bm_read_file(path, text, &len, err)) return -1;
+  const char *nul = memchr(*text, '\0', len);
+  if (nul) {
+    size_t at = (size_t)(nul - *text);
+    bm_free(*text);
+    *text = NULL;
+    return bm_fail(err, "%s: not a text file (NUL byte at offset %zu)", path, at);
+  }
   return 0;
 }
 

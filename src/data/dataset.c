@@ -225,7 +225,8 @@ static int resolve_layout(const bm_dataset_opts *opts, layout *lay, bm_error *er
                      "ImageSets/Main); give the list file's path instead", opts->split);
     }
     if (!lay->split_path) return bm_fail(err, "out of memory");
-    if (!bm_file_exists(lay->split_path))
+    struct stat st; /* a special file is refused when read, with what it is */
+    if (stat(lay->split_path, &st) != 0)
       return bm_fail(err, "%s: split list not found", lay->split_path);
   }
   return 0;
@@ -298,7 +299,7 @@ static int items_from_split(const char *split_path, const bm_strmap *xml_by_stem
                             const image_folder *images, int include_unannotated,
                             const char *ann_dir, item_list *out, bm_log *log, bm_error *err) {
   char *text;
-  if (bm_read_file(split_path, &text, NULL, err) != 0) return -1;
+  if (bm_read_text_file(split_path, &text, err) != 0) return -1;
   bm_strmap seen = {0};
   int status = 0, line_no = 0;
   for (char *line = text; line && *line && status == 0;) {
@@ -805,4 +806,15 @@ char *bm_dataset_default_cache_dir(void) {
   const char *home = getenv("HOME");
   if (!home || !*home) return NULL;
   return bm_path_join(home, ".cache/boxmine");
+}
+
+int bm_dataset_shared_images(const bm_dataset *a, const bm_dataset *b) {
+  bm_strmap paths = {0};
+  int shared = 0;
+  for (int i = 0; i < a->n_images && shared >= 0; i++)
+    if (a->images[i].image_path && bm_strmap_put(&paths, a->images[i].image_path, i)) shared = -1;
+  for (int i = 0; i < b->n_images && shared >= 0; i++)
+    shared += b->images[i].image_path && bm_strmap_get(&paths, b->images[i].image_path) >= 0;
+  bm_strmap_free(&paths);
+  return shared;
 }

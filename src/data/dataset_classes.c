@@ -10,6 +10,16 @@ const char *const bm_voc_class_names[20] = {
     "cat",       "chair",   "cow",   "diningtable", "dog",    "horse",       "motorbike",
     "person",    "pottedplant", "sheep", "sofa",    "train",  "tvmonitor"};
 
+const char *bm_class_name_problem(const char *name) {
+  if (!name[0]) return "is empty";
+  if (name[0] == '#') return "starts with '#' (class lists read such a line as a comment)";
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f) return "contains a control character";
+    if (*p == '/') return "contains '/' (class names become file names)";
+  }
+  return NULL;
+}
+
 void bm_free_names(char **names, int n_names) {
   for (int i = 0; i < n_names; i++) bm_free(names[i]);
   bm_free(names);
@@ -19,7 +29,7 @@ int bm_read_class_list(const char *path, char ***names_out, int *n_out, bm_error
   *names_out = NULL;
   *n_out = 0;
   char *text;
-  if (bm_read_file(path, &text, NULL, err) != 0) return -1;
+  if (bm_read_text_file(path, &text, err) != 0) return -1;
   char **names = NULL;
   int n = 0, status = 0, line_no = 0;
   bm_strmap seen = {0};
@@ -32,7 +42,12 @@ int bm_read_class_list(const char *path, char ***names_out, int *n_out, bm_error
     while (*line == ' ' || *line == '\t' || *line == '\r') line++;
     while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) *--end = '\0';
     if (*line && *line != '#') {
-      if (bm_strmap_get(&seen, line) >= 0) {
+      const char *why = bm_class_name_problem(line);
+      if (why) {
+        char shown[128];
+        status = bm_fail(err, "%s:%d: class name '%s' %s", path, line_no,
+                         bm_printable(line, shown, sizeof shown), why);
+      } else if (bm_strmap_get(&seen, line) >= 0) {
         status = bm_fail(err, "%s:%d: class '%s' is listed twice", path, line_no, line);
       } else if (n == BM_MAX_CLASSES) {
         status = bm_fail(err, "%s:%d: more than %d classes", path, line_no, BM_MAX_CLASSES);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_UBYTE_1D 0x00000801u
@@ -38,8 +39,13 @@ static uint32_t big_endian_u32(const unsigned char *b) {
 /* Opens path and reads its header: magic and n_dims sizes. */
 static gzFile open_idx(const char *path, uint32_t magic, int n_dims, uint32_t *dims,
                        bm_error *err) {
-  gzFile file = gzopen(path, "rb");
+  FILE *plain = bm_open_regular(path, err); /* refuses FIFOs and devices like every reader */
+  if (!plain) return NULL;
+  int fd = dup(fileno(plain));
+  fclose(plain);
+  gzFile file = fd >= 0 ? gzdopen(fd, "rb") : NULL;
   if (!file) {
+    if (fd >= 0) close(fd);
     bm_fail(err, "%s: cannot open: %s", path, errno ? strerror(errno) : "zlib error");
     return NULL;
   }

@@ -287,8 +287,8 @@ int bm_image_load(const char *path, bm_image *img, bm_error *err) {
 }
 
 int bm_image_size(const char *path, int *width, int *height, bm_error *err) {
-  FILE *file = fopen(path, "rb");
-  if (!file) return bm_fail(err, "%s: cannot open image: %s", path, strerror(errno));
+  FILE *file = bm_open_regular(path, err);
+  if (!file) return -1;
   unsigned char head[24];
   size_t len = fread(head, 1, sizeof head, file);
   int rc;

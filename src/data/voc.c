@@ -2,7 +2,9 @@
  *
  * Accepted: any child order, unknown elements (ignored: path, source, segmented, part, ...),
  * attributes on <annotation> (verified="no"), integer or decimal coordinates, empty tags
- * (<difficult/> is 0). Only direct children of <object> are read, so the <name> and <bndbox>
+ * (<difficult/> is 0). Numbers are plain decimals filling their element; an element read
+ * here appears at most once where it is read (a second <bndbox> is an error); class names
+ * pass bm_class_name_problem. Only direct children of <object> are read, so the <name> and <bndbox>
  * of a person's <part> elements never shadow the object's own.
  *
  * Errors from libxml2 are captured by a structured error handler installed on this call's own
@@ -40,10 +42,40 @@ static int is_element(xmlNodePtr node, const char *name) {
   return node->type == XML_ELEMENT_NODE && !strcmp((const char *)node->name, name);
 }
 
-static xmlNodePtr first_child(xmlNodePtr parent, const char *name) {
-  for (xmlNodePtr c = parent->children; c; c = c->next)
-    if (is_element(c, name)) return c;
-  return NULL;
+/* The one child <name> of parent in *out (NULL when absent); a second one is an error (a
+ * second <bndbox> in an object used to be ignored silently: issue 16). */
+static int only_child(const char *path, xmlNodePtr parent, const char *name, xmlNodePtr *out,
+                      bm_error *err) {
+  *out = NULL;
+  for (xmlNodePtr c = parent->children; c; c = c->next) {
+    if (!is_element(c, name)) continue;
+    if (*out)
+      return bm_fail(err, "%s:%ld: a second <%s> in <%s> (from line %ld)", path, xmlGetLineNo(c),
+                     name, (const char *)parent->name, xmlGetLineNo(*out));
+    *out = c;
+  }
+  return 0;
+}
+
+/* A plain decimal number filling the whole text: [+-] digits [. digits] [e [+-] digits], at
+ * least one digit before the exponent. No hexadecimal, inf, nan or trailing characters,
+ * which strtod alone would accept. */
+static int is_decimal(const char *s) {
+  if (*s == '+' || *s == '-') s++;
+  int digits = 0;
+  while (*s >= '0' && *s <= '9') s++, digits++;
+  if (*s == '.') {
+    s++;
+    while (*s >= '0' && *s <= '9') s++, digits++;
+  }
+  if (!digits) return 0;
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    if (!(*s >= '0' && *s <= '9')) return 0;
+    while (*s >= '0' && *s <= '9') s++;
+  }
+  return *s == '\0';
 }
 
 /* Trimmed text content of node (bm_free), "" for empty tags. */
@@ -67,7 +99,8 @@ static char *trimmed_text(xmlNodePtr node) {
  * allowed, else an error. */
 static int read_number(const char *path, xmlNodePtr parent, const char *name, int required,
                        double *value, bm_error *err) {
-  xmlNodePtr node = first_child(parent, name);
+  xmlNodePtr node;
+  if (only_child(path, parent, name, &node, err)) return -1;
   if (!node) {
     if (required) return bm_fail(err, "%s:%ld: <%s> has no <%s>", path,
                                  xmlGetLineNo(parent), (const char *)parent->name, name);
@@ -81,11 +114,10 @@ static int read_number(const char *path, xmlNodePtr parent, const char *name, in
     if (required) status = bm_fail(err, "%s:%ld: <%s> is empty", path, xmlGetLineNo(node), name);
     *value = 0;
   } else {
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end || !isfinite(v))
-      status = bm_fail(err, "%s:%ld: <%s> is '%s', not a number", path, xmlGetLineNo(node),
-                       name, text);
+    double v = is_decimal(text) ? strtod(text, NULL) : NAN;
+    if (!isfinite(v))
+      status = bm_fail(err, "%s:%ld: <%s> is '%s', not a decimal number", path,
+                       xmlGetLineNo(node), name, text);
     else *value = v;
   }
   bm_free(text);
@@ -102,7 +134,8 @@ static int read_flag(const char *path, xmlNodePtr object, const char *name, int 
 }
 
 static int read_size(const char *path, xmlNodePtr root, bm_voc_file *out, bm_error *err) {
-  xmlNodePtr size = first_child(root, "size");
+  xmlNodePtr size;
+  if (only_child(path, root, "size", &size, err)) return -1;
   if (!size) return 0; /* unknown size: the image's header will tell */
   const char *fields[3] = {"width", "height", "depth"};
   int *targets[3] = {&out->width, &out->height, &out->depth};
@@ -120,12 +153,20 @@ static int read_size(const char *path, xmlNodePtr root, bm_voc_file *out, bm_err
 static int read_object(const char *path, xmlNodePtr node, bm_voc_object_raw *obj,
                        bm_error *err) {
   obj->line = (int)xmlGetLineNo(node);
-  xmlNodePtr name = first_child(node, "name");
+  xmlNodePtr name, pose, box;
+  if (only_child(path, node, "name", &name, err) || only_child(path, node, "pose", &pose, err) ||
+      only_child(path, node, "bndbox", &box, err))
+    return -1;
   if (!name) return bm_fail(err, "%s:%d: <object> has no <name>", path, obj->line);
   obj->name = trimmed_text(name);
   if (!obj->name) return bm_fail(err, "%s: out of memory", path);
   if (!*obj->name) return bm_fail(err, "%s:%ld: <name> is empty", path, xmlGetLineNo(name));
-  xmlNodePtr pose = first_child(node, "pose");
+  const char *why = bm_class_name_problem(obj->name);
+  if (why) {
+    char shown[128];
+    return bm_fail(err, "%s:%ld: class name '%s' %s", path, xmlGetLineNo(name),
+                   bm_printable(obj->name, shown, sizeof shown), why);
+  }
   if (pose) {
     char *text = trimmed_text(pose);
     if (!text) return bm_fail(err, "%s: out of memory", path);
@@ -134,7 +175,6 @@ static int read_object(const char *path, xmlNodePtr node, bm_voc_object_raw *obj
   }
   if (read_flag(path, node, "truncated", &obj->truncated, err) != 0) return -1;
   if (read_flag(path, node, "difficult", &obj->difficult, err) != 0) return -1;
-  xmlNodePtr box = first_child(node, "bndbox");
   if (!box) return bm_fail(err, "%s:%d: <object> '%s' has no <bndbox>", path, obj->line, obj->name);
   const char *fields[4] = {"xmin", "ymin", "xmax", "ymax"};
   float *targets[4] = {&obj->x1, &obj->y1, &obj->x2, &obj->y2};
@@ -153,7 +193,8 @@ static int read_annotation(const char *path, xmlNodePtr root, bm_voc_file *out, 
   if (!root || strcmp((const char *)root->name, "annotation") != 0)
     return bm_fail(err, "%s:%ld: root element is <%s>, expected <annotation>", path,
                    root ? xmlGetLineNo(root) : 0L, root ? (const char *)root->name : "");
-  xmlNodePtr filename = first_child(root, "filename");
+  xmlNodePtr filename;
+  if (only_child(path, root, "filename", &filename, err)) return -1;
   if (filename) {
     out->filename = trimmed_text(filename);
     if (!out->filename) return bm_fail(err, "%s: out of memory", path);

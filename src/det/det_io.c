@@ -69,6 +69,15 @@ int det_load_sections(bm_detector **out, const bm_ckpt_reader *r, int batch, bm_
     bm_fail(err, "out of memory");
     goto done;
   }
+  for (int k = 0; k < n_names; k++) {
+    const char *why = bm_class_name_problem(names[k]);
+    if (why) {
+      char shown[128];
+      bm_fail(err, "%s: detector.classes: line %d: class name '%s' %s", r->path, k + 1,
+              bm_printable(names[k], shown, sizeof shown), why);
+      goto done;
+    }
+  }
   bm_rng rng; /* the weights are replaced by the checkpoint's right away */
   bm_rng_seed(&rng, 0, 0);
   if (bm_detector_create(&det, cfg, cfg_name, n_names, names, batch, &rng, log, err)) {
@@ -90,6 +99,10 @@ int det_load_sections(bm_detector **out, const bm_ckpt_reader *r, int batch, bm_
       bm_ckpt_read_f32(r, "detector.state", bm_net_state(det->net), n_state, err) ||
       bm_ckpt_read_i64(r, "detector.seen", &seen, 1, err))
     goto done;
+  if (seen < 0) {
+    bm_fail(err, "%s: detector.seen: %lld images seen, must be >= 0", r->path, (long long)seen);
+    goto done;
+  }
   bm_net_set_seen(det->net, (uint64_t)seen);
   *out = det;
   det = NULL;

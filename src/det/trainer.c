@@ -382,6 +382,11 @@ static int run_epoch(bm_trainer *tr, const bm_dataset *ds, const bm_train_sample
   if (!tr->image_cache) tr->image_cache = bm_image_cache_new(IMAGE_CACHE_BYTES);
   lo.cache = tr->image_cache;
   uint64_t hash = hash_samples(samples, n_samples);
+  long epoch_batches = bm_loader_batches_per_epoch(n_samples, tr->opts.batch);
+  if (tr->position < 0 || (tr->position > 0 && tr->position >= epoch_batches))
+    return bm_fail(err, "the saved state is at batch %ld of epoch %lld, which has %ld batches; "
+                   "resume with the same data", tr->position, (long long)tr->epoch + 1,
+                   epoch_batches);
   if (tr->position > 0 && hash != tr->samples_hash)
     return bm_fail(err, "the saved state is in the middle of epoch %lld over another sample "
                    "list; resume with the same data", (long long)tr->epoch + 1);
@@ -521,6 +526,10 @@ void bm_trainer_history(const bm_trainer *tr, int k, int64_t *epoch, double *ap5
 
 /* The options as doubles in a fixed order (so the layout is independent of struct padding). */
 #define N_OPT_VALUES 19
+/* The most epochs a checkpoint may claim: far beyond any run (--epochs stops at 10^6, mining
+ * adds rounds), far below the range where int64 arithmetic on it could overflow. */
+#define MAX_SAVED_EPOCH 1000000000LL
+#define MAX_SAVED_BATCHES 2147483647LL
 static void opts_to_values(const bm_train_opts *o, double *v) {
   double values[N_OPT_VALUES] = {o->batch, o->threads, (double)o->optimizer, o->nesterov, o->lr,
                                  o->momentum, o->weight_decay, o->clip_norm, (double)o->schedule,
@@ -549,6 +558,69 @@ static void opts_from_values(bm_train_opts *o, const double *v) {
   o->flip = (int)v[16];
   o->iou_thresh = (float)v[17];
   o->ema_decay = (float)v[18];
+}
+
+/* Loading validates every section before anything is used: a checkpoint with a valid
+ * checksum may still come from another tool or a hostile hand (issue 16). Each check names
+ * the file and the section. */
+static int check_counters(const char *path, const int64_t *c, bm_error *err) {
+  if (c[1] < 0 || c[1] > MAX_SAVED_EPOCH)
+    return bm_fail(err, "%s: trainer.counters: epoch %lld is outside [0, %lld]", path,
+                   (long long)c[1], MAX_SAVED_EPOCH);
+  if (c[2] < 0 || c[2] > MAX_SAVED_BATCHES)
+    return bm_fail(err, "%s: trainer.counters: position %lld is outside [0, %lld]", path,
+                   (long long)c[2], MAX_SAVED_BATCHES);
+  if (c[4] < 1 || c[4] > MAX_SAVED_BATCHES)
+    return bm_fail(err, "%s: trainer.counters: %lld batches per epoch is outside [1, %lld]", path,
+                   (long long)c[4], MAX_SAVED_BATCHES);
+  return 0;
+}
+
+static int check_opt_values(const char *path, const double *v, bm_error *err) {
+  static const char *const names[N_OPT_VALUES] = {
+      "batch", "threads", "optimizer", "nesterov", "lr", "momentum", "weight_decay", "clip_norm",
+      "schedule", "schedule_epochs", "min_lr_frac", "warmup_iters", "jitter", "hue",
+      "saturation", "exposure", "flip", "iou_thresh", "ema_decay"};
+  for (int k = 0; k < N_OPT_VALUES; k++) /* before any conversion to int or float */
+    if (!isfinite(v[k]) || fabs(v[k]) > 1e9)
+      return bm_fail(err, "%s: trainer.opts: %s = %g is not a finite number in [-1e9, 1e9]", path,
+                     names[k], v[k]);
+  const struct {
+    int k;
+    double lo, hi;
+  } ranges[] = {{3, 0, 1}, {5, 0, 0.99999}, {6, 0, 1e3}, {7, 0, 1e9}, {10, 0, 1}, {12, 0, 0.49},
+                {13, 0, 1}, {14, 1e-3, 1e3}, {15, 1e-3, 1e3}, {16, 0, 1}};
+  for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+    double x = v[ranges[i].k];
+    if (x < ranges[i].lo || x > ranges[i].hi)
+      return bm_fail(err, "%s: trainer.opts: %s = %g is outside [%g, %g]", path,
+                     names[ranges[i].k], x, ranges[i].lo, ranges[i].hi);
+  }
+  return 0;
+}
+
+static int check_epoch_sums(const char *path, const double *sums, bm_error *err) {
+  for (int k = 0; k < 5; k++)
+    if (!isfinite(sums[k]) || sums[k] < 0)
+      return bm_fail(err, "%s: trainer.epoch_sums: value %d is %g, not a finite number >= 0", path,
+                     k, sums[k]);
+  return 0;
+}
+
+/* history: (epoch, AP50, AP75) triples; epochs within the saved count, APs in [0, 1] or NaN
+ * (an evaluation without ground truth) */
+static int check_history(const char *path, const double *h, size_t n, int64_t epoch,
+                         bm_error *err) {
+  for (size_t k = 0; k < n; k += 3) {
+    if (!(h[k] >= 0 && h[k] <= (double)epoch) || h[k] != floor(h[k]))
+      return bm_fail(err, "%s: trainer.history: entry %zu has epoch %g, outside [0, %lld]", path,
+                     k / 3 + 1, h[k], (long long)epoch);
+    for (int j = 1; j <= 2; j++)
+      if (!isnan(h[k + j]) && !(h[k + j] >= -1 && h[k + j] <= 1))
+        return bm_fail(err, "%s: trainer.history: entry %zu has AP %g, outside [0, 1]", path,
+                       k / 3 + 1, h[k + j]);
+  }
+  return 0;
 }
 
 int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn extra,
@@ -621,8 +693,12 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
             (long long)counters[0], TRAINER_STATE_VERSION);
     goto done;
   }
+  if (check_counters(ckpt_path, counters, err)) goto done;
   if (bm_ckpt_read_f64(&r, "trainer.opts", values, N_OPT_VALUES, err) ||
       bm_ckpt_read_f64(&r, "trainer.epoch_sums", tr->epoch_sums, 5, err))
+    goto done;
+  if (check_opt_values(ckpt_path, values, err) ||
+      check_epoch_sums(ckpt_path, tr->epoch_sums, err))
     goto done;
   opts_from_values(&tr->opts, values);
   tr->opts.seed = (uint64_t)counters[3];
@@ -655,7 +731,8 @@ int bm_trainer_load(bm_trainer **out, const char *ckpt_path, int threads, bm_log
     goto done;
   }
   double *history = bm_malloc((n_history + 1) * sizeof *history);
-  if (!history || bm_ckpt_read_f64(&r, "trainer.history", history, n_history, err)) {
+  if (!history || bm_ckpt_read_f64(&r, "trainer.history", history, n_history, err) ||
+      check_history(ckpt_path, history, n_history, counters[1], err)) {
     if (!history) bm_fail(err, "out of memory");
     bm_free(history);
     goto done;

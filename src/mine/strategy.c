@@ -211,6 +211,7 @@ int bm_mine_requeue_front(bm_mine_state *st, const int *images, int n, bm_error 
     for (int j = 0; j < i; j++)
       if (images[j] == images[i]) return bm_fail(err, "mining: image %d given twice", images[i]);
   }
+  if (n == 0) return 0; /* everything answered (Q may have no storage yet) */
   bm_index_list *q = &st->queue;
   for (int i = 0; i < n; i++)
     if (push(q, -1, err) != 0) return -1; /* room for n more */
@@ -436,28 +437,18 @@ static int apply_threshold(round_ctx *c, bm_error *err) {
   return 0;
 }
 
-/* random-verify: every image of B is reviewed (machine boxes verified, missed objects drawn)
- * and joins L (and is trained): random selection with the machine's help. */
-static int apply_random_verify(round_ctx *c, bm_error *err) {
+/* random and full: every image of B is drawn by people; random-verify (verify = 1): every
+ * image of B is reviewed (machine boxes verified, missed objects drawn), random selection
+ * with the machine's help. Each joins L and is trained. */
+static int apply_all(round_ctx *c, int verify, bm_error *err) {
   for (int i = 0; i < c->plan->batch.n; i++) {
     const bm_fusion_result *res = &c->results[i];
-    if (review(c, res, err) != 0 || train(c, res->image, err) != 0 ||
+    if ((verify ? review(c, res, err) : draw_all(c, res, err)) != 0 ||
+        train(c, res->image, err) != 0 ||
         place(c->st, c->plan, res->image, BM_POOL_LABELED, err) != 0)
       return -1;
-    if (res->n_al == 0) c->plan->sl_images++;
+    if (verify && res->n_al == 0) c->plan->sl_images++;
     else c->plan->al_images++;
-  }
-  return 0;
-}
-
-/* random and full: every image of B is drawn by people and joins L (and is trained). */
-static int apply_draw_all(round_ctx *c, bm_error *err) {
-  for (int i = 0; i < c->plan->batch.n; i++) {
-    const bm_fusion_result *res = &c->results[i];
-    if (draw_all(c, res, err) != 0 || train(c, res->image, err) != 0 ||
-        place(c->st, c->plan, res->image, BM_POOL_LABELED, err) != 0)
-      return -1;
-    c->plan->al_images++;
   }
   return 0;
 }
@@ -593,8 +584,8 @@ int bm_mine_apply(bm_mine_state *st, const bm_mine_opts *opts,
     case BM_STRATEGY_TOPK_ALRATIO_THRE:
     case BM_STRATEGY_TOPK_SLSCORE: rc = apply_threshold(&c, err); break;
     case BM_STRATEGY_UNCERTAINTY: rc = apply_uncertainty(&c, err); break;
-    case BM_STRATEGY_RANDOM_VERIFY: rc = apply_random_verify(&c, err); break;
-    default: rc = apply_draw_all(&c, err); break;
+    case BM_STRATEGY_RANDOM_VERIFY: rc = apply_all(&c, 1, err); break;
+    default: rc = apply_all(&c, 0, err); break;
   }
   if (rc == 0) rc = move_to_eval(&c, err);
   if (rc == 0) rc = sample_labeled(&c, err);

@@ -261,13 +261,22 @@ int nn_build_layers(nn_cfg *cfg, bm_net_config *net_cfg, nn_layer **out_layers, 
     }
     nn_cfg_warn_unused(cfg, s, log);
   }
-  /* iou_thresh= is darknet's training rule for extra anchors; boxmine's is the trainer's
-   * --iou-thresh option, so the key is read and not used: said once per file */
-  for (int i = 0; i < n; i++)
-    if (layers[i].info.type == BM_LAYER_YOLO && layers[i].info.yolo.iou_thresh < 1) {
-      bm_warn(log, "%s: line %d: [yolo] iou_thresh=%g is not used; boxmine's training takes it "
-              "from --iou-thresh (default off)", cfg->name, layers[i].info.cfg_line,
-              layers[i].info.yolo.iou_thresh);
+  /* [yolo] keys of darknet's training that boxmine's trainer takes from its own options:
+   * read, not used, said once per file (docs/DETECTOR.md) */
+  static const char *const unused[][2] = {
+      {"iou_thresh", "boxmine's training takes it from --iou-thresh (default off)"},
+      {"jitter", "boxmine's crop jitter is train's --jitter (default 0.2)"}, /* if not 0.2 */
+      {"random", "boxmine does not train at random input sizes; --input sets one size"}};
+  for (size_t k = 0; k < sizeof unused / sizeof unused[0]; k++)
+    for (int i = 0; i < n; i++) {
+      int line;
+      const char *v = layers[i].info.type == BM_LAYER_YOLO ? nn_cfg_str(&cfg->sections[i + 1], unused[k][0], &line) : NULL;
+      if (!v || (!strcmp(unused[k][0], "iou_thresh") && layers[i].info.yolo.iou_thresh >= 1) ||
+          (!strcmp(unused[k][0], "random") && !layers[i].info.yolo.random) ||
+          (!strcmp(unused[k][0], "jitter") && layers[i].info.yolo.jitter == 0.2f))
+        continue;
+      bm_warn(log, "%s: line %d: [yolo] %s=%s is not used: %s", cfg->name, line, unused[k][0], v,
+              unused[k][1]);
       break;
     }
   *out_layers = layers;

@@ -29,34 +29,31 @@ uint64_t nn_dropout_layer_key(uint64_t key, int layer) {
 
 static uint32_t threshold24(float p) { return (uint32_t)((double)p * 16777216.0); }
 
-void nn_dropout_forward(nn_ctx *ctx, nn_layer *l, const float *in, uint64_t layer_key) {
+/* dst = (add ? dst : 0) + the kept elements of src times 1 / (1 - p): the forward pass
+ * (src = the input, dst = the output) and the backward pass (src = the output's gradient,
+ * dst += into the input's gradient) apply the same mask with the same factor. */
+static void apply_mask(nn_ctx *ctx, const nn_layer *l, const float *src, float *dst, int add,
+                       uint64_t layer_key) {
   const bm_layer_info *info = &l->info;
   size_t n = (size_t)ctx->batch * info->out_h * info->out_w * info->out_c;
   uint32_t cut = threshold24(info->probability);
   float scale = 1.0f / (1.0f - info->probability);
-  float *out = l->out;
   int parts = nn_parts(n, ctx->threads);
 #pragma omp parallel for num_threads(parts) schedule(static)
   for (int p = 0; p < parts; p++) {
     size_t first, end;
     nn_part(n, parts, p, &first, &end);
-    for (size_t i = first; i < end; i++)
-      out[i] = unit24(layer_key, i) < cut ? 0.0f : in[i] * scale;
+    for (size_t i = first; i < end; i++) {
+      float kept = unit24(layer_key, i) < cut ? 0.0f : src[i] * scale;
+      dst[i] = add ? dst[i] + kept : kept;
+    }
   }
 }
 
+void nn_dropout_forward(nn_ctx *ctx, nn_layer *l, const float *in, uint64_t layer_key) {
+  apply_mask(ctx, l, in, l->out, 0, layer_key);
+}
+
 void nn_dropout_backward(nn_ctx *ctx, nn_layer *l, float *din, uint64_t layer_key) {
-  const bm_layer_info *info = &l->info;
-  size_t n = (size_t)ctx->batch * info->out_h * info->out_w * info->out_c;
-  uint32_t cut = threshold24(info->probability);
-  float scale = 1.0f / (1.0f - info->probability);
-  const float *grad = l->dout;
-  int parts = nn_parts(n, ctx->threads);
-#pragma omp parallel for num_threads(parts) schedule(static)
-  for (int p = 0; p < parts; p++) {
-    size_t first, end;
-    nn_part(n, parts, p, &first, &end);
-    for (size_t i = first; i < end; i++)
-      if (unit24(layer_key, i) >= cut) din[i] += grad[i] * scale;
-  }
+  apply_mask(ctx, l, l->dout, din, 1, layer_key);
 }

@@ -463,13 +463,8 @@ int bm_net_create_from_text(bm_network **out, const char *text, const char *name
 int bm_net_create_from_file(bm_network **out, const char *path, int batch, bm_log *log,
                             bm_error *err) {
   char *text;
-  size_t len;
   *out = NULL;
-  if (bm_read_file(path, &text, &len, err)) return -1;
-  if (memchr(text, '\0', len)) {
-    bm_free(text);
-    return bm_fail(err, "%s: not a text file (NUL byte)", path);
-  }
+  if (bm_read_text_file(path, &text, err)) return -1;
   int rc = bm_net_create_from_text(out, text, path, batch, log, err);
   bm_free(text);
   return rc;

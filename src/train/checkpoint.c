@@ -7,6 +7,7 @@
  * All integers little-endian; payloads are host floats/ints copied as they are, which is why
  * the file is only built on little-endian machines (checked at compile time). */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -280,9 +281,17 @@ static int read_values(const bm_ckpt_reader *r, const char *name, int type, void
   return 0;
 }
 
+/* float32 sections hold weights, statistics and optimiser moments: a NaN or infinity there
+ * is never a state worth resuming (it would train NaN or detect nothing), so it is refused
+ * here, for every reader, with the section and the position of the first bad value. */
 int bm_ckpt_read_f32(const bm_ckpt_reader *r, const char *name, float *out, size_t count,
                      bm_error *err) {
-  return read_values(r, name, BM_CKPT_F32, out, count, err);
+  if (read_values(r, name, BM_CKPT_F32, out, count, err)) return -1;
+  for (size_t k = 0; k < count; k++)
+    if (!isfinite(out[k]))
+      return bm_fail(err, "%s: section '%s': value %zu of %zu is %g, not a finite number",
+                     r->path, name, k, count, (double)out[k]);
+  return 0;
 }
 int bm_ckpt_read_f64(const bm_ckpt_reader *r, const char *name, double *out, size_t count,
                      bm_error *err) {

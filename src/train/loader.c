@@ -219,6 +219,10 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
   for (int k = 0; k < n_samples; k++)
     if (samples[k].image < 0 || samples[k].image >= ds->n_images)
       return bm_fail(err, "loader: sample %d names image %d of a %d-image dataset", k, samples[k].image, ds->n_images);
+  long n_batches = bm_loader_batches_per_epoch(n_samples, opts->batch);
+  if (opts->first_batch < 0 || opts->first_batch > n_batches)
+    return bm_fail(err, "loader: start at batch %ld of an epoch of %ld batches", opts->first_batch,
+                   n_batches);
   bm_loader *ld = bm_calloc(1, sizeof *ld);
   if (!ld) return bm_fail(err, "out of memory starting the data loader");
   ld->ds = ds;
@@ -227,7 +231,7 @@ int bm_loader_start(bm_loader **out, const bm_dataset *ds, const bm_train_sample
   ld->opts = *opts;
   ld->opts.augment.net_w = opts->net_w;
   ld->opts.augment.net_h = opts->net_h;
-  ld->n_batches = bm_loader_batches_per_epoch(n_samples, opts->batch);
+  ld->n_batches = n_batches;
   ld->next_batch = opts->first_batch;
   ld->order = bm_malloc((size_t)(n_samples > 0 ? n_samples : 1) * sizeof *ld->order);
   ld->entries = bm_calloc((size_t)opts->batch, sizeof *ld->entries);

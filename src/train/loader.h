@@ -25,7 +25,7 @@ typedef struct bm_loader_opts {
   bm_augment_opts augment; /* training augmentation (net_w/net_h are overwritten) */
   uint64_t seed;
   int64_t epoch;           /* selects the order and the augmentation draws */
-  long first_batch;        /* start at this batch of the epoch (resume) */
+  long first_batch;        /* start at this batch of the epoch (resume); 0..batches per epoch */
   int threads;             /* 0: a background thread fills the next batch while the caller
                             * computes; N >= 1: bm_loader_next fills each batch itself, its
                             * images spread over N OpenMP threads, so no extra thread

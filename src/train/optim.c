@@ -204,6 +204,13 @@ int bm_optim_load(bm_optim *opt, const bm_ckpt_reader *r, const char *prefix, bm
   if (bm_ckpt_read_i64(r, section_name(name, sizeof name, prefix, "info"), info, 4, err) != 0 ||
       bm_ckpt_read_f64(r, section_name(name, sizeof name, prefix, "hyper"), hyper, 5, err) != 0)
     return -1;
+  for (int k = 0; k < 5; k++)
+    if (!isfinite(hyper[k]))
+      return bm_fail(err, "%s: section '%s': value %d is %g, not a finite number", r->path, name,
+                     k, hyper[k]);
+  if (info[3] != 0 && info[3] != 1)
+    return bm_fail(err, "%s: optimiser nesterov flag %lld is not 0 or 1", r->path,
+                   (long long)info[3]);
   if (info[0] != opt->cfg.kind)
     return bm_fail(err, "%s: the checkpoint holds %s optimiser state, this run uses %s", r->path,
                    kind_name((int)info[0]), kind_name(opt->cfg.kind));
