@@ -17,6 +17,11 @@ Layers and the darknet rules they follow (docs/GOLDEN.md lists the same):
                    channels. groups/group_id take channel slice group_id of each input.
   [shortcut]       from = a layer; output = previous layer's output + that layer's output
                    (same shape only), then `activation` (default linear).
+  [dropout]        probability (default 0.5): the identity in inference; in training
+                   boxmine's inverted dropout, element i (NHWC order over the batch) of
+                   layer l zeroed when a hash of (key, l, i) falls below the probability,
+                   the others scaled by 1 / (1 - probability) (src/nn/dropout.c, bm_nn.h);
+                   the key is set with Network.set_dropout_key.
   [yolo]           copy of the input with the logistic applied to x, y (entries 0, 1) and
                    objectness + class scores (entries 4 ...) of each anchor in `mask`; w, h
                    stay raw. Channel layout: anchor-major, (4 + 1 + classes) planes each.
@@ -256,6 +261,53 @@ class Shortcut(nn.Module):
         return activate(previous + other, self.activation)
 
 
+MASK64 = (1 << 64) - 1
+
+
+def _mix64(x):
+    """splitmix64's finaliser, as src/nn/dropout.c."""
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & MASK64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & MASK64
+    x ^= x >> 31
+    return x
+
+
+class Dropout(nn.Module):
+    def __init__(self, index, options):
+        super().__init__()
+        self.index = index
+        # the engine keeps the probability as a float32
+        self.probability = struct.unpack("<f", struct.pack("<f", _float(options, "probability",
+                                                                         0.5)))[0]
+        if not 0 <= self.probability < 1:
+            raise ValueError("dropout: probability must be in [0, 1)")
+        self.key = 0
+        self._cache = None  # (key, shape) -> mask
+
+    def keep_mask(self, shape):
+        """1 where element (b, c, y, x) survives, for the current key (NCHW, float64)."""
+        if self._cache and self._cache[0] == (self.key, shape):
+            return self._cache[1]
+        b, c, h, w = shape
+        layer_key = _mix64(self.key ^ _mix64((0x64726f706f7574 + self.index) & MASK64))
+        cut = int(self.probability * 16777216.0)
+        keep = []
+        for i in range(b * h * w * c):  # NHWC order, as the engine numbers elements
+            u = _mix64((layer_key + 0x9e3779b97f4a7c15 * (i + 1)) & MASK64) >> 40
+            keep.append(1.0 if u >= cut else 0.0)
+        mask = torch.tensor(keep, dtype=torch.float64).view(b, h, w, c).permute(0, 3, 1, 2)
+        self._cache = ((self.key, shape), mask.contiguous())
+        return self._cache[1]
+
+    def forward(self, x):
+        if not self.training or self.probability == 0:
+            return x
+        mask = self.keep_mask(tuple(x.shape)).to(x.dtype)
+        return x * mask / (1.0 - self.probability)
+
+
 class Yolo(nn.Module):
     def __init__(self, c, options):
         super().__init__()
@@ -321,6 +373,8 @@ class Network(nn.Module):
                             raise ValueError("route: inputs differ in size")
                 elif kind == "shortcut":
                     layer = Shortcut(index, options)
+                elif kind == "dropout":
+                    layer = Dropout(index, options)
                 elif kind == "yolo":
                     layer = Yolo(c, options)
                 else:
@@ -345,6 +399,11 @@ class Network(nn.Module):
                 for name in ("z", "pre", "last_input"):
                     if not on and hasattr(layer, name):
                         setattr(layer, name, None)
+
+    def set_dropout_key(self, key):
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.key = key & MASK64
 
     def set_fast_bn(self, on):
         for layer in self.layers:

@@ -129,6 +129,14 @@ static void test_buf(void) {
   for (int i = 0; i < 1000; i++) bm_buf_printf(&buf, "%d", i % 10);
   CHECK(buf.len == 11 + 1000);
   bm_buf_free(&buf);
+  /* appending a failed buffer's NULL data marks this one failed (found by scripts/
+   * alloc_fail.sh: tfevents passed a failed buffer on, UBSan: memcpy from NULL) */
+  bm_buf_init(&buf);
+  bm_buf_append(&buf, NULL, 0);
+  CHECK(!buf.failed && buf.len == 0);
+  bm_buf_append(&buf, NULL, 5);
+  CHECK(buf.failed && buf.len == 0);
+  bm_buf_free(&buf);
   /* floats: the fewest digits that read back, and whole numbers as integers (10, not 1e+01) */
   bm_buf_init(&buf);
   const float floats[] = {10.0f, 40.0f, -3.0f, 0.3f, 38.4f, 1234567.0f, 1e8f};

@@ -333,7 +333,7 @@ static void run_golden(const golden *g, int threads, bm_gemm_kind gemm) {
 
   /* Shapes and FLOPs. */
   int n_layers = bm_net_n_layers(net);
-  CHECK(n_layers == 18);
+  CHECK(n_layers == 32);
   for (int l = 0; l < n_layers; l++) {
     const bm_layer_info *info = bm_net_layer(net, l);
     const golden_tensor *ref = golden_find(g, "train.out.%d", l);
@@ -390,6 +390,7 @@ static void run_golden(const golden *g, int threads, bm_gemm_kind gemm) {
   /* Training mode: batch statistics, one backward. */
   bm_net_set_training(net, 1);
   bm_net_zero_grads(net);
+  bm_net_set_dropout_key(net, 1); /* training forward s uses key s + 1 (docs/GOLDEN.md) */
   set_input(net, g);
   bm_net_forward(net);
   check_outputs(net, g, "train", 0, TOL_FORWARD, threads);
@@ -418,6 +419,7 @@ static void run_golden(const golden *g, int threads, bm_gemm_kind gemm) {
   for (int step = 0; step < SGD_STEPS; step++) {
     if (step > 0) {
       bm_net_zero_grads(net);
+      bm_net_set_dropout_key(net, (uint64_t)step + 1);
       set_input(net, g);
       bm_net_forward(net);
       backward_from_loss(net, g);

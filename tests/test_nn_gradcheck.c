@@ -581,6 +581,26 @@ int main(void) {
                 "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n",
                 2, 71, 2);
   check_dropout_mask();
+  /* depthwise convolutions (groups = channels: conv_depthwise.c) as the Yolo-Fastest models
+   * use them: 3x3 stride 1 with batch norm and leaky, 3x3 stride 2 with a bias, 5x5 with
+   * padding 2, between 1x1 convolutions on few channels (the narrow kernel); 18 channels
+   * are not a multiple of the vector width (scalar tail), stride 2 on odd sizes leaves
+   * pixels under one window only */
+  static const char *depthwise =
+                "[net]\nwidth=9\nheight=7\nchannels=3\n"
+                "[convolutional]\nfilters=18\nsize=1\nbatch_normalize=1\nactivation=leaky\n"
+                "[convolutional]\nfilters=18\ngroups=18\nsize=3\nstride=1\npad=1\n"
+                "batch_normalize=1\nactivation=leaky\n"
+                "[convolutional]\nfilters=18\ngroups=18\nsize=3\nstride=2\npad=1\n"
+                "activation=linear\n"
+                "[convolutional]\nfilters=18\ngroups=18\nsize=5\nstride=1\npad=1\n"
+                "batch_normalize=1\nactivation=leaky\n"
+                "[convolutional]\nfilters=16\nsize=1\nactivation=linear\n"
+                "[convolutional]\nfilters=16\ngroups=16\nsize=3\nstride=2\npad=1\n"
+                "batch_normalize=1\nactivation=relu\n"
+                "[convolutional]\nfilters=4\nsize=1\nactivation=linear\n";
+  check_network("depthwise 3x3 stride 1 and 2, 5x5, bn and bias", depthwise, 2, 80);
+  check_network_threads("depthwise, two threads", depthwise, 3, 81, 2);
   /* the same on two threads: each takes one image, weight gradients summed per thread */
   check_network_threads("mixed network, two threads", mixed, 2, 51, 2);
   return bm_test_finish("test_nn_gradcheck");

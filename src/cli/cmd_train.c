@@ -244,6 +244,7 @@ int cmd_train(int argc, char **argv) {
   memset(&val_ds, 0, sizeof val_ds);
   int have_val = 0, status = 1;
   char *cfg_text = NULL;
+  if (!last_ckpt || !classes_path) { cli_error("out of memory"); goto done; }
 
   if (resume) {
     if (cli_train_args_resume(&ta, out, last_ckpt, &log)) goto done;

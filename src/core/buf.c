@@ -29,8 +29,12 @@ static int reserve(bm_buf *buf, size_t extra) {
 }
 
 void bm_buf_append(bm_buf *buf, const void *data, size_t len) {
+  if (!data && len) { /* the caller's own buffer failed: the failure carries over */
+    buf->failed = 1;
+    return;
+  }
   if (reserve(buf, len) != 0) return;
-  memcpy(buf->data + buf->len, data, len);
+  if (len) memcpy(buf->data + buf->len, data, len);
   buf->len += len;
   buf->data[buf->len] = '\0';
 }

@@ -127,6 +127,7 @@ static int write_annotations(const char *run_dir, const bm_mine_state *st, const
   }
   rc = 0;
 done:
+  bm_free(owned), bm_free(fragments); /* set when an allocation of the three failed */
   bm_buf_free(&list);
   bm_buf_free(&list_eval);
   bm_buf_free(&classes);

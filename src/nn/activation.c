@@ -8,6 +8,19 @@
 static inline __attribute__((always_inline)) void affine_act_rows(
     const float *z, float *out, size_t first, size_t end, int channels, const float *a,
     const float *b, bm_activation act) {
+  if (channels % NN_VW == 0 && nn_act_vectorised(act)) { /* one vector of channels at a time */
+    for (size_t r = first; r < end; r++)
+      for (int f = 0; f < channels; f += NN_VW) {
+        nn_vf u = NN_VLOAD(z + r * channels + f);
+        if (a)
+          u = NN_FMA(NN_VLOAD(a + f), u, NN_VLOAD(b + f));
+        else
+          u += NN_VLOAD(b + f);
+        nn_act_v(&u, act);
+        NN_VSTORE(out + r * channels + f, u);
+      }
+    return;
+  }
   for (size_t r = first; r < end; r++) {
     const float *zr = z + r * channels;
     float *outr = out + r * channels;
@@ -59,6 +72,23 @@ void nn_channel_affine_act(const float *z, float *out, size_t rows, int channels
 static inline __attribute__((always_inline)) void bias_act_backward_rows(
     const float *z, float *grad, size_t first, size_t end, int channels, const float *bias,
     double *sum, bm_activation act) {
+  if (channels % NN_VW == 0 && nn_act_vectorised(act)) {
+    for (int f0 = 0; f0 < channels; f0 += NN_VW) {
+      nn_vf bv = NN_VLOAD(bias + f0);
+      for (size_t r0 = first; r0 < end; r0 += NN_FLOAT_SUM_ROWS) {
+        size_t r1 = r0 + NN_FLOAT_SUM_ROWS < end ? r0 + NN_FLOAT_SUM_ROWS : end;
+        nn_vf s = {0};
+        for (size_t r = r0; r < r1; r++) {
+          nn_vf g = NN_VLOAD(grad + r * channels + f0), u = NN_VLOAD(z + r * channels + f0) + bv;
+          nn_act_grad_v(&g, &u, act);
+          NN_VSTORE(grad + r * channels + f0, g);
+          s += g;
+        }
+        for (int f = 0; f < NN_VW; f++) sum[f0 + f] += s[f];
+      }
+    }
+    return;
+  }
   for (size_t r = first; r < end; r++) {
     const float *zr = z + r * channels;
     float *gr = grad + r * channels;

@@ -89,10 +89,41 @@ static inline __attribute__((always_inline)) void backward_sums_block(
   }
 }
 
+/* backward_sums_block for NN_VW channels as one vector: float sums over NN_FLOAT_SUM_ROWS
+ * rows at a time, then added into double */
+static inline __attribute__((always_inline)) void backward_sums_v(
+    const nn_layer *l, const float *z, float *grad, size_t first, size_t end, double *sums,
+    int f0, bm_activation act, int keep) {
+  int channels = l->info.filters;
+  nn_vf mean = NN_VLOAD(l->batch_mean + f0), invstd = NN_VLOAD(l->batch_invstd + f0);
+  nn_vf scale = NN_VLOAD(l->scale + f0), shift = NN_VLOAD(l->shift + f0);
+  for (size_t r0 = first; r0 < end; r0 += NN_FLOAT_SUM_ROWS) {
+    size_t r1 = r0 + NN_FLOAT_SUM_ROWS < end ? r0 + NN_FLOAT_SUM_ROWS : end;
+    nn_vf sum_g = {0}, sum_gx = {0};
+    for (size_t r = r0; r < r1; r++) {
+      nn_vf xhat = (NN_VLOAD(z + r * channels + f0) - mean) * invstd;
+      nn_vf u = NN_FMA(scale, xhat, shift), g = NN_VLOAD(grad + r * channels + f0);
+      nn_act_grad_v(&g, &u, act);
+      if (!keep) NN_VSTORE(grad + r * channels + f0, g);
+      sum_g += g;
+      sum_gx = NN_FMA(g, xhat, sum_gx);
+    }
+    for (int f = 0; f < NN_VW; f++) {
+      sums[f0 + f] += sum_g[f];
+      sums[channels + f0 + f] += sum_gx[f];
+    }
+  }
+}
+
 static inline __attribute__((always_inline)) void backward_sums(
     const nn_layer *l, const float *z, float *grad, size_t first, size_t end, double *sums,
     bm_activation act) {
   int channels = l->info.filters, keep = recomputed(act);
+  if (channels % NN_VW == 0 && nn_act_vectorised(act)) {
+    for (int f0 = 0; f0 < channels; f0 += NN_VW)
+      backward_sums_v(l, z, grad, first, end, sums, f0, act, keep);
+    return;
+  }
   switch (channels) { /* whole rows at once for the common widths */
   case 16: backward_sums_block(l, z, grad, first, end, sums, 0, 16, act, keep); return;
   case 32: backward_sums_block(l, z, grad, first, end, sums, 0, 32, act, keep); return;
@@ -143,6 +174,23 @@ static inline __attribute__((always_inline)) void apply_rows(const nn_layer *l, 
   const float *k = coef, *m1 = coef + channels, *c2 = coef + 2 * channels;
   const float *mean = l->batch_mean, *invstd = l->batch_invstd;
   const float *scale = l->scale, *shift = l->shift;
+  if (channels % NN_VW == 0 && nn_act_vectorised(act)) {
+    for (int f0 = 0; f0 < channels; f0 += NN_VW) {
+      nn_vf kv = NN_VLOAD(k + f0), m1v = NN_VLOAD(m1 + f0), c2v = NN_VLOAD(c2 + f0);
+      nn_vf meanv = NN_VLOAD(mean + f0), invstdv = NN_VLOAD(invstd + f0);
+      nn_vf scalev = NN_VLOAD(scale + f0), shiftv = NN_VLOAD(shift + f0);
+      for (size_t r = first; r < end; r++) {
+        nn_vf zc = NN_VLOAD(z + r * channels + f0) - meanv;
+        nn_vf g = NN_VLOAD(grad + r * channels + f0);
+        if (recompute) {
+          nn_vf u = NN_FMA(scalev, zc * invstdv, shiftv);
+          nn_act_grad_v(&g, &u, act);
+        }
+        NN_VSTORE(grad + r * channels + f0, kv * (g - m1v - zc * c2v));
+      }
+    }
+    return;
+  }
   for (size_t r = first; r < end; r++) {
     const float *zr = z + r * channels;
     float *gr = grad + r * channels;

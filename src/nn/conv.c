@@ -23,7 +23,9 @@
  * (conv_pointwise.c) and first layers on few channels (conv_direct.c). Training computes z
  * with Winograd or the direct sums where they fit, the input gradient of 3x3 stride-1 layers
  * with Winograd and 3x3 weight gradients without im2col (conv_wgrad.c) where they fit
- * (docs/NN.md, "Training kernels"). */
+ * (docs/NN.md, "Training kernels"). In both modes, depthwise convolutions (groups ==
+ * channels) go to conv_depthwise.c, and 1x1 convolutions on few input channels compute z by
+ * the narrow kernel of conv_pointwise.c, by rows. */
 #include <omp.h>
 #include <string.h>
 
@@ -73,18 +75,26 @@ typedef struct chunk_hook {
   const float *a, *b; /* HOOK_AFFINE: out = act(a z + b), a may be NULL */
 } chunk_hook;
 
+/* Rows per chunk of 1x1 convolutions on few channels (conv_pointwise.c's narrow kernel):
+ * z of a chunk stays in cache for the hook. */
+#define NARROW_CHUNK_ROWS 512
+
 /* z[r0:r1] = conv of the input, on the calling thread; direct: by conv_direct.c's sums
- * instead of im2col + GEMM (first layers in training). */
+ * instead of im2col + GEMM (first layers in training); narrow: by conv_pointwise.c's narrow
+ * kernel (1x1 on few channels; its transposed weights at the start of col). */
 static void forward_rows(nn_layer *l, const conv_dims *d, const float *in, float *z, size_t r0,
-                         size_t r1, float *col, const chunk_hook *hook, int direct) {
+                         size_t r1, float *col, const chunk_hook *hook, int direct,
+                         int narrow) {
   const bm_layer_info *info = &l->info;
-  size_t step = chunk_rows(info, d);
+  size_t step = narrow ? NARROW_CHUNK_ROWS : chunk_rows(info, d);
   float direct_wt[NN_DIRECT_MAX_K * 32] __attribute__((aligned(64)));
   if (direct) nn_direct_weights(l, direct_wt);
+  if (narrow) nn_narrow_weights(l, col);
   for (size_t c0 = r0; c0 < r1; c0 += step) {
     size_t c1 = c0 + step < r1 ? c0 + step : r1;
     if (direct) nn_direct_conv_pixels(info, in, c0, c1, direct_wt, z);
-    for (int g = 0; g < d->groups && !direct; g++) {
+    if (narrow) nn_narrow_rows(info, in, c0, c1, col, z);
+    for (int g = 0; g < d->groups && !direct && !narrow; g++) {
       const float *a = in + c0 * info->in_c + g * d->group_channels;
       int lda = info->in_c;
       if (!is_pointwise(info)) {
@@ -185,12 +195,17 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   float *z = ctx->training && l->z ? l->z : l->out;
   float *a = coefficients(ctx, &d), *b = a + d.filters;
   if (info->batch_normalize && !ctx->training) nn_bn_infer_coefs(l, a, b);
+  if (ctx->depthwise && nn_depthwise_fits(info)) {
+    nn_depthwise_forward(ctx, l, in, z, a, b);
+    return;
+  }
+  int narrow = ctx->narrow && nn_narrow_fits(info, !ctx->training && !ctx->own_gemm);
   if (!ctx->training && ctx->fast_infer && nn_winograd_fits(info)) {
     nn_winograd_forward(ctx, l, in, info->batch_normalize ? a : NULL,
                         info->batch_normalize ? b : l->bias);
     return;
   }
-  if (!ctx->training && ctx->fast_infer && nn_pointwise_fits(info, ctx->batch)) {
+  if (!ctx->training && ctx->fast_infer && !narrow && nn_pointwise_fits(info, ctx->batch)) {
     nn_pointwise_forward(ctx, l, in, info->batch_normalize ? a : NULL,
                          info->batch_normalize ? b : l->bias);
     return;
@@ -203,7 +218,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
   if (ctx->training && nn_winograd_fits(info)) {
     /* 3x3 stride-1 layers: z by Winograd, then batch norm or bias + activation below */
     nn_winograd_conv(ctx, l, in, z);
-  } else if (d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
+  } else if (narrow || d.rows / (size_t)ctx->threads >= (size_t)d.filters) {
     /* one region: each thread convolves its rows chunk by chunk, then either batch norm
      * (statistics need every thread's sums first) or bias/bn-inference + activation */
 #pragma omp parallel num_threads(ctx->threads)
@@ -218,7 +233,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
         memset(hook.sums, 0, 2 * (size_t)d.filters * sizeof(double));
       }
       forward_rows(l, &d, in, z, r0, r1, ctx->work + (size_t)p * ctx->chunk_floats, &hook,
-                   ctx->training && nn_direct_fits(info));
+                   ctx->training && nn_direct_fits(info), narrow);
       if (batch_stats) {
 #pragma omp barrier
 #pragma omp single
@@ -255,6 +270,7 @@ void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in) {
 }
 
 int nn_conv_overwrites_din(const nn_ctx *ctx, const bm_layer_info *l) {
+  if (ctx->depthwise && nn_depthwise_fits(l)) return 1;
   return split_by_images(ctx) && nn_winograd_dx_fits(l);
 }
 
@@ -263,6 +279,15 @@ void nn_conv_backward(nn_ctx *ctx, nn_layer *l, const float *in, float *din, int
   conv_dims d = dims_of(ctx, info);
   float *grad = l->dout; /* dLoss/d(out) on entry, turned into dLoss/dz in place */
   const float *z = l->z ? l->z : l->out; /* without z the activation is linear: unused */
+  if (ctx->depthwise && nn_depthwise_fits(info)) {
+    if (info->batch_normalize)
+      nn_bn_backward(l, z, grad, d.rows, ctx->reduce, ctx->threads);
+    else
+      nn_bias_act_backward(z, grad, d.rows, d.filters, l->bias, info->activation, l->dbias,
+                           ctx->reduce, ctx->threads);
+    nn_depthwise_backward(ctx, l, in, grad, din, !overwrite);
+    return;
+  }
   if (split_by_images(ctx)) {
     /* one region: activation (+ batch norm pass 1) backward on each thread's rows, then per
      * chunk batch norm pass 2, weight and input gradients. Thread 0 adds into dweight

@@ -81,3 +81,79 @@ void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float
     }
   }
 }
+
+/* ---- 1x1 convolutions without a GEMM library (any mode, any number of pixels) -----------
+ * z[r][f] = sum over c < C of in[r][c] * w[f][c] with C <= NN_NARROW_MAX_C (64): products too
+ * thin for a GEMM library (K = C of 8 to 64); at inference with OpenBLAS also up to
+ * NN_NARROW_INFER_MAX_C channels, products too small (100 to 1600 rows) for OpenBLAS to pay
+ * for its packing. The weights are transposed to wt[c][0:Fp] (Fp =
+ * filters rounded up to 2 vectors, zeros beyond); blocks of NARROW_R pixels x 2 vectors of
+ * filters are sums of C broadcast inputs times weight vectors in 2 * NARROW_R registers (the
+ * classic 6 x 16 AVX2 tile, 6 x 32 with AVX-512). */
+#define NARROW_R 6
+#define NARROW_NB (2 * NN_VW)
+
+static int round_nb(int n) { return (n + NARROW_NB - 1) / NARROW_NB * NARROW_NB; }
+
+int nn_narrow_fits(const bm_layer_info *l, int wide) {
+  return l->type == BM_LAYER_CONV && l->size == 1 && l->stride == 1 && l->pad == 0 &&
+         l->groups == 1 && l->in_c <= (wide ? NN_NARROW_INFER_MAX_C : NN_NARROW_MAX_C) &&
+         (size_t)l->in_c * round_nb(l->filters) <= NN_NARROW_MAX_WEIGHTS;
+}
+
+void nn_narrow_weights(const nn_layer *l, float *wt) {
+  int C = l->info.in_c, F = l->info.filters, Fp = round_nb(F);
+  for (int c = 0; c < C; c++)
+    for (int f = 0; f < Fp; f++) wt[(size_t)c * Fp + f] = f < F ? l->weight[(size_t)f * C + c] : 0.0f;
+}
+
+/* z[0:R][f : f + nf] for pixels in[0:R] (R <= NARROW_R, nf <= NARROW_NB) */
+static inline __attribute__((always_inline)) void narrow_block(const float *in, int C,
+                                                               const float *wt, int Fp,
+                                                               float *z, int F, int f, int nf,
+                                                               int R) {
+  nn_vf acc0[NARROW_R], acc1[NARROW_R];
+  for (int i = 0; i < R; i++) acc0[i] = acc1[i] = (nn_vf){0};
+  if (nf <= NN_VW) { /* one vector of filters (e.g. 8 filters with AVX2) */
+    for (int c = 0; c < C; c++) {
+      nn_vf w0 = NN_VLOAD(wt + (size_t)c * Fp + f);
+      for (int i = 0; i < R; i++) acc0[i] = NN_FMA(NN_VSPLAT(in[(size_t)i * C + c]), w0, acc0[i]);
+    }
+  } else {
+    for (int c = 0; c < C; c++) {
+      nn_vf w0 = NN_VLOAD(wt + (size_t)c * Fp + f);
+      nn_vf w1 = NN_VLOAD(wt + (size_t)c * Fp + f + NN_VW);
+      for (int i = 0; i < R; i++) {
+        nn_vf x = NN_VSPLAT(in[(size_t)i * C + c]);
+        acc0[i] = NN_FMA(x, w0, acc0[i]);
+        acc1[i] = NN_FMA(x, w1, acc1[i]);
+      }
+    }
+  }
+  for (int i = 0; i < R; i++) {
+    float *zr = z + (size_t)i * F + f;
+    if (nf == NARROW_NB) {
+      NN_VSTORE(zr, acc0[i]);
+      NN_VSTORE(zr + NN_VW, acc1[i]);
+    } else {
+      for (int j = 0; j < nf; j++) zr[j] = j < NN_VW ? acc0[i][j] : acc1[i][j - NN_VW];
+    }
+  }
+}
+
+void nn_narrow_rows(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
+                    const float *wt, float *z) {
+  int C = l->in_c, F = l->filters, Fp = round_nb(F);
+  size_t r = r0;
+  for (; r + NARROW_R <= r1; r += NARROW_R)
+    for (int f = 0; f < F; f += NARROW_NB) {
+      if (F - f >= NARROW_NB)
+        narrow_block(in + r * C, C, wt, Fp, z + r * F, F, f, NARROW_NB, NARROW_R);
+      else
+        narrow_block(in + r * C, C, wt, Fp, z + r * F, F, f, F - f, NARROW_R);
+    }
+  for (; r < r1; r++)
+    for (int f = 0; f < F; f += NARROW_NB)
+      narrow_block(in + r * C, C, wt, Fp, z + r * F, F, f,
+                   F - f < NARROW_NB ? F - f : NARROW_NB, 1);
+}

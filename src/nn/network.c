@@ -363,9 +363,14 @@ int nn_plan_workspace(bm_network *net, int threads, bm_error *err) {
     if (nn_winograd_dx_fits(&l->info) &&
         nn_winograd_dx_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_winograd_dx_work_floats(&l->info, net->batch, threads);
+    if (nn_depthwise_fits(&l->info) &&
+        nn_depthwise_work_floats(&l->info, threads) > by_blocks)
+      by_blocks = nn_depthwise_work_floats(&l->info, threads);
     if (nn_pointwise_fits(&l->info, net->batch) &&
         nn_pointwise_work_floats(&l->info, net->batch, threads) > by_blocks)
       by_blocks = nn_pointwise_work_floats(&l->info, net->batch, threads);
+    /* the narrow 1x1 kernel's transposed weights live in the thread's slice */
+    if (nn_narrow_fits(&l->info, 1) && NN_NARROW_MAX_WEIGHTS > chunk) chunk = NN_NARROW_MAX_WEIGHTS;
     size_t per_image = conv_col_per_image(&l->info);
     if (!per_image) continue;
     size_t images = NN_WORK_CAP / per_image;
@@ -601,7 +606,7 @@ static size_t layer_size(const bm_network *net, const nn_layer *l) {
 nn_ctx nn_context(bm_network *net) {
   return (nn_ctx){net->batch,         net->threads, net->training, net->gemm == BM_GEMM_OWN,
                   net->fast_infer,    net->work,    net->n_work,   net->chunk_floats,
-                  net->reduce};
+                  net->reduce,        !net->no_depthwise, !net->no_narrow};
 }
 
 void bm_net_forward(bm_network *net) {
@@ -692,6 +697,10 @@ void bm_net_backward(bm_network *net) {
     }
   }
 }
+
+void nn_net_set_depthwise(bm_network *net, int enabled) { net->no_depthwise = !enabled; }
+
+void nn_net_set_narrow(bm_network *net, int enabled) { net->no_narrow = !enabled; }
 
 void bm_net_set_profile(bm_network *net, double *layer_seconds) { net->profile = layer_seconds; }
 

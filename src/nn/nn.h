@@ -77,6 +77,8 @@ struct bm_network {
   int threads;
   bm_gemm_kind gemm; /* BM_GEMM_BLAS or BM_GEMM_OWN (resolved) */
   int fast_infer;    /* bm_net_set_fast_infer */
+  int no_depthwise;  /* nn_net_set_depthwise(net, 0): depthwise convs by im2col (tests) */
+  int no_narrow;     /* nn_net_set_narrow(net, 0) (tests) */
   uint64_t dropout_key; /* bm_net_set_dropout_key */
   int frozen;           /* bm_net_set_frozen */
   uint64_t seen;
@@ -116,6 +118,8 @@ typedef struct nn_ctx {
   size_t n_work;
   size_t chunk_floats; /* each thread's im2col slice at the start of work (conv.c) */
   double *reduce;
+  int depthwise; /* depthwise convolutions by conv_depthwise.c (else im2col + GEMM) */
+  int narrow;    /* 1x1 convolutions on few channels by nn_narrow_rows (else GEMM) */
 } nn_ctx;
 
 /* Convolutions split by images walk each thread's rows in chunks whose im2col holds about
@@ -268,6 +272,97 @@ static inline void nn_transpose16(nn_v16f rows[16]) {
   }
 }
 
+/* The target's native float vector, NN_VW floats: one AVX-512 register (16), one AVX
+ * register (8) or one SSE register (4). Kernels written with it compile to whole registers
+ * and fused multiply-adds on each (nn_v16f on a narrower target is split into pieces, and
+ * ISO C mode does not contract a * b + c into an FMA). */
+#include <immintrin.h>
+#if defined(__AVX512F__)
+#define NN_VW 16
+typedef float nn_vf __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int nn_vi __attribute__((vector_size(64)));
+#define NN_FMA(a, b, c) ((nn_vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#elif defined(__AVX__)
+#define NN_VW 8
+typedef float nn_vf __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int nn_vi __attribute__((vector_size(32)));
+#if defined(__FMA__)
+#define NN_FMA(a, b, c) ((nn_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#endif
+#else
+#define NN_VW 4
+typedef float nn_vf __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int nn_vi __attribute__((vector_size(16)));
+#endif
+#ifndef NN_FMA
+#define NN_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+/* every lane = the float x */
+#if defined(__AVX512F__)
+#define NN_VSPLAT(x) ((nn_vf)_mm512_set1_ps(x))
+#elif defined(__AVX__)
+#define NN_VSPLAT(x) ((nn_vf)_mm256_set1_ps(x))
+#else
+#define NN_VSPLAT(x) ((nn_vf)_mm_set1_ps(x))
+#endif
+
+/* Loads and stores at any 4-byte alignment (macros: no vector passes through a function's
+ * ABI) */
+#define NN_VLOAD(p) (*(const nn_vf *)(p))
+#define NN_VSTORE(p, v) (*(nn_vf *)(p) = (v))
+
+/* The activations with a vector form below (others: element by element) */
+static inline int nn_act_vectorised(bm_activation act) {
+  return act == BM_ACT_LINEAR || act == BM_ACT_LEAKY || act == BM_ACT_RELU;
+}
+
+/* *u = act(*u), the same values as nn_act_value */
+static inline __attribute__((always_inline)) void nn_act_v(nn_vf *u, bm_activation act) {
+  const nn_vf zero = {0};
+  switch (act) {
+  case BM_ACT_LINEAR: return;
+  case BM_ACT_LEAKY: {
+    nn_vi pos = *u > zero;
+    nn_vf small = *u * 0.1f;
+    *u = (nn_vf)((pos & (nn_vi)*u) | (~pos & (nn_vi)small));
+    return;
+  }
+  case BM_ACT_RELU: {
+    nn_vi pos = *u > zero;
+    *u = (nn_vf)(pos & (nn_vi)*u);
+    return;
+  }
+  default:
+    for (int i = 0; i < NN_VW; i++) (*u)[i] = nn_act_value(act, (*u)[i]);
+  }
+}
+
+/* *g *= act'(*u), the same values as with nn_act_derivative */
+static inline __attribute__((always_inline)) void nn_act_grad_v(nn_vf *g, const nn_vf *u,
+                                                                bm_activation act) {
+  const nn_vf zero = {0};
+  switch (act) {
+  case BM_ACT_LINEAR: return;
+  case BM_ACT_LEAKY: {
+    nn_vi pos = *u > zero;
+    nn_vf small = *g * 0.1f;
+    *g = (nn_vf)((pos & (nn_vi)*g) | (~pos & (nn_vi)small));
+    return;
+  }
+  case BM_ACT_RELU: {
+    nn_vi pos = *u > zero;
+    *g = (nn_vf)(pos & (nn_vi)*g);
+    return;
+  }
+  default:
+    for (int i = 0; i < NN_VW; i++) (*g)[i] *= nn_act_derivative(act, (*u)[i]);
+  }
+}
+
+/* Sums over rows of float vectors are flushed into double accumulators every
+ * NN_FLOAT_SUM_ROWS rows. */
+#define NN_FLOAT_SUM_ROWS 32
+
 /* conv_pointwise.c: inference-mode 1x1 convolutions on few pixels (at most
  * NN_POINTWISE_MAX_ROWS in the batch; in_c a multiple of 16, at least 32 filters). */
 #define NN_POINTWISE_MAX_ROWS 4096
@@ -275,6 +370,21 @@ int nn_pointwise_fits(const bm_layer_info *l, int batch);
 size_t nn_pointwise_work_floats(const bm_layer_info *l, int batch, int threads);
 void nn_pointwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, const float *a,
                           const float *b);
+
+/* conv_pointwise.c: 1x1 convolutions on at most NN_NARROW_MAX_C input channels, any mode:
+ * the weights transposed (nn_narrow_weights: in_c * filters rounded up to 2 vectors, at most
+ * NN_NARROW_MAX_WEIGHTS, 64-byte alignment not needed) and the plain sums of pixels
+ * [r0, r1) of the batch into z[r][filters], on the calling thread (conv.c). */
+#define NN_NARROW_MAX_C 64
+#define NN_NARROW_MAX_WEIGHTS ((size_t)1 << 16)
+/* inference with OpenBLAS (not the own GEMM) also takes 1x1 layers on up to
+ * NN_NARROW_INFER_MAX_C channels (e.g. 96 -> 448 on 10x10: OpenBLAS's packing costs more
+ * than the product); nn_narrow_fits(l, wide) with wide set allows them */
+#define NN_NARROW_INFER_MAX_C 512
+int nn_narrow_fits(const bm_layer_info *l, int wide);
+void nn_narrow_weights(const nn_layer *l, float *wt);
+void nn_narrow_rows(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
+                    const float *wt, float *z);
 
 /* conv_direct.c: inference-mode direct convolution for first layers (at most
  * NN_DIRECT_MAX_C input channels, k = size * size * in_c <= NN_DIRECT_MAX_K, 16 or 32
@@ -303,6 +413,25 @@ void nn_direct_conv_pixels(const bm_layer_info *l, const float *in, size_t r0, s
 int nn_wgrad_fits(const bm_layer_info *l);
 void nn_wgrad_pixels(const bm_layer_info *l, const float *in, size_t r0, size_t r1,
                      const float *dz, float *dweight, float *scratch);
+
+/* conv_depthwise.c: convolutions with groups == in_c == filters and size <=
+ * NN_DEPTHWISE_MAX_SIZE (3x3 and 5x5 fastest), any stride and padding, training and
+ * inference. The workspace must hold nn_depthwise_work_floats. Forward: z (the sums; training
+ * only, may equal l->out when not kept) and out = act(a z + b): inference and training
+ * without batch norm take a, b as conv.c computes them (bn inference coefficients, or a NULL
+ * and b = bias); training with batch norm computes them (a, b: 2 * filters floats out).
+ * Backward from dz = dLoss/dz: dweight +=, din += (add) or = (every element written). */
+#define NN_DEPTHWISE_MAX_SIZE 7
+int nn_depthwise_fits(const bm_layer_info *l);
+size_t nn_depthwise_work_floats(const bm_layer_info *l, int threads);
+void nn_depthwise_forward(nn_ctx *ctx, nn_layer *l, const float *in, float *z, float *a,
+                          float *b);
+void nn_depthwise_backward(nn_ctx *ctx, nn_layer *l, const float *in, const float *dz,
+                           float *din, int add);
+/* Tests: enabled 0 sends depthwise layers through the generic im2col + GEMM path, and
+ * 1x1 convolutions on few channels through the GEMM (nn_narrow_rows). */
+void nn_net_set_depthwise(bm_network *net, int enabled);
+void nn_net_set_narrow(bm_network *net, int enabled);
 
 /* per-layer forward / backward. din may be NULL (gradient not wanted). */
 void nn_conv_forward(nn_ctx *ctx, nn_layer *l, const float *in);

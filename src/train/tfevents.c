@@ -78,6 +78,7 @@ static int write_record(bm_tfevents *w, const bm_buf *event, bm_error *err) {
   bm_buf record;
   bm_buf_init(&record);
   put_le(&record, (uint64_t)event->len, 8);
+  if (record.failed) return bm_fail(err, "%s: out of memory", w->path);
   put_le(&record, masked_crc(record.data, 8), 4);
   bm_buf_append(&record, event->data, event->len);
   put_le(&record, masked_crc(event->data, event->len), 4);

@@ -30,7 +30,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 import torch_cfg  # noqa: E402
 
-FIRST_SEED = 20240611
+# The search began at 20240611; with the Yolo-Fastest layers (golden.cfg layers 18-31) the
+# first seed to pass was 20241247, so the search starts there (same data, found at once).
+FIRST_SEED = 20241247
 MIN_SAFETY = 30.0
 SGD_STEPS = 3
 SMALL_FILTER_SCALE = 0.003
@@ -118,8 +120,10 @@ def run(net, x, targets, dtype):
         result["infer.out.%d" % i] = out
     result["infer.loss"] = loss_of(net, outputs, targets).reshape(1)
 
-    # One training step: forward with batch statistics, loss, backward.
+    # One training step: forward with batch statistics, loss, backward. Training forward
+    # number s (0, 1, 2: this one and the SGD steps) uses dropout key s + 1 (docs/GOLDEN.md).
     net.train()
+    net.set_dropout_key(1)
     net.zero_grad()
     outputs = net(x)
     seen.append(decisions(net))
@@ -146,6 +150,7 @@ def run(net, x, targets, dtype):
     velocity = {}
     for step in range(SGD_STEPS):
         if step > 0:
+            net.set_dropout_key(step + 1)
             net.zero_grad()
             loss_of(net, net(x), targets).backward()
             seen.append(decisions(net))
