@@ -108,6 +108,15 @@ check "model.cfg has the dataset's 10 classes" grep -q "classes=10" "$T/a/model.
 check "classes.txt lists 10 classes" test "$(wc -l <"$T/a/classes.txt")" = 10
 check "a second run into the same folder is refused" test "$(status_of "${TRAIN[@]}" --out "$T/a" --epochs 3)" = 1
 check "the refusal says to use --resume" grep -q -- "--resume" "$T/err"
+# a run folder in use by another process (here flock(1) holds RUN/.lock) is refused
+flock -o "$T/a/.lock" sleep 30 &
+locker=$!
+for _ in $(seq 100); do flock -n "$T/a/.lock" true || break; sleep 0.05; done
+check "a resume of a folder in use is refused" test "$(status_of "$BM" train --out "$T/a" --resume)" = 1
+check "the refusal says the folder is in use" grep -q "a is in use by" "$T/err"
+kill $(pgrep -P "$locker") "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
+check "once free, the folder resumes again (it is complete: nothing to do)" test "$(status_of "$BM" train --out "$T/a" --resume)" = 0
 
 # ---- a 3-epoch run stopped after 2 and resumed: the same bytes ----------------------------
 check "train 3 epochs, stop after 2" test "$(status_of "${TRAIN[@]}" --out "$T/b" --epochs 3 --stop-after 2)" = 0

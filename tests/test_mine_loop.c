@@ -56,7 +56,7 @@ static bm_train_opts train_opts(void) {
   t.batch = 8;
   t.threads = 1;
   t.seed = 5;
-  t.schedule = BM_SCHEDULE_CONST;
+  t.schedule = BM_LR_CONST;
   t.warmup_iters = 4;
   t.lr = 0.005f;
   return t;
@@ -84,13 +84,21 @@ static void count_record(void *user, const bm_round_record *rec) {
 }
 static int ask_stop(void *user) { return ((stopper *)user)->stop; }
 
+/* The run folder dir (created if needed, locked until the loop that takes it is freed). */
+static bm_run *open_run(const char *dir) {
+  bm_run *run = NULL;
+  bm_error err;
+  if (bm_run_open(&run, dir, BM_RUN_ANY, &err)) fprintf(stderr, "%s\n", err.msg);
+  return run;
+}
+
 static int new_run(const char *dir, const bm_loop_opts *o, bm_loop **loop) {
   bm_train_opts t = train_opts();
   bm_trainer *tr = NULL;
   bm_error err;
   if (bm_trainer_create(&tr, tiny_cfg, "tiny.cfg", pool.n_classes, pool.class_names, &t, o->n_init,
                         NULL, &err) ||
-      bm_loop_create(loop, dir, o, &pool, &test, tr, "test", NULL, NULL, &err)) {
+      bm_loop_create(loop, open_run(dir), o, &pool, &test, tr, "test", NULL, NULL, &err)) {
     fprintf(stderr, "%s\n", err.msg);
     return -1;
   }
@@ -108,7 +116,7 @@ static int run(bm_loop *loop, stopper *s, bm_loop_result *res) {
 static int resume(const char *dir, const bm_loop_opts *o, bm_loop **loop, bm_error *err) {
   char path[600];
   snprintf(path, sizeof path, "%s/last.ckpt", dir);
-  return bm_loop_resume(loop, dir, path, o, &pool, &test, 0, "test", NULL, NULL, NULL, err);
+  return bm_loop_resume(loop, open_run(dir), path, o, &pool, &test, 0, "test", NULL, NULL, NULL, err);
 }
 
 /* rounds.jsonl with every "seconds" value removed (wall time is not reproducible). */
@@ -276,9 +284,13 @@ static void test_resume_matches(const char *tmp) {
   bm_loop_opts other = o;
   other.mine.K = 9;
   CHECK(resume(broken, &other, &loop, &err) == -1 && strstr(err.msg, "mining options"));
+  char named[64]; /* the refusal names the setting and both values */
+  snprintf(named, sizeof named, "'K' is %d in the run, 9 now", o.mine.K);
+  CHECK_MSG(strstr(err.msg, named) != NULL, "%s", err.msg);
   other = o;
   other.seed = 2;
   CHECK(resume(broken, &other, &loop, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "'seed' is ") && strstr(err.msg, ", 2 now"), "%s", err.msg);
   other = o;
   other.max_rounds = 4;
   CHECK(resume(broken, &other, &loop, &err) == 0);
@@ -286,12 +298,13 @@ static void test_resume_matches(const char *tmp) {
   loop = NULL;
   /* another test set is refused */
   snprintf(path, sizeof path, "%s/last.ckpt", broken);
-  CHECK(bm_loop_resume(&loop, broken, path, &o, &pool, &pool, 0, "t", NULL, NULL, NULL, &err) == -1);
+  CHECK(bm_loop_resume(&loop, open_run(broken), path, &o, &pool, &pool, 0, "t", NULL, NULL, NULL, &err) == -1);
   /* a new run never overwrites one */
   bm_trainer *tr = NULL;
   bm_train_opts t = train_opts();
   CHECK(bm_trainer_create(&tr, tiny_cfg, "tiny.cfg", pool.n_classes, pool.class_names, &t, 10, NULL, &err) == 0);
-  CHECK(bm_loop_create(&loop, broken, &o, &pool, &test, tr, "t", NULL, NULL, &err) == -1);
+  CHECK(bm_loop_create(&loop, open_run(broken), &o, &pool, &test, tr, "t", NULL, NULL, &err) == -1);
+  CHECK_MSG(strstr(err.msg, "already holds a run") != NULL, "%s", err.msg);
 }
 
 /* random: people draw every non-difficult object of the images that joined L; the counts

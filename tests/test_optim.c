@@ -256,7 +256,26 @@ static void test_threads_bit_identical(void) {
   bm_free(p2);
 }
 
+/* The command-line names of the optimisers, in both directions, and a clear refusal. */
+static void test_kind_names(void) {
+  const char *names[3] = {"sgd", "adam", "adamw"};
+  const bm_optim_kind kinds[3] = {BM_OPTIM_SGD, BM_OPTIM_ADAM, BM_OPTIM_ADAMW};
+  bm_error err = {{0}};
+  for (int k = 0; k < 3; k++) {
+    bm_optim_kind got = (bm_optim_kind)0;
+    CHECK(bm_optim_kind_parse(names[k], &got, &err) == 0);
+    CHECK(got == kinds[k]);
+    CHECK(!strcmp(bm_optim_kind_name(kinds[k]), names[k]));
+  }
+  bm_optim_kind got = BM_OPTIM_SGD;
+  CHECK(bm_optim_kind_parse("adam ", &got, &err) != 0);
+  CHECK(got == BM_OPTIM_SGD);
+  CHECK(strstr(err.msg, "'adam ' is not sgd, adam or adamw") != NULL);
+  CHECK(!strcmp(bm_optim_kind_name((bm_optim_kind)0), "?"));
+}
+
 int main(void) {
+  test_kind_names();
   test_sgd_momentum();
   test_sgd_nesterov_and_plain();
   test_adam();

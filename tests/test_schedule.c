@@ -131,7 +131,26 @@ static void test_bad_configs(void) {
   CHECK(bm_schedule_init(&sched, &cfg, &err) == -1 && strstr(err.msg, "power"));
 }
 
+/* The command-line names of the policies, in both directions, and a clear refusal. */
+static void test_policy_names(void) {
+  const char *names[3] = {"const", "step", "cosine"};
+  const bm_lr_policy policies[3] = {BM_LR_CONST, BM_LR_STEPS, BM_LR_COSINE};
+  bm_error err = {{0}};
+  for (int k = 0; k < 3; k++) {
+    bm_lr_policy got = (bm_lr_policy)0;
+    CHECK(bm_lr_policy_parse(names[k], &got, &err) == 0);
+    CHECK(got == policies[k]);
+    CHECK(!strcmp(bm_lr_policy_name(policies[k]), names[k]));
+  }
+  bm_lr_policy got = BM_LR_CONST;
+  CHECK(bm_lr_policy_parse("Cosine", &got, &err) != 0);
+  CHECK(got == BM_LR_CONST);
+  CHECK(strstr(err.msg, "'Cosine' is not const, step or cosine") != NULL);
+  CHECK(!strcmp(bm_lr_policy_name((bm_lr_policy)9), "?"));
+}
+
 int main(void) {
+  test_policy_names();
   test_const_and_steps();
   test_cosine();
   test_warmup();

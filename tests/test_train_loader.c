@@ -8,7 +8,7 @@
 #include "boxmine/bm_augment.h"
 #include "det_fixture.h"
 #include "testlib.h"
-#include "train/loader.h"
+#include "det/loader.h"
 
 static bm_loader_opts base_opts(int train, int64_t epoch) {
   bm_loader_opts o;

@@ -21,10 +21,10 @@ int main(void) {
   o.batch = 4;
   o.threads = 2;
   o.seed = 3;
-  o.optimizer = BM_OPTIMIZER_ADAM;
+  o.optimizer = BM_OPTIM_ADAM;
   o.lr = 0.003f;
   o.weight_decay = 0;
-  o.schedule = BM_SCHEDULE_COSINE;
+  o.schedule = BM_LR_COSINE;
   o.schedule_epochs = 150;
   o.warmup_iters = 20;
   o.jitter = 0;

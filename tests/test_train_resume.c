@@ -18,7 +18,7 @@ static bm_train_opts small_opts(void) {
   o.seed = 9;
   o.lr = 0.002f;
   o.warmup_iters = 3;
-  o.schedule = BM_SCHEDULE_COSINE;
+  o.schedule = BM_LR_COSINE;
   o.schedule_epochs = 4;
   return o;
 }

@@ -127,6 +127,22 @@ char *bm_dataset_default_cache_dir(void);
 const char *bm_class_name_problem(const char *name);
 int bm_read_class_list(const char *path, char ***names, int *n_names, bm_error *err);
 
+/* ---- VOC split lists ---------------------------------------------------------------------- */
+/* The folder of a VOC dataset's split lists, below its root. */
+#define BM_VOC_SETS_DIR "ImageSets/Main"
+#define BM_VOC_SPLIT_NAME_MAX 128
+/* The split lists of ROOT/ImageSets/Main: the names (without ".txt") of its .txt files that
+ * are not class-specific lists (those have '_' in their names: aeroplane_train.txt), sorted,
+ * at most max of them (names shorter than BM_VOC_SPLIT_NAME_MAX). A missing folder has none.
+ * Returns the count. */
+int bm_voc_split_names(const char *root, char (*names)[BM_VOC_SPLIT_NAME_MAX], int max);
+/* The ids of a split list, in file order: the first word of every line that has one (a
+ * class-specific list carries a second column). Calls fn(user, id, line number) for each; a
+ * nonzero return stops and is returned. Returns 0, or -1 (err set) when the file cannot be
+ * read. */
+int bm_voc_split_each(const char *path, int (*fn)(void *user, const char *id, int line),
+                      void *user, bm_error *err);
+
 /* Writes one VOC annotation file atomically. Class ids of objects index class_names.
  * object_extra_xml: NULL, or per object an XML fragment (or NULL) written inside that
  * <object> element after the standard fields (used for provenance of mined boxes). */

@@ -18,6 +18,7 @@
 
 #include "boxmine/bm_data.h"
 #include "boxmine/bm_nn.h"
+#include "boxmine/bm_run.h"
 #include "boxmine/bm_train.h"
 
 #ifdef __cplusplus
@@ -253,29 +254,19 @@ typedef struct bm_train_sample {
  * results depend only on the inputs and the network thread count. */
 typedef struct bm_trainer bm_trainer;
 
-typedef enum bm_optimizer {
-  BM_OPTIMIZER_SGD = 1, /* momentum; nesterov optional */
-  BM_OPTIMIZER_ADAM = 2,
-  BM_OPTIMIZER_ADAMW = 3,
-} bm_optimizer;
-
-typedef enum bm_lr_schedule {
-  BM_SCHEDULE_CONST = 1,
-  BM_SCHEDULE_STEP = 2,   /* lr x 0.1 at 70% and again at 90% of schedule_epochs */
-  BM_SCHEDULE_COSINE = 3, /* cosine from lr to lr * min_lr_frac over schedule_epochs */
-} bm_lr_schedule;
-
 typedef struct bm_train_opts {
   int batch;             /* images per update */
   int threads;           /* network threads (results depend on this number only) */
   uint64_t seed;         /* initial weights, data order, augmentation */
-  bm_optimizer optimizer;
+  bm_optim_kind optimizer; /* BM_OPTIM_SGD (momentum, nesterov optional), ADAM or ADAMW */
   int nesterov;          /* SGD only */
   float lr;              /* base learning rate */
   float momentum;        /* SGD momentum; Adam/AdamW beta1 */
   float weight_decay;    /* applied to convolution weights only */
   float clip_norm;       /* clip the gradient's global norm to this; <= 0: no clipping */
-  bm_lr_schedule schedule;
+  bm_lr_policy schedule;  /* BM_LR_CONST; BM_LR_STEPS: lr x 0.1 at 70% and again at 90% of
+                          * schedule_epochs; BM_LR_COSINE: from lr to lr * min_lr_frac over
+                          * schedule_epochs */
   float schedule_epochs; /* length of the cosine / step schedule in epochs */
   float min_lr_frac;     /* cosine floor, as a fraction of lr */
   long warmup_iters;     /* linear warm-up over the first updates; 0: none */
@@ -402,7 +393,9 @@ int bm_trainer_save(const bm_trainer *tr, const char *path, bm_ckpt_extra_fn ext
  *                             Accuracy/AP_shift (step = epoch)
  * Called on a trainer loaded from last.ckpt, it continues where that run stopped. */
 typedef struct bm_fit_opts {
-  const char *run_dir;
+  const char *run_dir;       /* the run folder, opened (bm_run_open, BM_RUN_ANY) and closed by
+                              * bm_trainer_fit, when run is NULL */
+  bm_run *run;               /* or a run folder the caller opened (it stays open) */
   int epochs;                /* train until this many epochs are complete */
   int stop_after;            /* stop after this many epochs of this call, as if interrupted
                               * (result.interrupted = 1); 0: no limit */

@@ -114,6 +114,11 @@ int bm_write_coco_results(const char *path, const bm_dataset *ds, const bm_detec
  * 2007000032), stored in *number and 1 returned; otherwise 0 (the id is written as a JSON
  * string). */
 int bm_coco_image_id(const char *voc_id, long long *number);
+/* The rule for a set of images (images: indices into ds, NULL = all n_images of ds): COCO
+ * files use the numbers when every id spells one (bm_coco_image_id) and no two spell the
+ * same; then 1 is returned, else 0 (the ids are written as strings); -1 when out of memory.
+ * Results files, converted annotations and COCOeval's image order all follow it. */
+int bm_coco_ids_are_numbers(const bm_dataset *ds, const int *images, int n_images);
 
 #ifdef __cplusplus
 }

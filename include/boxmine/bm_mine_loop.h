@@ -7,7 +7,7 @@
  * ground truth (bm_fusion_run), apply the strategy (bm_mine_apply), train
  * `epochs_per_round` epochs on the round's list, evaluate, write the round's record.
  *
- * Everything lives in a run folder (RUN):
+ * Everything lives in a run folder (RUN, bm_run.h):
  *   last.ckpt         the whole state after every epoch and round (trainer + mining state +
  *                     loop counters + early-stop windows + the records so far); atomic
  *   best.ckpt         the same at the best mining round (by ap_metric)
@@ -65,6 +65,10 @@ int bm_loop_opts_check(const bm_loop_opts *opts, int n_pool, bm_error *err);
  * the score floor at fusion's uncertain threshold (fusion ignores lower boxes, and NMS among
  * the higher ones does not depend on them). boxmine mine and boxmine assess both use it. */
 bm_detect_opts bm_mine_detect_opts(const bm_detect_opts *eval, const bm_fusion_opts *fusion);
+/* The options as run settings (bm_run.h): the checkpoint section "mine.opts"; the limits
+ * (max_rounds, budget_seconds, stop_when_exhausted, log_every, checkpoint_minutes) may change
+ * on resume. */
+extern const bm_settings bm_loop_settings;
 /* key=value lines, one option a line, and back (unknown keys are an error). */
 void bm_loop_opts_text(const bm_loop_opts *opts, bm_buf *out);
 int bm_loop_opts_parse(const char *text, bm_loop_opts *opts, bm_error *err);
@@ -85,21 +89,23 @@ typedef struct bm_loop_hooks {
 
 typedef struct bm_loop bm_loop;
 
-/* A new run in run_dir (created; must not hold a run): pool = the images that may be mined
- * (their ground truth is the hidden oracle), test = the evaluation set E (its own dataset with
- * the same classes). The trainer is taken over (freed by bm_loop_free). `extra` adds the
- * caller's sections to every checkpoint (may be NULL). */
-int bm_loop_create(bm_loop **out, const char *run_dir, const bm_loop_opts *opts,
+/* A new run in the run folder run (bm_run_open; it must not hold a run yet): pool = the
+ * images that may be mined (their ground truth is the hidden oracle), test = the evaluation
+ * set E (its own dataset with the same classes). The run folder and the trainer are taken
+ * over (freed by bm_loop_free; on failure too). `extra` adds the caller's sections to every
+ * checkpoint (may be NULL). */
+int bm_loop_create(bm_loop **out, bm_run *run, const bm_loop_opts *opts,
                    const bm_dataset *pool, const bm_dataset *test, bm_trainer *tr,
                    const char *command_line, bm_ckpt_extra_fn extra, void *extra_user,
                    bm_error *err);
 /* The options saved in a loop checkpoint (to resume with, after overriding limits). */
 int bm_loop_saved_opts(const char *ckpt_path, bm_loop_opts *opts, bm_error *err);
-/* Continues the run saved at ckpt_path (RUN/last.ckpt, or another run's phase1.ckpt copied
- * there) with opts (normally the saved ones with new limits). The datasets must be the ones
- * the run was made with (checked by image count and ids). threads > 0 overrides the saved
- * thread count (results then differ in their bits). */
-int bm_loop_resume(bm_loop **out, const char *run_dir, const char *ckpt_path,
+/* Continues, in the run folder run (taken over, as by bm_loop_create), the run saved at
+ * ckpt_path (its last.ckpt, or another run's phase1.ckpt copied there) with opts (normally
+ * the saved ones with new limits). The datasets must be the ones the run was made with
+ * (checked by image count and ids). threads > 0 overrides the saved thread count (results
+ * then differ in their bits). */
+int bm_loop_resume(bm_loop **out, bm_run *run, const char *ckpt_path,
                    const bm_loop_opts *opts, const bm_dataset *pool, const bm_dataset *test,
                    int threads, const char *command_line, bm_ckpt_extra_fn extra,
                    void *extra_user, bm_log *log, bm_error *err);

@@ -39,6 +39,11 @@ typedef struct bm_optim_config {
   double eps;          /* Adam/AdamW, e.g. 1e-8 */
 } bm_optim_config;
 
+/* The names used on command lines and in messages: "sgd", "adam", "adamw" ("?" for another
+ * value). parse fails with "'WORD' is not sgd, adam or adamw". */
+const char *bm_optim_kind_name(bm_optim_kind kind);
+int bm_optim_kind_parse(const char *word, bm_optim_kind *out, bm_error *err);
+
 /* Defaults: SGD momentum 0.9, Adam betas 0.9/0.999, eps 1e-8, no weight decay. */
 bm_optim_config bm_optim_defaults(bm_optim_kind kind);
 
@@ -86,6 +91,11 @@ typedef enum bm_lr_policy {
   BM_LR_STEPS = 2,  /* base_lr times scales[k] for every k with iteration >= steps[k] */
   BM_LR_COSINE = 3, /* min_lr + (base_lr - min_lr) * (1 + cos(pi * min(i, T) / T)) / 2 */
 } bm_lr_policy;
+
+/* Command-line names: "const", "step", "cosine" ("?" for another value). parse fails with
+ * "'WORD' is not const, step or cosine". */
+const char *bm_lr_policy_name(bm_lr_policy policy);
+int bm_lr_policy_parse(const char *word, bm_lr_policy *out, bm_error *err);
 
 typedef struct bm_schedule_config {
   bm_lr_policy policy;

@@ -149,10 +149,40 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
  * finds it, with that folder's NAME.cfg as --cfg unless one was given. Returns 0, or -1
  * (message printed) when the model is not found. */
 int cli_train_args_finish(cli_train_args *args);
-/* On --resume: fails (message printed) when RUN has no last.ckpt; warns that the last option
- * given that --resume ignores is ignored. Returns 0 or -1. */
-int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
-                          bm_log *log);
+/* Opens RUN (--out) for a new run (refused when it holds one) or, with --resume, the run it
+ * holds (bm_run_open; the folder is locked until bm_run_close). Prints the error; on resume
+ * warns that the last option given that --resume ignores is ignored. Returns 0 or -1. */
+int cli_run_open(const cli_train_args *args, bm_run **run, bm_log *log);
+/* On --resume: values (the command's settings struct, as parsed) takes the run's own
+ * settings from RUN/last.ckpt, except the keys in given (NULL-terminated) that the command
+ * line gave again and that may change (bm_settings_resume). Prints the error; 0 or -1. */
+int cli_run_settings(const bm_settings *settings, bm_run *run, void *values,
+                     const char *const *given);
+/* The data of a run, the first of its settings (cmd_train.c, cmd_mine.c): the dataset
+ * folder, the split trained on (train) or mined (mine), and the split evaluated on, saved
+ * under eval_key ("val_split" for train, "test_split" for mine). --data may be given again
+ * on --resume (the data moved); the splits are the run's. */
+typedef struct cli_run_data {
+  char data[1024];
+  char split[128];
+  char eval_split[128];
+} cli_run_data;
+#define CLI_RUN_DATA_ROWS(type, member, eval_key)                                                 \
+  BM_SETTING_ROW(type, member.data, "data", BM_SETTING_TEXT, BM_SETTING_MAY_CHANGE),             \
+      BM_SETTING_ROW(type, member.split, "split", BM_SETTING_TEXT, BM_SETTING_FIXED),            \
+      BM_SETTING_ROW(type, member.eval_split, eval_key, BM_SETTING_TEXT, BM_SETTING_FIXED)
+/* Loads the run's training set (the pool for mine) and, when with_eval, its evaluation set
+ * (as written, as the reference evaluators read it). The training set's class list is written
+ * to RUN/classes.txt, or read from it when classes_exist (a resumed mining run). Prints the
+ * error; returns 0 or -1. */
+int cli_run_load_data(const cli_run_data *d, const bm_run *run, int classes_exist, int with_eval,
+                      bm_dataset *train, bm_dataset *eval);
+
+/* Ctrl-C while a run runs: begin installs a SIGINT handler that only sets a flag (read with
+ * cli_interrupted; the run saves its state and returns), end restores the previous one. */
+void cli_interrupt_begin(void);
+int cli_interrupted(void);
+void cli_interrupt_end(void);
 /* On --resume: the thread count to load the run with (0: the run's own). A run made with
  * --deterministic keeps its count; a --threads given for it is ignored with a warning. */
 int cli_train_args_resume_threads(const cli_train_args *args, int run_deterministic, bm_log *log);

@@ -69,25 +69,6 @@ int cli_load_cfg(const char *path, int input_w, int input_h, char **text) {
   return 0;
 }
 
-int cli_read_settings(const char *ckpt, const char *section, const char *missing,
-                      void (*set)(void *user, const char *key, const char *value), void *user) {
-  bm_ckpt_reader r;
-  bm_error err;
-  if (bm_ckpt_open(&r, ckpt, &err)) return cli_error("%s", err.msg), -1;
-  char *text = NULL;
-  int rc = bm_ckpt_read_string(&r, section, &text, &err);
-  bm_ckpt_close(&r);
-  if (rc) return cli_error("%s: %s (%s)", ckpt, missing, err.msg), -1;
-  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-    char *eq = strchr(line, '=');
-    if (!eq) continue;
-    *eq = '\0';
-    set(user, line, eq + 1);
-  }
-  bm_free(text);
-  return 0;
-}
-
 int cli_detect_dataset(const char *weights, const bm_detect_opts *opts, int threads,
                        const bm_dataset *ds, bm_detections *dets, bm_log *log, bm_error *err) {
   bm_detector *det;

@@ -20,13 +20,6 @@ int cli_find_data(const char *relative, char *out, size_t size);
  * Prints the error; returns 0 or -1. *text is freed with bm_free. */
 int cli_load_cfg(const char *path, int input_w, int input_h, char **text);
 
-/* A command's own settings, kept in its checkpoints as "key=value" lines in one string
- * section so that --resume needs only the run folder: calls set(user, key, value) for each
- * line of section `section` of ckpt. Prints the error (a missing section as
- * "<ckpt>: <missing> (<reason>)"); returns 0 or -1. */
-int cli_read_settings(const char *ckpt, const char *section, const char *missing,
-                      void (*set)(void *user, const char *key, const char *value), void *user);
-
 /* Runs the detector of checkpoint `weights` (boxmine train's or mine's .ckpt) on every image
  * of ds, whose class list must be the detector's, with a progress bar: boxmine eval --weights
  * and boxmine assess. Returns 0 or -1 with the reason in err. */

@@ -163,13 +163,19 @@ static void sgd_step(bm_network *net, float *velocity, const unsigned char *deca
   }
 }
 
-int cmd_bench(int argc, char **argv) {
-  const char *cfg_path = NULL, *mode = "train", *save_path = NULL;
-  long batch = 0, width = 0, height = 0, threads = 2, iters = 20, warmup = 3, seed = 1, sgemm = 0;
-  int profile = 0, fast_infer = 1;
-  bm_gemm_kind gemm = BM_GEMM_AUTO;
+/* What the command line asked for. */
+typedef struct bench_args {
+  const char *cfg_path, *mode, *save_path;
+  long batch, width, height, threads, iters, warmup, seed, sgemm;
+  int profile, fast_infer;
+  bm_gemm_kind gemm;
+} bench_args;
+
+/* Parses argv into b; returns -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, bench_args *b) {
+  *b = (bench_args){NULL, "train", NULL, 0, 0, 0, 2, 20, 3, 1, 0, 0, 1, BM_GEMM_AUTO};
   const char *gemm_env = getenv("BM_GEMM");
-  if (gemm_env && *gemm_env && parse_gemm(gemm_env, &gemm))
+  if (gemm_env && *gemm_env && parse_gemm(gemm_env, &b->gemm))
     return cli_error("BM_GEMM is 'auto', 'blas' or 'own', not '%s'", gemm_env), 2;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -179,31 +185,31 @@ int cmd_bench(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--cfg")) {
       if (!v) return cli_error("--cfg needs a file"), 2;
-      cfg_path = v;
+      b->cfg_path = v;
     } else if (!strcmp(a, "--save-weights")) {
       if (!v) return cli_error("--save-weights needs a file"), 2;
-      save_path = v;
+      b->save_path = v;
     } else if (!strcmp(a, "--profile")) {
-      profile = 1;
+      b->profile = 1;
       continue;
     } else if (!strcmp(a, "--fast-infer")) {
       if (!v || (strcmp(v, "on") && strcmp(v, "off")))
         return cli_error("--fast-infer is 'on' or 'off'"), 2;
-      fast_infer = !strcmp(v, "on");
+      b->fast_infer = !strcmp(v, "on");
     } else if (!strcmp(a, "--mode")) {
       if (!v || (strcmp(v, "train") && strcmp(v, "infer")))
         return cli_error("--mode is 'train' or 'infer'"), 2;
-      mode = v;
-    } else if (!strcmp(a, "--batch")) bad = cli_parse_int(a, v, 1, 4096, &batch);
-    else if (!strcmp(a, "--width")) bad = cli_parse_int(a, v, 1, 16384, &width);
-    else if (!strcmp(a, "--height")) bad = cli_parse_int(a, v, 1, 16384, &height);
-    else if (!strcmp(a, "--threads")) bad = cli_parse_int(a, v, 1, 64, &threads);
-    else if (!strcmp(a, "--iters")) bad = cli_parse_int(a, v, 1, 1000000, &iters);
-    else if (!strcmp(a, "--warmup")) bad = cli_parse_int(a, v, 0, 1000000, &warmup);
-    else if (!strcmp(a, "--seed")) bad = cli_parse_int(a, v, 0, 2147483647L, &seed);
-    else if (!strcmp(a, "--sgemm")) bad = cli_parse_int(a, v, 1, 16384, &sgemm);
+      b->mode = v;
+    } else if (!strcmp(a, "--batch")) bad = cli_parse_int(a, v, 1, 4096, &b->batch);
+    else if (!strcmp(a, "--width")) bad = cli_parse_int(a, v, 1, 16384, &b->width);
+    else if (!strcmp(a, "--height")) bad = cli_parse_int(a, v, 1, 16384, &b->height);
+    else if (!strcmp(a, "--threads")) bad = cli_parse_int(a, v, 1, 64, &b->threads);
+    else if (!strcmp(a, "--iters")) bad = cli_parse_int(a, v, 1, 1000000, &b->iters);
+    else if (!strcmp(a, "--warmup")) bad = cli_parse_int(a, v, 0, 1000000, &b->warmup);
+    else if (!strcmp(a, "--seed")) bad = cli_parse_int(a, v, 0, 2147483647L, &b->seed);
+    else if (!strcmp(a, "--sgemm")) bad = cli_parse_int(a, v, 1, 16384, &b->sgemm);
     else if (!strcmp(a, "--gemm")) {
-      if (parse_gemm(v, &gemm)) return cli_error("--gemm is 'auto', 'blas' or 'own'"), 2;
+      if (parse_gemm(v, &b->gemm)) return cli_error("--gemm is 'auto', 'blas' or 'own'"), 2;
     } else {
       cli_error("unknown option '%s' (see boxmine bench --help)", a);
       return 2;
@@ -211,17 +217,59 @@ int cmd_bench(int argc, char **argv) {
     if (bad) return 2;
     i++;
   }
+  return -1;
+}
+
+/* The result line: one JSON object on stdout. times are sorted (median() sorts them). */
+static void print_json(const bench_args *b, bm_network *net, const double *times, double med,
+                       int training) {
+  int c, h, w, n_batch = bm_net_batch(net);
+  bm_net_input_dims(net, &c, &h, &w);
+  double gflop = bm_net_flops(net) * 1e-9, img_per_s = n_batch / med;
+  bm_buf out;
+  bm_buf_init(&out);
+  bm_buf_puts(&out, "{\"tool\": \"boxmine\", \"cfg\": ");
+  bm_buf_json_string(&out, b->cfg_path);
+  bm_buf_printf(&out,
+                ", \"mode\": \"%s\", \"batch\": %d, \"threads\": %ld, \"width\": %d, "
+                "\"height\": %d, \"iters\": %ld, \"warmup\": %ld, \"ms_per_iter\": ",
+                b->mode, n_batch, b->threads, w, h, b->iters, b->warmup);
+  bm_buf_json_number(&out, med * 1e3);
+  bm_buf_puts(&out, ", \"ms_per_iter_min\": ");
+  bm_buf_json_number(&out, times[0] * 1e3);
+  bm_buf_puts(&out, ", \"img_per_s\": ");
+  bm_buf_json_number(&out, img_per_s);
+  bm_buf_puts(&out, ", \"gflop_per_img\": ");
+  bm_buf_json_number(&out, gflop);
+  bm_buf_puts(&out, ", \"gflops\": ");
+  bm_buf_json_number(&out, gflop * (training ? 3 : 1) * img_per_s);
+  bm_buf_printf(&out, ", \"gemm\": \"%s\", \"fast_infer\": %s, \"blas_core\": ",
+                bm_gemm_kind_name(bm_net_gemm(net)), b->fast_infer && !training ? "true" : "false");
+  bm_buf_json_string(&out, bm_nn_blas_core());
+  bm_buf_puts(&out, "}");
+  printf("%s\n", out.data);
+  bm_buf_free(&out);
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_args b;
+  int status = parse_args(argc, argv, &b);
+  if (status >= 0) return status;
+  const char *cfg_path = b.cfg_path, *mode = b.mode, *save_path = b.save_path;
+  long threads = b.threads, iters = b.iters, warmup = b.warmup;
+  int profile = b.profile, fast_infer = b.fast_infer;
+  bm_gemm_kind gemm = b.gemm;
   if (bm_gemm_resolve(gemm) == BM_GEMM_BLAS) warn_about_blas();
-  if (sgemm) return run_sgemm(sgemm, threads, iters, gemm);
+  if (b.sgemm) return run_sgemm(b.sgemm, threads, iters, gemm);
   if (!cfg_path) return cli_error("--cfg FILE is required (see boxmine bench --help)"), 2;
-  if ((width > 0) != (height > 0)) return cli_error("give --width and --height together"), 2;
+  if ((b.width > 0) != (b.height > 0)) return cli_error("give --width and --height together"), 2;
 
   bm_log log = cli_log();
   bm_error err;
   bm_network *net;
-  if (bm_net_create_from_file(&net, cfg_path, (int)batch, &log, &err))
+  if (bm_net_create_from_file(&net, cfg_path, (int)b.batch, &log, &err))
     return cli_error("%s", err.msg);
-  if (width > 0 && bm_net_resize(net, bm_net_batch(net), (int)width, (int)height, &err)) {
+  if (b.width > 0 && bm_net_resize(net, bm_net_batch(net), (int)b.width, (int)b.height, &err)) {
     bm_net_free(net);
     return cli_error("%s", err.msg);
   }
@@ -231,7 +279,7 @@ int cmd_bench(int argc, char **argv) {
   bm_net_set_fast_infer(net, fast_infer);
   bm_net_set_training(net, training);
   bm_rng rng;
-  bm_rng_seed(&rng, (uint64_t)seed, 7);
+  bm_rng_seed(&rng, (uint64_t)b.seed, 7);
   bm_net_init_params(net, &rng);
   int c, h, w, n_batch = bm_net_batch(net);
   bm_net_input_dims(net, &c, &h, &w);
@@ -300,30 +348,7 @@ int cmd_bench(int argc, char **argv) {
     cli_progress_finish(&progress, NULL);
     double med = median(times, (int)iters);
     if (profile) print_profile(net, layer_times, iters, training, med);
-    double gflop = bm_net_flops(net) * 1e-9, img_per_s = n_batch / med;
-    bm_buf out;
-    bm_buf_init(&out);
-    bm_buf_puts(&out, "{\"tool\": \"boxmine\", \"cfg\": ");
-    bm_buf_json_string(&out, cfg_path);
-    bm_buf_printf(&out,
-                  ", \"mode\": \"%s\", \"batch\": %d, \"threads\": %ld, \"width\": %d, "
-                  "\"height\": %d, \"iters\": %ld, \"warmup\": %ld, \"ms_per_iter\": ",
-                  mode, n_batch, threads, w, h, iters, warmup);
-    bm_buf_json_number(&out, med * 1e3);
-    bm_buf_puts(&out, ", \"ms_per_iter_min\": ");
-    bm_buf_json_number(&out, times[0] * 1e3); /* sorted by median() */
-    bm_buf_puts(&out, ", \"img_per_s\": ");
-    bm_buf_json_number(&out, img_per_s);
-    bm_buf_puts(&out, ", \"gflop_per_img\": ");
-    bm_buf_json_number(&out, gflop);
-    bm_buf_puts(&out, ", \"gflops\": ");
-    bm_buf_json_number(&out, gflop * (training ? 3 : 1) * img_per_s);
-    bm_buf_printf(&out, ", \"gemm\": \"%s\", \"fast_infer\": %s, \"blas_core\": ",
-                  bm_gemm_kind_name(bm_net_gemm(net)), fast_infer && !training ? "true" : "false");
-    bm_buf_json_string(&out, bm_nn_blas_core());
-    bm_buf_puts(&out, "}");
-    printf("%s\n", out.data);
-    bm_buf_free(&out);
+    print_json(&b, net, times, med, training);
     if (save_path && bm_net_save_weights(net, save_path, &err)) rc = cli_error("%s", err.msg);
   }
   for (int k = 0; head_grads && k < n_heads; k++) free(head_grads[k]);

@@ -1,5 +1,4 @@
 /* boxmine convert: a dataset (or one split of it) written as PASCAL VOC, COCO and/or YOLO. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,49 +44,48 @@ typedef struct subset_list {
 } subset_list;
 
 /* Indices of the dataset images listed in a split file; ids not in the dataset are counted. */
-static int *read_split_indices(const bm_dataset *ds, const char *path, int *n_out, int *missing) {
-  char *text;
-  *n_out = 0;
-  *missing = 0;
-  if (bm_read_file(path, &text, NULL, NULL) != 0) return NULL;
-  int *indices = bm_malloc(((size_t)ds->n_images + 1) * sizeof *indices);
-  char *seen = bm_calloc((size_t)ds->n_images + 1, 1);
-  for (char *line = text; indices && seen && line && *line;) {
-    char *next = strchr(line, '\n');
-    if (next) *next++ = '\0';
-    char *id = line + strspn(line, " \t\r");
-    id[strcspn(id, " \t\r")] = '\0';
-    line = next;
-    if (!*id) continue;
-    int i = bm_dataset_image_index(ds, id);
-    if (i < 0) (*missing)++;
-    else if (!seen[i]) seen[i] = 1, indices[(*n_out)++] = i;
-  }
-  bm_free(seen);
-  bm_free(text);
-  return indices;
+typedef struct split_indices {
+  const bm_dataset *ds;
+  int *indices;
+  char *seen;
+  int n, missing;
+} split_indices;
+
+static int take_index(void *user, const char *id, int line) {
+  split_indices *si = user;
+  (void)line;
+  int i = bm_dataset_image_index(si->ds, id);
+  if (i < 0) si->missing++;
+  else if (!si->seen[i]) si->seen[i] = 1, si->indices[si->n++] = i;
+  return 0;
 }
 
-static int compare_names(const void *a, const void *b) { return strcmp(a, b); }
-
-/* The source's split lists (ROOT/ImageSets/Main/<name>.txt, class-specific lists skipped). */
-static void add_source_splits(const bm_dataset *ds, subset_list *subsets) {
-  char *dir_path = bm_path_join(ds->root, "ImageSets/Main");
-  DIR *dir = dir_path ? opendir(dir_path) : NULL;
-  char names[62][128];
-  int n = 0;
-  struct dirent *entry;
-  while (dir && (entry = readdir(dir)) != NULL && n < 62) {
-    size_t len = strlen(entry->d_name);
-    if (len > 4 && len < 128 && !strcmp(entry->d_name + len - 4, ".txt") &&
-        !strchr(entry->d_name, '_') && strcmp(entry->d_name, "all.txt") != 0)
-      snprintf(names[n++], sizeof names[0], "%s", entry->d_name);
+/* The dataset indices of the ids a split list names (each once); NULL when it cannot be read.
+ * *missing counts listed ids that are not in the dataset. */
+static int *read_split_indices(const bm_dataset *ds, const char *path, int *n_out, int *missing) {
+  split_indices si = {ds, bm_malloc(((size_t)ds->n_images + 1) * sizeof(int)),
+                      bm_calloc((size_t)ds->n_images + 1, 1), 0, 0};
+  if (!si.indices || !si.seen || bm_voc_split_each(path, take_index, &si, NULL) != 0) {
+    bm_free(si.indices);
+    si.indices = NULL;
   }
-  if (dir) closedir(dir);
-  qsort(names, (size_t)n, sizeof names[0], compare_names);
+  bm_free(si.seen);
+  *n_out = si.n;
+  *missing = si.missing;
+  return si.indices;
+}
+
+/* The source's split lists (ROOT/ImageSets/Main/<name>.txt, class-specific lists and "all"
+ * skipped). */
+static void add_source_splits(const bm_dataset *ds, subset_list *subsets) {
+  char names[63][BM_VOC_SPLIT_NAME_MAX];
+  int n = bm_voc_split_names(ds->root, names, 63);
   bm_log log = cli_log();
   for (int k = 0; k < n && subsets->n < 64; k++) {
-    char *path = bm_path_join(dir_path, names[k]);
+    if (!strcmp(names[k], "all")) continue;
+    char file[BM_VOC_SPLIT_NAME_MAX + 32];
+    snprintf(file, sizeof file, BM_VOC_SETS_DIR "/%s.txt", names[k]);
+    char *path = bm_path_join(ds->root, file);
     int count = 0, missing = 0;
     int *indices = path ? read_split_indices(ds, path, &count, &missing) : NULL;
     if (missing)
@@ -96,14 +94,12 @@ static void add_source_splits(const bm_dataset *ds, subset_list *subsets) {
     bm_free(path);
     if (!indices) continue;
     bm_subset *s = &subsets->items[subsets->n];
-    snprintf(subsets->names[subsets->n], sizeof subsets->names[0], "%.*s",
-             (int)strlen(names[k]) - 4, names[k]);
+    snprintf(subsets->names[subsets->n], sizeof subsets->names[0], "%s", names[k]);
     s->name = subsets->names[subsets->n];
     s->n_images = count;
     s->images = indices;
     subsets->n++;
   }
-  bm_free(dir_path);
 }
 
 /* A split given as a path names its list after the file: .../val.txt -> "val". */

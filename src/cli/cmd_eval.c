@@ -253,13 +253,52 @@ static int write_json(const char *path, const char *split, const bm_dataset *ds,
   return 0;
 }
 
+/* eval's own options (the dataset's: cli_dataset_arg). */
+typedef struct eval_args {
+  const char *dets_path, *weights, *json_path, *metric;
+  bm_detect_opts detect_opts;
+  long detect_threads;
+  int class_agnostic;
+} eval_args;
+
+/* Takes argv[*i] (and its value, advancing *i) into e: 0, or 2 for a usage error. */
+static int eval_arg(eval_args *e, int argc, char **argv, int *i) {
+  const char *a = argv[*i], *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+  if (!strcmp(a, "--class-agnostic")) {
+    e->class_agnostic = 1;
+    return 0;
+  }
+  double number;
+  long count;
+  if (!strcmp(a, "--thresh") || !strcmp(a, "--nms")) {
+    if (cli_parse_float(a, value, 0, 1, &number)) return 2;
+    *(!strcmp(a, "--thresh") ? &e->detect_opts.thresh : &e->detect_opts.nms) = (float)number;
+    (*i)++;
+    return 0;
+  }
+  if (!strcmp(a, "--max-dets") || !strcmp(a, "--threads")) {
+    if (cli_parse_int(a, value, 1, 100000, &count)) return 2;
+    if (!strcmp(a, "--max-dets")) e->detect_opts.max_dets = (int)count;
+    else e->detect_threads = count;
+    (*i)++;
+    return 0;
+  }
+  const char **target = NULL;
+  if (!strcmp(a, "--dets")) target = &e->dets_path;
+  else if (!strcmp(a, "--weights")) target = &e->weights;
+  else if (!strcmp(a, "--json")) target = &e->json_path;
+  else if (!strcmp(a, "--metric")) target = &e->metric;
+  if (!target) return cli_error("eval: unknown option '%s' (see boxmine eval --help)", a), 2;
+  if (!value || !value[0]) return cli_error("%s needs a value", a), 2;
+  *target = value;
+  (*i)++;
+  return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
   cli_dataset_args args;
   cli_dataset_args_init(&args, 0);
-  const char *dets_path = NULL, *weights = NULL, *json_path = NULL, *metric = "all";
-  bm_detect_opts detect_opts = bm_detect_defaults();
-  long detect_threads = 2;
-  int class_agnostic = 0;
+  eval_args e = {NULL, NULL, NULL, "all", bm_detect_defaults(), 2, 0};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
@@ -267,42 +306,11 @@ int cmd_eval(int argc, char **argv) {
     }
     int used = cli_dataset_arg(&args, argc, argv, &i);
     if (used < 0) return 2;
-    if (used) continue;
-    if (!strcmp(argv[i], "--class-agnostic")) {
-      class_agnostic = 1;
-      continue;
-    }
-    double number;
-    long count;
-    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(argv[i], "--thresh") || !strcmp(argv[i], "--nms")) {
-      if (cli_parse_float(argv[i], value, 0, 1, &number)) return 2;
-      *(!strcmp(argv[i], "--thresh") ? &detect_opts.thresh : &detect_opts.nms) = (float)number;
-      i++;
-      continue;
-    }
-    if (!strcmp(argv[i], "--max-dets") || !strcmp(argv[i], "--threads")) {
-      if (cli_parse_int(argv[i], value, 1, 100000, &count)) return 2;
-      if (!strcmp(argv[i], "--max-dets")) detect_opts.max_dets = (int)count;
-      else detect_threads = count;
-      i++;
-      continue;
-    }
-    const char **target = NULL;
-    if (!strcmp(argv[i], "--dets")) target = &dets_path;
-    else if (!strcmp(argv[i], "--weights")) target = &weights;
-    else if (!strcmp(argv[i], "--json")) target = &json_path;
-    else if (!strcmp(argv[i], "--metric")) target = &metric;
-    if (!target) {
-      cli_error("eval: unknown option '%s' (see boxmine eval --help)", argv[i]);
-      return 2;
-    }
-    if (i + 1 >= argc || !argv[i + 1][0]) {
-      cli_error("%s needs a value", argv[i]);
-      return 2;
-    }
-    *target = argv[++i];
+    if (!used && eval_arg(&e, argc, argv, &i)) return 2;
   }
+  const char *dets_path = e.dets_path, *weights = e.weights, *json_path = e.json_path;
+  const char *metric = e.metric;
+  int class_agnostic = e.class_agnostic;
   int want_voc07 = !strcmp(metric, "voc07") || !strcmp(metric, "all");
   int want_voc12 = !strcmp(metric, "voc12") || !strcmp(metric, "all");
   int want_coco = !strcmp(metric, "coco") || !strcmp(metric, "all");
@@ -343,7 +351,7 @@ int cmd_eval(int argc, char **argv) {
   memset(&coco, 0, sizeof coco);
   bm_error err = {{0}};
   status = 1;
-  int read_status = weights    ? cli_detect_dataset(weights, &detect_opts, (int)detect_threads, &ds, &dets, &log, &err)
+  int read_status = weights    ? cli_detect_dataset(weights, &e.detect_opts, (int)e.detect_threads, &ds, &dets, &log, &err)
                     : bm_is_dir(dets_path) ? bm_read_voc_results(dets_path, split, &ds, &dets, &log, &err)
                                            : bm_read_coco_results(dets_path, &ds, &dets, &err);
   if (read_status != 0) {

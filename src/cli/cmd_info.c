@@ -1,6 +1,5 @@
 /* boxmine info: what a dataset holds — images, boxes per class, flags, negatives, image and
  * box sizes — for the whole folder or one split. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,47 +30,28 @@ static float quantile(const float *sorted, int n, double q) {
   return sorted[i];
 }
 
+static int count_id(void *user, const char *id, int line) {
+  (void)id;
+  (void)line;
+  (*(long *)user)++;
+  return 0;
+}
+
 /* "split lists: test 72, train 205, ..." for ROOT/ImageSets/Main, when there is one. */
 static void print_split_lists(const char *root) {
-  if (!root) return;
-  char *dir_path = bm_path_join(root, "ImageSets/Main");
-  DIR *dir = dir_path ? opendir(dir_path) : NULL;
-  if (!dir) {
-    bm_free(dir_path);
-    return;
-  }
-  char names[64][128];
-  int n = 0;
-  struct dirent *entry;
-  while ((entry = readdir(dir)) != NULL && n < 64) {
-    size_t len = strlen(entry->d_name);
-    /* class-specific lists (aeroplane_train.txt) would drown the split names: skip names
-     * with an underscore */
-    if (len > 4 && len < sizeof names[0] && !strcmp(entry->d_name + len - 4, ".txt") &&
-        !strchr(entry->d_name, '_'))
-      snprintf(names[n++], sizeof names[0], "%s", entry->d_name);
-  }
-  closedir(dir);
-  qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+  char names[64][BM_VOC_SPLIT_NAME_MAX];
+  int n = bm_voc_split_names(root, names, 64);
   if (n > 0) printf("%-28s", "split lists (ids)");
   for (int i = 0; i < n; i++) {
-    char *path = bm_path_join(dir_path, names[i]);
-    char *text = NULL;
+    char file[BM_VOC_SPLIT_NAME_MAX + 32];
+    snprintf(file, sizeof file, BM_VOC_SETS_DIR "/%s.txt", names[i]);
+    char *path = bm_path_join(root, file);
     long ids = 0;
-    if (path && bm_read_file(path, &text, NULL, NULL) == 0) {
-      int line_counted = 0; /* count lines that hold an id */
-      for (char *p = text; *p; p++) {
-        if (*p == '\n') line_counted = 0;
-        else if (*p != ' ' && *p != '\t' && *p != '\r' && !line_counted) line_counted = 1, ids++;
-      }
-    }
-    names[i][strlen(names[i]) - 4] = '\0';
+    if (path) bm_voc_split_each(path, count_id, &ids, NULL);
     printf("%s%s %ld", i ? ", " : "", names[i], ids);
-    bm_free(text);
     bm_free(path);
   }
   if (n > 0) printf("\n");
-  bm_free(dir_path);
 }
 
 typedef struct class_stats {

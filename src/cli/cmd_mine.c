@@ -19,7 +19,7 @@
 static void default_options(bm_loop_opts *lo, cli_train_args *ta) {
   bm_loop_opts_default(lo);
   bm_train_opts train = bm_train_defaults();
-  train.schedule = BM_SCHEDULE_CONST;
+  train.schedule = BM_LR_CONST;
   train.schedule_epochs = 60;
   train.seed = lo->seed; /* --seed: one seed for the split, the mining and the training */
   train.ema_decay = 0.99f; /* a round is ~25 updates: average over ~4 rounds, not ~40 */
@@ -106,38 +106,20 @@ static void usage(FILE *out) {
   cli_train_eval_help(out, defaults, HELP_COLUMN);
 }
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) {
-  (void)sig;
-  interrupted = 1;
-}
-
-/* The CLI's own settings, kept in the checkpoints so --resume needs only --out. */
+/* The CLI's own settings, kept in the checkpoints (section "mine.cli") so --resume needs
+ * only --out; --data may be given again. The loop keeps its own (bm_loop_settings). */
 typedef struct cli_settings {
-  char data[1024];
-  char split[128];
-  char test_split[128];
+  cli_run_data d; /* data, split, test_split */
   int deterministic;
 } cli_settings;
 
-static int save_cli(void *user, bm_ckpt_writer *w) {
-  const cli_settings *s = user;
-  bm_buf text;
-  bm_buf_init(&text);
-  bm_buf_printf(&text, "data=%s\nsplit=%s\ntest_split=%s\ndeterministic=%d\n", s->data, s->split,
-                s->test_split, s->deterministic);
-  int rc = text.failed ? -1 : bm_ckpt_add_string(w, "mine.cli", text.data);
-  bm_buf_free(&text);
-  return rc;
-}
-
-static void load_setting(void *user, const char *key, const char *value) {
-  cli_settings *s = user;
-  if (!strcmp(key, "data")) snprintf(s->data, sizeof s->data, "%s", value);
-  else if (!strcmp(key, "split")) snprintf(s->split, sizeof s->split, "%s", value);
-  else if (!strcmp(key, "test_split")) snprintf(s->test_split, sizeof s->test_split, "%s", value);
-  else if (!strcmp(key, "deterministic")) s->deterministic = atoi(value);
-}
+#define ROW(member, key, kind, rule) BM_SETTING_ROW(cli_settings, member, key, kind, rule)
+static const bm_setting setting_rows[] = {
+    CLI_RUN_DATA_ROWS(cli_settings, d, "test_split"),
+    ROW(deterministic, "deterministic", BM_SETTING_INT, BM_SETTING_FIXED),
+};
+#undef ROW
+static const bm_settings settings = BM_SETTINGS("mine.cli", setting_rows);
 
 /* ---- progress display ------------------------------------------------------------------ */
 typedef struct display {
@@ -174,7 +156,7 @@ static int show_update(void *user, const bm_train_progress *p) {
   } else {
     cli_progress_update(&d->bar, p->batch, extra);
   }
-  return interrupted != 0;
+  return cli_interrupted();
 }
 
 static void show_detect(void *user, const char *what, long done, long total) {
@@ -220,7 +202,7 @@ static void show_message(void *user, const char *text) {
 
 static int should_stop(void *user) {
   (void)user;
-  return interrupted != 0;
+  return cli_interrupted();
 }
 
 /* ---- options -------------------------------------------------------------------------- */
@@ -236,279 +218,316 @@ static char *join_command_line(int argc, char **argv) {
   return b.data; /* owned by the caller */
 }
 
-static int load_datasets(const cli_settings *cs, const char *classes_path, int classes_exist,
-                         bm_dataset *pool, bm_dataset *test) {
-  bm_log log = cli_log();
+/* What the command line asked for. */
+typedef struct mine_args {
+  bm_loop_opts lo;
+  cli_train_args ta;
+  cli_settings cs;
+  bm_settings_values saved; /* cs as the checkpoints' "mine.cli" section */
+  const char *phase1_from;
+  int oracle_given, max_rounds_given, budget_given;
+  long init_n;
+  double init_frac;
+} mine_args;
+
+/* The options that take a word (the shared ones: cli_train_arg). 1 taken, 0 not one of them,
+ * 2 a usage error. */
+static int parse_word(mine_args *m, const char *a, const char *v) {
   bm_error err;
-  bm_dataset_opts d;
-  memset(&d, 0, sizeof d);
-  d.root = cs->data;
-  d.split = cs->split;
-  if (classes_exist) d.classes_file = classes_path;
-  else d.class_list_out = classes_path;
-  if (bm_dataset_load(pool, &d, &log, &err)) return cli_error("%s", err.msg), -1;
-  d.split = cs->test_split;
-  d.class_list_out = NULL;
-  d.classes_file = classes_path;
-  /* evaluation only: the ground truth as written, as the reference evaluators read it */
-  if (bm_eval_load_dataset(test, &d, &log, &err)) return cli_error("%s", err.msg), -1;
+  if (strcmp(a, "--split") && strcmp(a, "--test-split") && strcmp(a, "--strategy") &&
+      strcmp(a, "--oracle") && strcmp(a, "--ap-metric") && strcmp(a, "--uncertainty") &&
+      strcmp(a, "--phase1-from"))
+    return 0;
+  if (!v) return cli_error("%s needs a value", a), 2;
+  m->ta.not_on_resume = a;
+  bm_mine_opts *mo = &m->lo.mine;
+  if (!strcmp(a, "--phase1-from")) m->phase1_from = v;
+  else if (!strcmp(a, "--split")) snprintf(m->cs.d.split, sizeof m->cs.d.split, "%s", v);
+  else if (!strcmp(a, "--test-split")) snprintf(m->cs.d.eval_split, sizeof m->cs.d.eval_split, "%s", v);
+  else if (!strcmp(a, "--strategy")) {
+    if (bm_strategy_parse(v, &mo->strategy, &err)) return cli_error("--strategy: %s", err.msg), 2;
+  } else if (!strcmp(a, "--oracle")) {
+    if (bm_oracle_parse(v, &mo->oracle, &err)) return cli_error("--oracle: %s", err.msg), 2;
+    m->oracle_given = 1;
+  } else if (!strcmp(a, "--ap-metric")) {
+    if (bm_ap_metric_parse(v, &m->lo.ap_metric, &err)) return cli_error("--ap-metric: %s", err.msg), 2;
+  } else if (!strcmp(v, "mean")) {
+    mo->uncertainty = BM_UNCERTAINTY_MEAN_CERTAIN;
+  } else if (!strcmp(v, "least")) {
+    mo->uncertainty = BM_UNCERTAINTY_LEAST_CONFIDENT;
+  } else {
+    return cli_error("--uncertainty: '%s' is not mean or least", v), 2;
+  }
+  return 1;
+}
+
+/* After the options: the checks between them and the values the loop takes from the shared
+ * training options. Returns -1 to go on, else the exit status. */
+static int finish_args(mine_args *m) {
+  bm_loop_opts *lo = &m->lo;
+  if (!m->ta.out) return cli_error("--out RUN is required (see boxmine mine --help)"), 2;
+  if (!m->ta.resume && !m->ta.data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
+  if (m->ta.resume && m->phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;
+  if (m->init_n > 0 && m->init_frac > 0) return cli_error("give --init or --init-frac, not both"), 2;
+  /* trust mode needs an image-level certain side; these strategies have none */
+  bm_strategy st = lo->mine.strategy;
+  if (!m->oracle_given && (st == BM_STRATEGY_V1 || st == BM_STRATEGY_V1PLUS || st == BM_STRATEGY_TOPK_ALRATIO))
+    lo->mine.oracle = BM_ORACLE_VERIFY;
+  if (cli_train_args_finish(&m->ta)) return 2; /* --pretrained NAME may set ta.cfg_path */
+  lo->seed = m->ta.train.seed;
+  lo->ap_thre = m->ta.ap_thre;
+  lo->checkpoint_minutes = m->ta.checkpoint_minutes;
+  lo->eval_detect.thresh = (float)m->ta.thresh;
+  lo->eval_detect.nms = (float)m->ta.nms;
+  lo->eval_detect.max_dets = m->ta.max_dets;
+  m->cs.deterministic = m->ta.deterministic;
+  m->saved.settings = &settings;
+  m->saved.values = &m->cs;
+  if (m->ta.data) snprintf(m->cs.d.data, sizeof m->cs.d.data, "%s", m->ta.data);
+  lo->mine_detect = bm_mine_detect_opts(&lo->eval_detect, &lo->fusion);
+  return -1;
+}
+
+/* Parses argv into m; returns -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, mine_args *m) {
+  memset(m, 0, sizeof *m);
+  bm_loop_opts *lo = &m->lo;
+  default_options(lo, &m->ta);
+  snprintf(m->cs.d.split, sizeof m->cs.d.split, "trainval");
+  snprintf(m->cs.d.eval_split, sizeof m->cs.d.eval_split, "test");
+  m->init_n = -1;
+  m->init_frac = -1;
+  /* mine's own numeric options (the shared training ones: cli_train_arg) */
+  const cli_number_opt numbers[] = {
+      {.name = "--max-rounds", .lo = 0, .hi = 1000000, .kind = CLI_NUMBER_INT,
+       .to.i = &lo->max_rounds, .given = &m->max_rounds_given, .on_resume = 1},
+      {.name = "--budget-seconds", .lo = 0, .hi = 1e15, .kind = CLI_NUMBER_DOUBLE,
+       .to.d = &lo->budget_seconds, .given = &m->budget_given, .on_resume = 1},
+      CLI_LONG_OPT("--init", 1, 100000000, &m->init_n),
+      CLI_DOUBLE_OPT("--init-frac", 1e-9, 1, &m->init_frac),
+      CLI_INT_OPT("--K", 1, 100000000, &lo->mine.K),
+      CLI_INT_OPT("--train-from-labeled", -1, 100000000, &lo->mine.train_from_labeled),
+      CLI_INT_OPT("--candidates", 0, 100000000, &lo->mine.candidates),
+      CLI_INT_OPT("--eval-update", 0, 100000000, &lo->mine.eval_update),
+      CLI_INT_OPT("--epochs-per-round", 1, 100000, &lo->epochs_per_round),
+      CLI_INT_OPT("--pre-epochs", 1, 100000, &lo->pre_epochs),
+      CLI_INT_OPT("--ap-range-pre", 0, BM_EARLYSTOP_MAX_WINDOW, &lo->ap_range_pre),
+      CLI_INT_OPT("--ap-range-asm", 0, BM_EARLYSTOP_MAX_WINDOW, &lo->ap_range_asm),
+      CLI_FLOAT_OPT("--certain-thre", 0, 1, &lo->fusion.certain_thre),
+      CLI_FLOAT_OPT("--uncertain-thre", 0, 1, &lo->fusion.uncertain_thre),
+      CLI_FLOAT_OPT("--judge-iou", 0, 1, &lo->fusion.judge_iou),
+      CLI_FLOAT_OPT("--gt-iou", 0, 1, &lo->fusion.gt_iou),
+      CLI_FLOAT_OPT("--sl-hi", 0, 1, &lo->mine.sl_hi),
+      CLI_FLOAT_OPT("--sl-lo", 0, 1, &lo->mine.sl_lo),
+      CLI_FLOAT_OPT("--al-hi", 0, 1, &lo->mine.al_hi),
+      CLI_FLOAT_OPT("--al-lo", 0, 1, &lo->mine.al_lo),
+      CLI_DOUBLE_OPT("--cost-draw", 0, 1e9, &lo->costs.draw),
+      CLI_DOUBLE_OPT("--cost-verify", 0, 1e9, &lo->costs.verify),
+      CLI_DOUBLE_OPT("--cost-image", 0, 1e9, &lo->costs.image),
+      CLI_DOUBLE_OPT("--cost-adjust", 0, 1e9, &lo->costs.adjust),
+      CLI_DOUBLE_OPT("--ap-shift-pre", 1e-12, 1, &lo->ap_shift_pre),
+      CLI_DOUBLE_OPT("--ap-shift-asm", 1e-12, 1, &lo->ap_shift_asm),
+      CLI_FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, &m->ta.train.schedule_epochs),
+  };
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
+    int took = cli_train_arg(&m->ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
+    if (took < 0) return 2;
+    if (took > 0) continue;
+    if (!strcmp(a, "--stop-when-exhausted")) {
+      lo->stop_when_exhausted = 1;
+      continue;
+    }
+    took = parse_word(m, a, i + 1 < argc ? argv[i + 1] : NULL);
+    if (took == 2) return 2;
+    if (took == 1) {
+      i++;
+      continue;
+    }
+    return cli_error("unknown option '%s' (see boxmine mine --help)", a), 2;
+  }
+  return finish_args(m);
+}
+
+/* The pool and the test set (cli_run_load_data), with a warning when they share images. */
+static int load_data(const mine_args *m, const bm_run *run, int classes_exist, bm_dataset *pool,
+                     bm_dataset *test) {
+  if (cli_run_load_data(&m->cs.d, run, classes_exist, 1, pool, test)) return -1;
   cli_warn_shared_images("the pool (--split)", pool, "the test set (--test-split)", test);
   return 0;
 }
 
-int cmd_mine(int argc, char **argv) {
-  bm_loop_opts lo;
-  cli_train_args ta;
-  default_options(&lo, &ta);
-  cli_settings cs;
-  memset(&cs, 0, sizeof cs);
-  snprintf(cs.split, sizeof cs.split, "trainval");
-  snprintf(cs.test_split, sizeof cs.test_split, "test");
-  const char *phase1_from = NULL;
-  int oracle_given = 0, max_rounds_given = 0, budget_given = 0;
-  long init_n = -1;
-  double init_frac = -1;
-  /* mine's own numeric options (the shared training ones: cli_train_arg) */
-  const cli_number_opt numbers[] = {
-      {.name = "--max-rounds", .lo = 0, .hi = 1000000, .kind = CLI_NUMBER_INT,
-       .to.i = &lo.max_rounds, .given = &max_rounds_given, .on_resume = 1},
-      {.name = "--budget-seconds", .lo = 0, .hi = 1e15, .kind = CLI_NUMBER_DOUBLE,
-       .to.d = &lo.budget_seconds, .given = &budget_given, .on_resume = 1},
-      CLI_LONG_OPT("--init", 1, 100000000, &init_n),
-      CLI_DOUBLE_OPT("--init-frac", 1e-9, 1, &init_frac),
-      CLI_INT_OPT("--K", 1, 100000000, &lo.mine.K),
-      CLI_INT_OPT("--train-from-labeled", -1, 100000000, &lo.mine.train_from_labeled),
-      CLI_INT_OPT("--candidates", 0, 100000000, &lo.mine.candidates),
-      CLI_INT_OPT("--eval-update", 0, 100000000, &lo.mine.eval_update),
-      CLI_INT_OPT("--epochs-per-round", 1, 100000, &lo.epochs_per_round),
-      CLI_INT_OPT("--pre-epochs", 1, 100000, &lo.pre_epochs),
-      CLI_INT_OPT("--ap-range-pre", 0, BM_EARLYSTOP_MAX_WINDOW, &lo.ap_range_pre),
-      CLI_INT_OPT("--ap-range-asm", 0, BM_EARLYSTOP_MAX_WINDOW, &lo.ap_range_asm),
-      CLI_FLOAT_OPT("--certain-thre", 0, 1, &lo.fusion.certain_thre),
-      CLI_FLOAT_OPT("--uncertain-thre", 0, 1, &lo.fusion.uncertain_thre),
-      CLI_FLOAT_OPT("--judge-iou", 0, 1, &lo.fusion.judge_iou),
-      CLI_FLOAT_OPT("--gt-iou", 0, 1, &lo.fusion.gt_iou),
-      CLI_FLOAT_OPT("--sl-hi", 0, 1, &lo.mine.sl_hi),
-      CLI_FLOAT_OPT("--sl-lo", 0, 1, &lo.mine.sl_lo),
-      CLI_FLOAT_OPT("--al-hi", 0, 1, &lo.mine.al_hi),
-      CLI_FLOAT_OPT("--al-lo", 0, 1, &lo.mine.al_lo),
-      CLI_DOUBLE_OPT("--cost-draw", 0, 1e9, &lo.costs.draw),
-      CLI_DOUBLE_OPT("--cost-verify", 0, 1e9, &lo.costs.verify),
-      CLI_DOUBLE_OPT("--cost-image", 0, 1e9, &lo.costs.image),
-      CLI_DOUBLE_OPT("--cost-adjust", 0, 1e9, &lo.costs.adjust),
-      CLI_DOUBLE_OPT("--ap-shift-pre", 1e-12, 1, &lo.ap_shift_pre),
-      CLI_DOUBLE_OPT("--ap-shift-asm", 1e-12, 1, &lo.ap_shift_asm),
-      CLI_FLOAT_OPT("--schedule-epochs", 1e-6, 1e9, &ta.train.schedule_epochs),
-  };
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    bm_error err;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
-    if (took < 0) return 2;
-    if (took > 0) continue;
-    if (!strcmp(a, "--stop-when-exhausted")) { lo.stop_when_exhausted = 1; continue; }
-    if (!strcmp(a, "--split") || !strcmp(a, "--test-split") || !strcmp(a, "--strategy") ||
-        !strcmp(a, "--oracle") || !strcmp(a, "--ap-metric") || !strcmp(a, "--uncertainty") ||
-        !strcmp(a, "--phase1-from")) {
-      if (!v) return cli_error("%s needs a value", a), 2;
-      i++;
-      ta.not_on_resume = a;
-      if (!strcmp(a, "--phase1-from")) phase1_from = v;
-      else if (!strcmp(a, "--split")) snprintf(cs.split, sizeof cs.split, "%s", v);
-      else if (!strcmp(a, "--test-split")) snprintf(cs.test_split, sizeof cs.test_split, "%s", v);
-      else if (!strcmp(a, "--strategy")) {
-        if (bm_strategy_parse(v, &lo.mine.strategy, &err)) return cli_error("--strategy: %s", err.msg), 2;
-      } else if (!strcmp(a, "--oracle")) {
-        if (bm_oracle_parse(v, &lo.mine.oracle, &err)) return cli_error("--oracle: %s", err.msg), 2;
-        oracle_given = 1;
-      } else if (!strcmp(a, "--ap-metric")) {
-        if (bm_ap_metric_parse(v, &lo.ap_metric, &err)) return cli_error("--ap-metric: %s", err.msg), 2;
-      } else {
-        if (!strcmp(v, "mean")) lo.mine.uncertainty = BM_UNCERTAINTY_MEAN_CERTAIN;
-        else if (!strcmp(v, "least")) lo.mine.uncertainty = BM_UNCERTAINTY_LEAST_CONFIDENT;
-        else return cli_error("--uncertainty: '%s' is not mean or least", v), 2;
-      }
-      continue;
-    }
-    cli_error("unknown option '%s' (see boxmine mine --help)", a);
-    return 2;
+/* --resume: the run's own settings (new limits and --data may be given), its data, its loop. */
+static int resume_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *test,
+                       const char *command_line, bm_loop **loop) {
+  bm_log log = cli_log();
+  bm_error err;
+  const char *cli_given[2] = {m->ta.data ? "data" : NULL, NULL};
+  const char *loop_given[4] = {NULL, NULL, NULL, NULL}, **g = loop_given;
+  if (m->max_rounds_given) *g++ = "max_rounds";
+  if (m->budget_given) *g++ = "budget_seconds";
+  if (m->lo.stop_when_exhausted) *g++ = "stop_when_exhausted";
+  if (cli_run_settings(&settings, run, &m->cs, cli_given) ||
+      cli_run_settings(&bm_loop_settings, run, &m->lo, loop_given)) {
+    bm_run_close(run);
+    return -1;
   }
-  const char *data = ta.data, *out = ta.out, *cfg_path = ta.cfg_path;
-  int resume = ta.resume;
-  if (!out) return cli_error("--out RUN is required (see boxmine mine --help)"), 2;
-  if (!resume && !data) return cli_error("--data DIR is required (see boxmine mine --help)"), 2;
-  if (resume && phase1_from) return cli_error("--resume and --phase1-from exclude each other"), 2;
-  if (init_n > 0 && init_frac > 0) return cli_error("give --init or --init-frac, not both"), 2;
-  /* trust mode needs an image-level certain side; these strategies have none */
-  if (!oracle_given && (lo.mine.strategy == BM_STRATEGY_V1 || lo.mine.strategy == BM_STRATEGY_V1PLUS ||
-                        lo.mine.strategy == BM_STRATEGY_TOPK_ALRATIO))
-    lo.mine.oracle = BM_ORACLE_VERIFY;
-  if (cli_train_args_finish(&ta)) return 2;
-  cfg_path = ta.cfg_path; /* --pretrained NAME may have set it */
-  bm_train_opts to = ta.train;
-  lo.seed = ta.train.seed;
-  lo.ap_thre = ta.ap_thre;
-  lo.checkpoint_minutes = ta.checkpoint_minutes;
-  lo.eval_detect.thresh = (float)ta.thresh;
-  lo.eval_detect.nms = (float)ta.nms;
-  lo.eval_detect.max_dets = ta.max_dets;
-  cs.deterministic = ta.deterministic;
-  lo.mine_detect = bm_mine_detect_opts(&lo.eval_detect, &lo.fusion);
+  int threads = cli_train_args_resume_threads(&m->ta, m->cs.deterministic, &log);
+  if (load_data(m, run, 1, pool, test)) {
+    bm_run_close(run);
+    return -1;
+  }
+  if (bm_loop_resume(loop, run, bm_run_last_ckpt(run), &m->lo, pool, test, threads, command_line,
+                     bm_settings_extra, &m->saved, &log, &err))
+    return cli_error("cannot resume: %s", err.msg), -1;
+  fprintf(stderr, "boxmine mine: resuming %s (%s, %d mining rounds done)\n", m->ta.out,
+          bm_strategy_name(m->lo.mine.strategy), bm_loop_state(*loop)->round);
+  return 0;
+}
 
+/* --phase1-from RUN0: RUN0/phase1.ckpt becomes this run's last.ckpt, continued as a resume. */
+static int start_from_phase1(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *test,
+                             const char *command_line, bm_loop **loop) {
+  bm_log log = cli_log();
+  bm_error err;
+  char *from = bm_path_join(m->phase1_from, "phase1.ckpt");
+  char *last = bm_strdup(bm_run_last_ckpt(run));
+  char *bytes = NULL;
+  size_t len = 0;
+  int rc = from && last ? bm_read_file(from, &bytes, &len, &err) : bm_fail(&err, "out of memory");
+  if (rc == 0) rc = bm_write_file_atomic(last, bytes, len, &err);
+  bm_free(bytes);
+  if (rc) {
+    bm_run_close(run);
+    cli_error("--phase1-from: %s", err.msg);
+  } else if (bm_loop_resume(loop, run, last, &m->lo, pool, test, m->ta.train.threads,
+                            command_line, bm_settings_extra, &m->saved, &log, &err)) {
+    cli_error("--phase1-from %s: %s", from, err.msg);
+    remove(last);
+    rc = -1;
+  } else {
+    fprintf(stderr, "boxmine mine: starting from phase 1 of %s\n", m->phase1_from);
+  }
+  bm_free(from);
+  bm_free(last);
+  return rc;
+}
+
+/* A new run: its data, the initial labelled set, then a new trainer or another run's phase 1.
+ * Returns 0, or the exit status. */
+static int start_loop(mine_args *m, bm_run *run, bm_dataset *pool, bm_dataset *test,
+                      const char *command_line, bm_loop **loop) {
+  bm_log log = cli_log();
+  bm_error err;
+  bm_loop_opts *lo = &m->lo;
+  int status = 1;
+  if (load_data(m, run, 0, pool, test)) goto failed;
+  if (pool->n_images < 2) {
+    cli_error("%s: the pool (%s) has %d images; mining needs at least 2", m->cs.d.data, m->cs.d.split,
+              pool->n_images);
+    goto failed;
+  }
+  lo->n_init = m->init_n > 0 ? (int)m->init_n
+                             : (int)lround((m->init_frac > 0 ? m->init_frac : 0.2) * pool->n_images);
+  if (lo->n_init < 1) lo->n_init = 1;
+  status = 2;
+  if (lo->n_init > pool->n_images) {
+    cli_error("--init %d is more than the %d images of the pool", lo->n_init, pool->n_images);
+    goto failed;
+  }
+  if (bm_loop_opts_check(lo, pool->n_images, &err)) {
+    cli_error("%s", err.msg);
+    goto failed;
+  }
+  if (m->phase1_from) return start_from_phase1(m, run, pool, test, command_line, loop) ? 1 : 0;
+  char *cfg_text = NULL;
+  const char *cfg_path = m->ta.cfg_path;
+  bm_trainer *tr = NULL;
+  if (cli_load_cfg(cfg_path, m->ta.input_w, m->ta.input_h, &cfg_text)) {
+    bm_run_close(run);
+    return 1;
+  }
+  int rc = bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool->n_classes,
+                             pool->class_names, &m->ta.train, lo->n_init, &log, &err);
+  if (rc) bm_run_close(run);
+  else rc = bm_loop_create(loop, run, lo, pool, test, tr, command_line, bm_settings_extra, &m->saved, &err);
+  bm_free(cfg_text);
+  return rc ? cli_error("%s", err.msg) : 0;
+failed:
+  bm_run_close(run);
+  return status;
+}
+
+/* What the run did, on stdout (or stderr when interrupted); the exit status. */
+static int report(const mine_args *m, const bm_loop_result *result) {
+  const char *out = m->ta.out;
+  if (result->awaiting_review) {
+    printf("boxmine mine: %s\n", result->stop_reason);
+    return 0;
+  }
+  if (!result->finished) {
+    fprintf(stderr, "boxmine mine: interrupted; state saved in %s/last.ckpt (continue with --resume)\n",
+            out);
+    return 130; /* as a shell reports a Ctrl-C */
+  }
+  const bm_round_record *r = &result->last;
+  printf("mining finished: %s\n", result->stop_reason);
+  printf("phase 1: %d epochs; mining rounds: %d\n", result->phase1_epochs, result->rounds);
+  printf("last record: test AP50 %.4f, AP75 %.4f (VOC all-point), COCO AP %.4f; labelled images %ld\n",
+         r->ap50, r->ap75, r->ap_coco, r->labeled_images);
+  printf("human effort: %.0f s (%.1f min): %ld boxes drawn, %ld verified, %ld images opened\n",
+         r->human_seconds, r->human_seconds / 60, r->human_draws, r->human_verifies,
+         r->human_images);
+  if (result->best_round >= 0)
+    printf("best round: %d, test %s %.4f -> %s/best.ckpt\n", result->best_round,
+           bm_ap_metric_name(m->lo.ap_metric), result->best_ap, out);
+  printf("files: %s/rounds.jsonl, %s/summary.json, %s/annotations/\n", out, out, out);
+  return 0;
+}
+
+int cmd_mine(int argc, char **argv) {
+  mine_args m;
+  int status = parse_args(argc, argv, &m);
+  if (status >= 0) return status;
   char *command_line = join_command_line(argc, argv);
-  char *last_ckpt = bm_path_join(out, "last.ckpt");
-  char *classes_path = bm_path_join(out, "classes.txt");
   bm_log log = cli_log();
   bm_error err = {{0}};
   bm_dataset pool, test;
   memset(&pool, 0, sizeof pool);
   memset(&test, 0, sizeof test);
   bm_loop *loop = NULL;
-  char *cfg_text = NULL;
-  int status = 1;
-  display disp;
-  memset(&disp, 0, sizeof disp);
-
-  if (resume) {
-    if (cli_train_args_resume(&ta, out, last_ckpt, &log)) goto done;
-    bm_loop_opts saved;
-    if (cli_read_settings(last_ckpt, "mine.cli", "not written by 'boxmine mine'", load_setting, &cs) ||
-        bm_loop_saved_opts(last_ckpt, &saved, &err)) {
-      if (err.msg[0]) cli_error("%s", err.msg);
-      goto done;
-    }
-    if (max_rounds_given) saved.max_rounds = lo.max_rounds;
-    if (budget_given) saved.budget_seconds = lo.budget_seconds;
-    saved.stop_when_exhausted = saved.stop_when_exhausted || lo.stop_when_exhausted;
-    lo = saved;
-    if (data) snprintf(cs.data, sizeof cs.data, "%s", data);
-    int threads = cli_train_args_resume_threads(&ta, cs.deterministic, &log);
-    if (load_datasets(&cs, classes_path, 1, &pool, &test)) goto done;
-    if (bm_loop_resume(&loop, out, last_ckpt, &lo, &pool, &test, threads, command_line, save_cli,
-                       &cs, &log, &err)) {
-      cli_error("cannot resume: %s", err.msg);
-      goto done;
-    }
-    fprintf(stderr, "boxmine mine: resuming %s (%s, %d mining rounds done)\n", out,
-            bm_strategy_name(lo.mine.strategy), bm_loop_state(loop)->round);
-  } else {
-    if (bm_file_exists(last_ckpt)) {
-      cli_error("%s already holds a run (%s); use --resume to continue it or another --out", out,
-                last_ckpt);
-      goto done;
-    }
-    snprintf(cs.data, sizeof cs.data, "%s", data);
-    if (bm_mkdir_p(out, &err)) {
-      cli_error("%s", err.msg);
-      goto done;
-    }
-    if (load_datasets(&cs, classes_path, 0, &pool, &test)) goto done;
-    if (pool.n_images < 2) {
-      cli_error("%s: the pool (%s) has %d images; mining needs at least 2", cs.data, cs.split,
-                pool.n_images);
-      goto done;
-    }
-    lo.n_init = init_n > 0 ? (int)init_n
-                           : (int)lround((init_frac > 0 ? init_frac : 0.2) * pool.n_images);
-    if (lo.n_init < 1) lo.n_init = 1;
-    if (lo.n_init > pool.n_images) {
-      cli_error("--init %d is more than the %d images of the pool", lo.n_init, pool.n_images);
-      status = 2;
-      goto done;
-    }
-    if (bm_loop_opts_check(&lo, pool.n_images, &err)) {
-      cli_error("%s", err.msg);
-      status = 2;
-      goto done;
-    }
-    if (phase1_from) {
-      char *from = bm_path_join(phase1_from, "phase1.ckpt");
-      char *bytes = NULL;
-      size_t len = 0;
-      int rc = from ? bm_read_file(from, &bytes, &len, &err) : -1;
-      if (rc == 0) rc = bm_write_file_atomic(last_ckpt, bytes, len, &err);
-      bm_free(bytes);
-      if (rc) {
-        cli_error("--phase1-from: %s", err.msg);
-        bm_free(from);
-        goto done;
-      }
-      if (bm_loop_resume(&loop, out, last_ckpt, &lo, &pool, &test, to.threads, command_line,
-                         save_cli, &cs, &log, &err)) {
-        cli_error("--phase1-from %s: %s", from, err.msg);
-        bm_free(from);
-        remove(last_ckpt);
-        goto done;
-      }
-      fprintf(stderr, "boxmine mine: starting from phase 1 of %s\n", phase1_from);
-      bm_free(from);
-    } else {
-      if (cli_load_cfg(cfg_path, ta.input_w, ta.input_h, &cfg_text)) goto done;
-      bm_trainer *tr = NULL;
-      if (bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, pool.n_classes,
-                            pool.class_names, &to, lo.n_init, &log, &err) ||
-          bm_loop_create(&loop, out, &lo, &pool, &test, tr, command_line, save_cli, &cs, &err)) {
-        cli_error("%s", err.msg);
-        goto done;
-      }
-    }
-  }
+  bm_run *run = NULL;
+  status = 1;
+  /* the loop takes the run folder over (and closes it on failure) */
+  if (cli_run_open(&m.ta, &run, &log)) goto done;
+  if (m.ta.resume ? resume_loop(&m, run, &pool, &test, command_line, &loop) != 0
+                  : (status = start_loop(&m, run, &pool, &test, command_line, &loop)) != 0)
+    goto done;
+  status = 1;
+  const bm_loop_opts *lo = &m.lo;
   const bm_train_opts *used = bm_trainer_opts(bm_loop_trainer(loop));
   fprintf(stderr,
           "boxmine mine: pool %d %s images, test %d %s images, %d classes; strategy %s, oracle %s, "
           "initial L %d, K %d, max rounds %d%s; batch %d, lr %g, %d threads, seed %llu\n",
-          pool.n_images, cs.split, test.n_images, cs.test_split, pool.n_classes,
-          bm_strategy_name(lo.mine.strategy), bm_oracle_name(lo.mine.oracle), lo.n_init, lo.mine.K,
-          lo.max_rounds, lo.max_rounds == 0 ? " (no limit)" : "", used->batch, used->lr,
-          used->threads, (unsigned long long)lo.seed);
+          pool.n_images, m.cs.d.split, test.n_images, m.cs.d.eval_split, pool.n_classes,
+          bm_strategy_name(lo->mine.strategy), bm_oracle_name(lo->mine.oracle), lo->n_init, lo->mine.K,
+          lo->max_rounds, lo->max_rounds == 0 ? " (no limit)" : "", used->batch, used->lr,
+          used->threads, (unsigned long long)lo->seed);
+  display disp;
+  memset(&disp, 0, sizeof disp);
   disp.pool_size = pool.n_images;
   bm_loop_hooks hooks = {show_update, show_detect, show_record, show_message, should_stop, &disp};
   bm_loop_result result;
-  interrupted = 0;
-  void (*old_handler)(int) = signal(SIGINT, on_sigint);
+  cli_interrupt_begin();
   int rc = bm_loop_run(loop, &hooks, &result, &err);
-  signal(SIGINT, old_handler);
+  cli_interrupt_end();
   close_bars(&disp);
-  if (rc) {
-    cli_error("%s", err.msg);
-    goto done;
-  }
-  if (result.awaiting_review) {
-    printf("boxmine mine: %s\n", result.stop_reason);
-    status = 0;
-    goto done;
-  }
-  if (!result.finished) {
-    fprintf(stderr, "boxmine mine: interrupted; state saved in %s (continue with --resume)\n",
-            last_ckpt);
-    status = 130; /* as a shell reports a Ctrl-C */
-    goto done;
-  }
-  const bm_round_record *r = &result.last;
-  printf("mining finished: %s\n", result.stop_reason);
-  printf("phase 1: %d epochs; mining rounds: %d\n", result.phase1_epochs, result.rounds);
-  printf("last record: test AP50 %.4f, AP75 %.4f (VOC all-point), COCO AP %.4f; labelled images %ld\n",
-         r->ap50, r->ap75, r->ap_coco, r->labeled_images);
-  printf("human effort: %.0f s (%.1f min): %ld boxes drawn, %ld verified, %ld images opened\n",
-         r->human_seconds, r->human_seconds / 60, r->human_draws, r->human_verifies,
-         r->human_images);
-  if (result.best_round >= 0)
-    printf("best round: %d, test %s %.4f -> %s/best.ckpt\n", result.best_round,
-           bm_ap_metric_name(lo.ap_metric), result.best_ap, out);
-  printf("files: %s/rounds.jsonl, %s/summary.json, %s/annotations/\n", out, out, out);
-  status = 0;
+  status = rc ? cli_error("%s", err.msg) : report(&m, &result);
 done:
   bm_loop_free(loop);
   bm_dataset_free(&pool);
   bm_dataset_free(&test);
-  bm_free(cfg_text);
   bm_free(command_line);
-  bm_free(last_ckpt);
-  bm_free(classes_path);
   return status;
 }

@@ -62,52 +62,30 @@ static void usage(FILE *out) {
           fit->ap_shift, defaults->ap_thre);
 }
 
-static volatile sig_atomic_t interrupted;
-static void on_sigint(int sig) {
-  (void)sig;
-  interrupted = 1;
-}
-
-/* Settings of the run kept in its checkpoints, so --resume needs only --out. */
+/* Settings of the run kept in its checkpoints (section "run.settings"), so --resume needs
+ * only --out; --data and --epochs may be given again. */
 typedef struct run_settings {
-  char data[1024];
-  char split[128];
-  char val_split[128];
+  cli_run_data d; /* data, split, val_split */
   int epochs, eval_every, ap_range, deterministic, max_dets;
   double ap_shift, ap_thre, thresh, nms, checkpoint_minutes;
 } run_settings;
 
-static int save_settings(void *user, bm_ckpt_writer *w) {
-  const run_settings *s = user;
-  bm_buf text;
-  bm_buf_init(&text);
-  bm_buf_printf(&text, "data=%s\nsplit=%s\nval_split=%s\nepochs=%d\neval_every=%d\nap_range=%d\n"
-                "deterministic=%d\nmax_dets=%d\nap_shift=%.17g\nap_thre=%.17g\nthresh=%.9g\n"
-                "nms=%.9g\ncheckpoint_minutes=%.17g\n",
-                s->data, s->split, s->val_split, s->epochs, s->eval_every, s->ap_range,
-                s->deterministic, s->max_dets, s->ap_shift, s->ap_thre, s->thresh, s->nms,
-                s->checkpoint_minutes);
-  int rc = text.failed ? -1 : bm_ckpt_add_string(w, "run.settings", text.data);
-  bm_buf_free(&text);
-  return rc;
-}
-
-static void load_setting(void *user, const char *key, const char *value) {
-  run_settings *s = user;
-  if (!strcmp(key, "data")) snprintf(s->data, sizeof s->data, "%s", value);
-  else if (!strcmp(key, "split")) snprintf(s->split, sizeof s->split, "%s", value);
-  else if (!strcmp(key, "val_split")) snprintf(s->val_split, sizeof s->val_split, "%s", value);
-  else if (!strcmp(key, "epochs")) s->epochs = atoi(value);
-  else if (!strcmp(key, "eval_every")) s->eval_every = atoi(value);
-  else if (!strcmp(key, "ap_range")) s->ap_range = atoi(value);
-  else if (!strcmp(key, "deterministic")) s->deterministic = atoi(value);
-  else if (!strcmp(key, "max_dets")) s->max_dets = atoi(value);
-  else if (!strcmp(key, "ap_shift")) s->ap_shift = atof(value);
-  else if (!strcmp(key, "ap_thre")) s->ap_thre = atof(value);
-  else if (!strcmp(key, "thresh")) s->thresh = atof(value);
-  else if (!strcmp(key, "nms")) s->nms = atof(value);
-  else if (!strcmp(key, "checkpoint_minutes")) s->checkpoint_minutes = atof(value);
-}
+#define ROW(member, key, kind, rule) BM_SETTING_ROW(run_settings, member, key, kind, rule)
+static const bm_setting setting_rows[] = {
+    CLI_RUN_DATA_ROWS(run_settings, d, "val_split"),
+    ROW(epochs, "epochs", BM_SETTING_INT, BM_SETTING_MAY_CHANGE),
+    ROW(eval_every, "eval_every", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(ap_range, "ap_range", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(deterministic, "deterministic", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(max_dets, "max_dets", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(ap_shift, "ap_shift", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(ap_thre, "ap_thre", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(thresh, "thresh", BM_SETTING_DOUBLE9, BM_SETTING_FIXED),
+    ROW(nms, "nms", BM_SETTING_DOUBLE9, BM_SETTING_FIXED),
+    ROW(checkpoint_minutes, "checkpoint_minutes", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+};
+#undef ROW
+static const bm_settings settings = BM_SETTINGS("run.settings", setting_rows);
 
 typedef struct progress_state {
   cli_progress bar;
@@ -139,7 +117,7 @@ static int show_update(void *user, const bm_train_progress *p) {
   } else {
     cli_progress_update(&ps->bar, p->batch, extra);
   }
-  return interrupted != 0;
+  return cli_interrupted();
 }
 
 static void show_eval_progress(void *user, long done, long total) {
@@ -174,197 +152,176 @@ static void show_epoch(void *user, const bm_epoch_summary *s, const bm_eval_summ
   }
 }
 
-int cmd_train(int argc, char **argv) {
+/* What the command line asked for. */
+typedef struct train_args {
   run_settings rs;
-  memset(&rs, 0, sizeof rs);
-  snprintf(rs.split, sizeof rs.split, "trainval");
-  snprintf(rs.val_split, sizeof rs.val_split, "test");
-  bm_fit_opts fo;
+  bm_fit_opts fit;
   cli_train_args ta;
-  default_options(&fo, &ta);
-  rs.epochs = fo.epochs;
-  rs.eval_every = fo.eval_every;
-  rs.ap_range = fo.ap_range;
-  rs.ap_shift = fo.ap_shift;
-  int epochs_given = 0;
-  long stop_after = 0;
+  int epochs_given;
+  long stop_after;
+} train_args;
+
+/* Parses argv into a; returns -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, train_args *a) {
+  memset(a, 0, sizeof *a);
+  run_settings *rs = &a->rs;
+  snprintf(rs->d.split, sizeof rs->d.split, "trainval");
+  snprintf(rs->d.eval_split, sizeof rs->d.eval_split, "test");
+  default_options(&a->fit, &a->ta);
+  rs->epochs = a->fit.epochs;
+  rs->eval_every = a->fit.eval_every;
+  rs->ap_range = a->fit.ap_range;
+  rs->ap_shift = a->fit.ap_shift;
   /* train's own numeric options (the shared ones: cli_train_arg) */
   const cli_number_opt numbers[] = {
-      {.name = "--epochs", .lo = 1, .hi = 1000000, .kind = CLI_NUMBER_INT, .to.i = &rs.epochs,
-       .given = &epochs_given, .on_resume = 1},
+      {.name = "--epochs", .lo = 1, .hi = 1000000, .kind = CLI_NUMBER_INT, .to.i = &rs->epochs,
+       .given = &a->epochs_given, .on_resume = 1},
       {.name = "--stop-after", .lo = 1, .hi = 1000000, .kind = CLI_NUMBER_LONG,
-       .to.l = &stop_after, .on_resume = 1},
-      CLI_INT_OPT("--eval-every", 0, 1000000, &rs.eval_every),
-      CLI_INT_OPT("--ap-range", 0, 1000, &rs.ap_range),
-      CLI_DOUBLE_OPT("--ap-shift", 0, 1, &rs.ap_shift),
+       .to.l = &a->stop_after, .on_resume = 1},
+      CLI_INT_OPT("--eval-every", 0, 1000000, &rs->eval_every),
+      CLI_INT_OPT("--ap-range", 0, 1000, &rs->ap_range),
+      CLI_DOUBLE_OPT("--ap-shift", 0, 1, &rs->ap_shift),
   };
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
+    const char *opt = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    int took = cli_train_arg(&ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
+    if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) return usage(stdout), 0;
+    int took = cli_train_arg(&a->ta, numbers, sizeof numbers / sizeof numbers[0], argc, argv, &i);
     if (took < 0) return 2;
     if (took > 0) continue;
-    if (!strcmp(a, "--split") || !strcmp(a, "--val-split")) {
-      if (!v) return cli_error("%s needs a value", a), 2;
+    if (!strcmp(opt, "--split") || !strcmp(opt, "--val-split")) {
+      if (!v) return cli_error("%s needs a value", opt), 2;
       i++;
-      ta.not_on_resume = a;
-      if (!strcmp(a, "--split")) snprintf(rs.split, sizeof rs.split, "%s", v);
-      else snprintf(rs.val_split, sizeof rs.val_split, "%s", v);
+      a->ta.not_on_resume = opt;
+      if (!strcmp(opt, "--split")) snprintf(rs->d.split, sizeof rs->d.split, "%s", v);
+      else snprintf(rs->d.eval_split, sizeof rs->d.eval_split, "%s", v);
       continue;
     }
-    cli_error("unknown option '%s' (see boxmine train --help)", a);
-    return 2;
+    return cli_error("unknown option '%s' (see boxmine train --help)", opt), 2;
   }
-  const char *data = ta.data, *out = ta.out, *cfg_path = ta.cfg_path;
-  int resume = ta.resume;
-  if (!out) return cli_error("--out RUN is required (see boxmine train --help)"), 2;
-  if (!resume && !data) return cli_error("--data DIR is required (see boxmine train --help)"), 2;
-  if (cli_train_args_finish(&ta)) return 2;
-  cfg_path = ta.cfg_path; /* --pretrained NAME may have set it */
-  bm_train_opts to = ta.train;
-  rs.deterministic = ta.deterministic;
-  rs.ap_thre = ta.ap_thre;
-  rs.thresh = ta.thresh;
-  rs.nms = ta.nms;
-  rs.max_dets = ta.max_dets;
-  rs.checkpoint_minutes = ta.checkpoint_minutes;
-  to.schedule_epochs = (float)rs.epochs;
+  if (!a->ta.out) return cli_error("--out RUN is required (see boxmine train --help)"), 2;
+  if (!a->ta.resume && !a->ta.data)
+    return cli_error("--data DIR is required (see boxmine train --help)"), 2;
+  if (cli_train_args_finish(&a->ta)) return 2; /* --pretrained NAME may set ta.cfg_path */
+  rs->deterministic = a->ta.deterministic;
+  rs->ap_thre = a->ta.ap_thre;
+  rs->thresh = a->ta.thresh;
+  rs->nms = a->ta.nms;
+  rs->max_dets = a->ta.max_dets;
+  rs->checkpoint_minutes = a->ta.checkpoint_minutes;
+  if (a->ta.data) snprintf(rs->d.data, sizeof rs->d.data, "%s", a->ta.data);
+  a->ta.train.schedule_epochs = (float)rs->epochs;
+  return -1;
+}
 
-  char *last_ckpt = bm_path_join(out, "last.ckpt");
-  char *classes_path = bm_path_join(out, "classes.txt");
+/* The trainer of the run: a new one, or the state in RUN/last.ckpt with the run's own
+ * settings (rs) back. */
+static int open_trainer(train_args *a, bm_run **run, bm_trainer **tr, bm_dataset *train,
+                        bm_dataset *val, int *have_val) {
   bm_log log = cli_log();
+  bm_error err;
+  char *cfg_text = NULL;
+  const char *cfg_path = a->ta.cfg_path;
+  if (!a->ta.resume && cli_load_cfg(cfg_path, a->ta.input_w, a->ta.input_h, &cfg_text)) return -1;
+  int rc = cli_run_open(&a->ta, run, &log);
+  if (rc == 0 && a->ta.resume) {
+    const char *given[3] = {NULL, NULL, NULL}, **g = given;
+    if (a->epochs_given) *g++ = "epochs";
+    if (a->ta.data) *g++ = "data";
+    rc = cli_run_settings(&settings, *run, &a->rs, given);
+    int threads = rc ? 0 : cli_train_args_resume_threads(&a->ta, a->rs.deterministic, &log);
+    if (rc == 0 && bm_trainer_load(tr, bm_run_last_ckpt(*run), threads, &log, &err))
+      rc = cli_error("cannot resume: %s", err.msg);
+    if (rc == 0)
+      fprintf(stderr, "boxmine train: resuming %s at epoch %lld, update %lld\n", a->ta.out,
+              (long long)bm_trainer_epoch(*tr), (long long)bm_trainer_iteration(*tr));
+  }
+  *have_val = strcmp(a->rs.d.eval_split, "none") && a->rs.eval_every > 0;
+  if (rc == 0) rc = cli_run_load_data(&a->rs.d, *run, 0, *have_val, train, val);
+  if (rc == 0 && !*tr) {
+    if (bm_trainer_create(tr, cfg_text, cfg_path ? cfg_path : CLI_DEFAULT_CFG, train->n_classes,
+                          train->class_names, &a->ta.train, train->n_images, &log, &err))
+      rc = cli_error("%s", err.msg);
+    else if (bm_trainer_pretrained_summary(*tr))
+      fputs(bm_trainer_pretrained_summary(*tr), stdout);
+  }
+  bm_free(cfg_text);
+  return rc ? -1 : 0;
+}
+
+/* What the run did, on stdout (or stderr for Ctrl-C); the exit status. */
+static int report(const train_args *a, const bm_run *run, const bm_fit_result *result) {
+  const char *out = a->ta.out;
+  if (result->interrupted && cli_interrupted()) {
+    fprintf(stderr, "boxmine train: interrupted after %lld epochs; state saved in %s (continue with --resume)\n",
+            (long long)result->epochs, bm_run_last_ckpt(run));
+    return 130;
+  }
+  if (result->interrupted) {
+    printf("stopped after %lld of %d epochs as asked (--stop-after); continue with: boxmine train --out %s --resume\n",
+           (long long)result->epochs, a->rs.epochs, out);
+    return 0;
+  }
+  printf("trained %lld epochs%s\n", (long long)result->epochs,
+         result->stopped_early ? " (stopped early: AP shift below --ap-shift)" : "");
+  if (isfinite(result->best_ap50))
+    printf("best %s AP50 (VOC all-point): %.4f after epoch %lld -> %s/best.ckpt\n", a->rs.d.eval_split,
+           result->best_ap50, (long long)result->best_epoch, out);
+  printf("last state: %s\n", bm_run_last_ckpt(run));
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  train_args a;
+  int status = parse_args(argc, argv, &a);
+  if (status >= 0) return status;
   bm_error err = {{0}};
+  bm_run *run = NULL;
   bm_trainer *tr = NULL;
   bm_dataset train_ds, val_ds;
   memset(&train_ds, 0, sizeof train_ds);
   memset(&val_ds, 0, sizeof val_ds);
-  int have_val = 0, status = 1;
-  char *cfg_text = NULL;
-  if (!last_ckpt || !classes_path) { cli_error("out of memory"); goto done; }
-
-  if (resume) {
-    if (cli_train_args_resume(&ta, out, last_ckpt, &log)) goto done;
-    int saved_epochs_given = epochs_given;
-    int new_epochs = rs.epochs;
-    if (cli_read_settings(last_ckpt, "run.settings",
-                          "no run settings: was it written by 'boxmine train'?", load_setting, &rs))
-      goto done;
-    if (saved_epochs_given) rs.epochs = new_epochs;
-    if (data) snprintf(rs.data, sizeof rs.data, "%s", data);
-    int threads = cli_train_args_resume_threads(&ta, rs.deterministic, &log);
-    if (bm_trainer_load(&tr, last_ckpt, threads, &log, &err)) {
-      cli_error("cannot resume: %s", err.msg);
-      goto done;
-    }
-    fprintf(stderr, "boxmine train: resuming %s at epoch %lld, update %lld\n", out,
-            (long long)bm_trainer_epoch(tr), (long long)bm_trainer_iteration(tr));
-  } else {
-    if (bm_file_exists(last_ckpt)) {
-      cli_error("%s already holds a run (%s); use --resume to continue it or another --out", out, last_ckpt);
-      goto done;
-    }
-    snprintf(rs.data, sizeof rs.data, "%s", data);
-    if (cli_load_cfg(cfg_path, ta.input_w, ta.input_h, &cfg_text)) goto done;
-    if (bm_mkdir_p(out, &err)) {
-      cli_error("%s", err.msg);
-      goto done;
-    }
-  }
-
-  /* datasets: the training split fixes the class list (kept in RUN/classes.txt) */
-  bm_dataset_opts dopts;
-  memset(&dopts, 0, sizeof dopts);
-  dopts.root = rs.data;
-  dopts.split = rs.split;
-  dopts.class_list_out = classes_path;
-  dopts.skip_unknown_classes = 0;
-  if (bm_dataset_load(&train_ds, &dopts, &log, &err)) {
-    cli_error("%s", err.msg);
-    goto done;
-  }
-  if (strcmp(rs.val_split, "none") && rs.eval_every > 0) {
-    dopts.split = rs.val_split;
-    dopts.class_list_out = NULL;
-    dopts.classes_file = classes_path;
-    /* evaluation only: the ground truth as written, as boxmine eval reads it */
-    if (bm_eval_load_dataset(&val_ds, &dopts, &log, &err)) {
-      cli_error("%s", err.msg);
-      goto done;
-    }
-    have_val = 1;
-  }
-  if (!tr) {
-    if (bm_trainer_create(&tr, cfg_text, cfg_path ? cfg_path : "boxmine-tiny.cfg", train_ds.n_classes,
-                          train_ds.class_names, &to, train_ds.n_images, &log, &err)) {
-      cli_error("%s", err.msg);
-      goto done;
-    }
-    if (bm_trainer_pretrained_summary(tr)) fputs(bm_trainer_pretrained_summary(tr), stdout);
-  }
-  fo.run_dir = out;
-  fo.epochs = rs.epochs;
-  fo.stop_after = (int)stop_after;
-  fo.eval_every = rs.eval_every;
-  fo.checkpoint_minutes = rs.checkpoint_minutes;
-  fo.ap_range = rs.ap_range;
-  fo.ap_shift = rs.ap_shift;
-  fo.ap_thre = rs.ap_thre;
-  fo.detect.thresh = (float)rs.thresh;
-  fo.detect.nms = (float)rs.nms;
-  fo.detect.max_dets = rs.max_dets;
-  fo.extra = save_settings;
-  fo.extra_user = &rs;
+  int have_val = 0;
+  status = 1;
+  if (open_trainer(&a, &run, &tr, &train_ds, &val_ds, &have_val)) goto done;
+  const run_settings *rs = &a.rs;
+  bm_fit_opts fo = a.fit;
+  fo.run_dir = a.ta.out;
+  fo.run = run;
+  fo.epochs = rs->epochs;
+  fo.stop_after = (int)a.stop_after;
+  fo.eval_every = rs->eval_every;
+  fo.checkpoint_minutes = rs->checkpoint_minutes;
+  fo.ap_range = rs->ap_range;
+  fo.ap_shift = rs->ap_shift;
+  fo.ap_thre = rs->ap_thre;
+  fo.detect.thresh = (float)rs->thresh;
+  fo.detect.nms = (float)rs->nms;
+  fo.detect.max_dets = rs->max_dets;
+  bm_settings_values saved = {&settings, &a.rs};
+  fo.extra = bm_settings_extra;
+  fo.extra_user = &saved;
   const bm_train_opts *used = bm_trainer_opts(tr);
   fprintf(stderr,
-          "boxmine train: %d %s images, %d classes, %s%s%s; batch %d, %s lr %g, %d threads, seed %llu\n",
-          train_ds.n_images, rs.split, train_ds.n_classes, have_val ? "evaluating on " : "no evaluation",
-          have_val ? rs.val_split : "", have_val ? "" : "", used->batch,
-          used->optimizer == BM_OPTIMIZER_SGD ? "sgd" : used->optimizer == BM_OPTIMIZER_ADAM ? "adam" : "adamw",
-          used->lr, used->threads, (unsigned long long)used->seed);
+          "boxmine train: %d %s images, %d classes, %s%s; batch %d, %s lr %g, %d threads, seed %llu\n",
+          train_ds.n_images, rs->d.split, train_ds.n_classes, have_val ? "evaluating on " : "no evaluation",
+          have_val ? rs->d.eval_split : "", used->batch, bm_optim_kind_name(used->optimizer), used->lr,
+          used->threads, (unsigned long long)used->seed);
   progress_state ps;
   memset(&ps, 0, sizeof ps);
-  ps.epochs = rs.epochs;
-  ps.val_split = rs.val_split;
+  ps.epochs = rs->epochs;
+  ps.val_split = rs->d.eval_split;
   bm_fit_hooks hooks = {show_update, show_epoch, show_eval_progress, &ps};
   bm_fit_result result;
-  interrupted = 0;
-  void (*old_handler)(int) = signal(SIGINT, on_sigint);
+  cli_interrupt_begin();
   int rc = bm_trainer_fit(tr, &train_ds, have_val ? &val_ds : NULL, &fo, &hooks, &result, &err);
-  signal(SIGINT, old_handler);
+  cli_interrupt_end();
   if (ps.bar_open) fputc('\n', stderr);
-  if (rc) {
-    cli_error("%s", err.msg);
-    goto done;
-  }
-  if (result.interrupted) {
-    if (interrupted) {
-      fprintf(stderr, "boxmine train: interrupted after %lld epochs; state saved in %s (continue with --resume)\n",
-              (long long)result.epochs, last_ckpt);
-      status = 130;
-      goto done;
-    }
-    printf("stopped after %lld of %d epochs as asked (--stop-after); continue with: boxmine train --out %s --resume\n",
-           (long long)result.epochs, rs.epochs, out);
-    status = 0;
-    goto done;
-  }
-  printf("trained %lld epochs%s\n", (long long)result.epochs,
-         result.stopped_early ? " (stopped early: AP shift below --ap-shift)" : "");
-  if (isfinite(result.best_ap50))
-    printf("best %s AP50 (VOC all-point): %.4f after epoch %lld -> %s/best.ckpt\n", rs.val_split,
-           result.best_ap50, (long long)result.best_epoch, out);
-  printf("last state: %s\n", last_ckpt);
-  status = 0;
+  status = rc ? cli_error("%s", err.msg) : report(&a, run, &result);
 done:
   bm_trainer_free(tr);
   bm_dataset_free(&train_ds);
   if (have_val) bm_dataset_free(&val_ds);
-  bm_free(cfg_text);
-  bm_free(last_ckpt);
-  bm_free(classes_path);
+  bm_run_close(run);
   return status;
 }

@@ -1,35 +1,13 @@
 /* The training options that boxmine train and boxmine mine share (cli.h): one parser and one
  * help text, so the two commands accept the same words with the same ranges and messages. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "boxmine/bm_eval.h"
 #include "cli/cli.h"
 #include "cli/cli_det.h"
-
-typedef struct named_value {
-  const char *name;
-  int value;
-} named_value;
-
-static const named_value optimizers[] = {
-    {"sgd", BM_OPTIMIZER_SGD}, {"adam", BM_OPTIMIZER_ADAM}, {"adamw", BM_OPTIMIZER_ADAMW}};
-static const named_value schedules[] = {
-    {"const", BM_SCHEDULE_CONST}, {"step", BM_SCHEDULE_STEP}, {"cosine", BM_SCHEDULE_COSINE}};
-#define N_NAMED(table) (int)(sizeof table / sizeof table[0])
-
-/* The value named `word` in table; -1 when there is none. */
-static int value_of(const named_value *table, int n, const char *word) {
-  for (int k = 0; k < n; k++)
-    if (!strcmp(table[k].name, word)) return table[k].value;
-  return -1;
-}
-
-static const char *name_of(const named_value *table, int n, int value) {
-  for (int k = 0; k < n; k++)
-    if (table[k].value == value) return table[k].name;
-  return "?";
-}
 
 void cli_train_args_init(cli_train_args *args, const bm_train_opts *train,
                          const bm_detect_opts *detect, double ap_thre, double checkpoint_minutes) {
@@ -82,15 +60,10 @@ int cli_train_arg(cli_train_args *args, const cli_number_opt *own, size_t n_own,
   /* named choices */
   if (!strcmp(a, "--optimizer") || !strcmp(a, "--schedule")) {
     if (!v) return cli_error("%s needs a value", a), -1;
-    if (!strcmp(a, "--optimizer")) {
-      int value = value_of(optimizers, N_NAMED(optimizers), v);
-      if (value < 0) return cli_error("--optimizer: '%s' is not sgd, adam or adamw", v), -1;
-      t->optimizer = value;
-    } else {
-      int value = value_of(schedules, N_NAMED(schedules), v);
-      if (value < 0) return cli_error("--schedule: '%s' is not const, step or cosine", v), -1;
-      t->schedule = value;
-    }
+    bm_error err;
+    if (!strcmp(a, "--optimizer") ? bm_optim_kind_parse(v, &t->optimizer, &err)
+                                  : bm_lr_policy_parse(v, &t->schedule, &err))
+      return cli_error("%s: %s", a, err.msg), -1;
     args->not_on_resume = a;
     (*i)++;
     return 1;
@@ -167,14 +140,61 @@ int cli_train_args_finish(cli_train_args *args) {
   return 0;
 }
 
-int cli_train_args_resume(const cli_train_args *args, const char *run_dir, const char *last_ckpt,
-                          bm_log *log) {
-  if (!bm_file_exists(last_ckpt))
-    return cli_error("--resume: %s does not exist (nothing to resume in %s)", last_ckpt, run_dir), -1;
-  if (args->not_on_resume)
+int cli_run_open(const cli_train_args *args, bm_run **run, bm_log *log) {
+  bm_error err;
+  if (bm_run_open(run, args->out, args->resume ? BM_RUN_RESUME : BM_RUN_NEW, &err))
+    return cli_error("%s%s", args->resume ? "--resume: " : "", err.msg), -1;
+  if (args->resume && args->not_on_resume)
     bm_warn(log, "%s ignored: --resume continues with the run's own settings", args->not_on_resume);
   return 0;
 }
+
+int cli_run_settings(const bm_settings *settings, bm_run *run, void *values,
+                     const char *const *given) {
+  bm_error err;
+  if (bm_settings_resume(settings, bm_run_last_ckpt(run), values, given, &err))
+    return cli_error("cannot resume: %s", err.msg), -1;
+  return 0;
+}
+
+int cli_run_load_data(const cli_run_data *d, const bm_run *run, int classes_exist, int with_eval,
+                      bm_dataset *train, bm_dataset *eval) {
+  bm_log log = cli_log();
+  bm_error err;
+  char *classes_path = bm_run_path(run, "classes.txt");
+  bm_dataset_opts opts;
+  memset(&opts, 0, sizeof opts);
+  opts.root = d->data;
+  opts.split = d->split;
+  if (classes_exist) opts.classes_file = classes_path;
+  else opts.class_list_out = classes_path;
+  int rc = classes_path ? bm_dataset_load(train, &opts, &log, &err) : bm_fail(&err, "out of memory");
+  if (rc == 0 && with_eval) {
+    opts.split = d->eval_split;
+    opts.class_list_out = NULL;
+    opts.classes_file = classes_path;
+    /* evaluation only: the ground truth as written, as the reference evaluators read it */
+    rc = bm_eval_load_dataset(eval, &opts, &log, &err);
+  }
+  bm_free(classes_path);
+  return rc ? cli_error("%s", err.msg), -1 : 0;
+}
+
+static volatile sig_atomic_t interrupted;
+static void (*old_handler)(int);
+static void on_sigint(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+void cli_interrupt_begin(void) {
+  interrupted = 0;
+  old_handler = signal(SIGINT, on_sigint);
+}
+
+int cli_interrupted(void) { return interrupted != 0; }
+
+void cli_interrupt_end(void) { signal(SIGINT, old_handler); }
 
 int cli_train_args_resume_threads(const cli_train_args *args, int run_deterministic, bm_log *log) {
   if (!args->threads_given) return 0;
@@ -208,7 +228,7 @@ void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
   help_line(out, column, "", "they run as in inference). Default 0: train everything");
   help_line(out, column, "--batch N", "images per update (default %d)", t->batch);
   help_line(out, column, "--optimizer NAME", "sgd, adam or adamw (default %s)",
-            name_of(optimizers, N_NAMED(optimizers), (int)t->optimizer));
+            bm_optim_kind_name(t->optimizer));
   help_line(out, column, "--nesterov", "Nesterov momentum (sgd)");
   help_line(out, column, "--lr F", "base learning rate (default %g)", t->lr);
   help_line(out, column, "--momentum F", "sgd momentum / adam beta1 (default %g)", t->momentum);
@@ -216,7 +236,7 @@ void cli_train_help(FILE *out, const cli_train_args *defaults, int column) {
             t->weight_decay);
   help_line(out, column, "--schedule NAME",
             "const, step (x0.1 at 70%% and 90%%) or cosine (default %s)",
-            name_of(schedules, N_NAMED(schedules), (int)t->schedule));
+            bm_lr_policy_name(t->schedule));
   help_line(out, column, "--warmup ITERS",
             "linear learning-rate warm-up over the first updates (default %ld)", t->warmup_iters);
   help_line(out, column, "--clip F", "clip the gradient norm to F, 0 = off (default %g)",

@@ -257,7 +257,7 @@ static int convert_one(const bm_dataset *ds, const bm_subset *subsets, int n_sub
   int status = 0;
   if (make_folder(out, spec->image_folder, err) != 0 ||
       (spec->extra_folder && make_folder(out, spec->extra_folder, err) != 0) ||
-      (spec->bit == BM_FORMAT_VOC && make_folder(out, "ImageSets/Main", err) != 0))
+      (spec->bit == BM_FORMAT_VOC && make_folder(out, BM_VOC_SETS_DIR, err) != 0))
     status = -1;
   for (int i = 0; i < ds->n_images && status == 0; i++) {
     const bm_image_info *img = &ds->images[i];
@@ -278,7 +278,7 @@ static int convert_one(const bm_dataset *ds, const bm_subset *subsets, int n_sub
   for (int s = 0; s < n_subsets && status == 0; s++) {
     bm_buf path;
     bm_buf_init(&path);
-    if (spec->bit == BM_FORMAT_VOC) bm_buf_printf(&path, "%s/ImageSets/Main/%s.txt", out, subsets[s].name);
+    if (spec->bit == BM_FORMAT_VOC) bm_buf_printf(&path, "%s/" BM_VOC_SETS_DIR "/%s.txt", out, subsets[s].name);
     if (spec->bit == BM_FORMAT_COCO) bm_buf_printf(&path, "%s/instances_%s.json", out, subsets[s].name);
     if (spec->bit == BM_FORMAT_YOLO) bm_buf_printf(&path, "%s/%s.txt", out, subsets[s].name);
     if (path.failed) status = bm_fail(err, "out of memory");

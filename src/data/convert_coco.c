@@ -20,27 +20,6 @@
 #include "boxmine/bm_eval.h"
 #include "data/data_internal.h"
 
-static int compare_numbers(const void *a, const void *b) {
-  long long x = *(const long long *)a, y = *(const long long *)b;
-  return (x > y) - (x < y);
-}
-
-/* 1 when every listed image's id spells a COCO number (bm_coco_image_id) and no two spell the
- * same one, 0 otherwise; -1 when out of memory. */
-static int ids_are_numbers(const bm_dataset *ds, const int *images, int n_images) {
-  long long *numbers = bm_malloc((size_t)(n_images > 0 ? n_images : 1) * sizeof *numbers);
-  if (!numbers) return -1;
-  int numeric = 1;
-  for (int n = 0; n < n_images && numeric; n++)
-    numeric = bm_coco_image_id(ds->images[images ? images[n] : n].id, &numbers[n]);
-  if (numeric && n_images > 1) {
-    qsort(numbers, (size_t)n_images, sizeof *numbers, compare_numbers);
-    for (int n = 1; n < n_images && numeric; n++) numeric = numbers[n] != numbers[n - 1];
-  }
-  bm_free(numbers);
-  return numeric;
-}
-
 static void put_image_id(bm_buf *json, const char *voc_id, int numeric) {
   long long number;
   if (numeric && bm_coco_image_id(voc_id, &number)) bm_buf_printf(json, "%lld", number);
@@ -84,7 +63,7 @@ int bm_coco_write_json(const bm_dataset *ds, const int *images, int n_images, co
   for (int n = 0; n < n_images; n++)
     if (images && (images[n] < 0 || images[n] >= ds->n_images))
       return bm_fail(err, "%s: image index %d outside the dataset", path, images[n]);
-  int numeric_ids = ids_are_numbers(ds, images, n_images);
+  int numeric_ids = bm_coco_ids_are_numbers(ds, images, n_images);
   if (numeric_ids < 0) return bm_fail(err, "%s: out of memory", path);
   bm_buf json;
   bm_buf_init(&json);

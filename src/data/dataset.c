@@ -215,7 +215,7 @@ static int resolve_layout(const bm_dataset_opts *opts, layout *lay, bm_error *er
     if (looks_like_path) {
       lay->split_path = bm_strdup(opts->split);
     } else if (opts->root) {
-      char *sets = bm_path_join(opts->root, "ImageSets/Main");
+      char *sets = bm_path_join(opts->root, BM_VOC_SETS_DIR);
       char file[512];
       snprintf(file, sizeof file, "%s.txt", opts->split);
       lay->split_path = sets ? bm_path_join(sets, file) : NULL;
@@ -293,41 +293,40 @@ static int items_from_folders(const name_list *xmls, const bm_strmap *xml_by_ste
   return 0;
 }
 
-/* Ids from a split list: the first word of each non-empty line (class-specific VOC lists
- * carry a second column). Repeated ids are loaded once, with a warning. */
+typedef struct split_reader {
+  const char *path;
+  const bm_strmap *xml_by_stem;
+  const image_folder *images;
+  int include_unannotated;
+  const char *ann_dir;
+  item_list *out;
+  bm_strmap seen;
+  bm_log *log;
+  bm_error *err;
+} split_reader;
+
+static int take_split_id(void *user, const char *id, int line_no) {
+  split_reader *r = user;
+  if (bm_strmap_get(&r->seen, id) >= 0) {
+    bm_warn(r->log, "%s:%d: '%s' is listed again; loaded once", r->path, line_no, id);
+    return 0;
+  }
+  if (bm_strmap_put(&r->seen, id, line_no) != 0) return bm_fail(r->err, "out of memory");
+  int xml = bm_strmap_get(r->xml_by_stem, id);
+  if (xml < 0 && !(r->include_unannotated && bm_strmap_get(&r->images->by_stem, id) >= 0))
+    return bm_fail(r->err, "%s:%d: no annotation file %s.xml in %s", r->path, line_no, id,
+                   r->ann_dir);
+  if (push_item(r->out, id, xml, line_no) != 0) return bm_fail(r->err, "out of memory");
+  return 0;
+}
+
+/* Ids from a split list (bm_voc_split_each). Repeated ids are loaded once, with a warning. */
 static int items_from_split(const char *split_path, const bm_strmap *xml_by_stem,
                             const image_folder *images, int include_unannotated,
                             const char *ann_dir, item_list *out, bm_log *log, bm_error *err) {
-  char *text;
-  if (bm_read_text_file(split_path, &text, err) != 0) return -1;
-  bm_strmap seen = {0};
-  int status = 0, line_no = 0;
-  for (char *line = text; line && *line && status == 0;) {
-    line_no++;
-    char *next = strchr(line, '\n');
-    if (next) *next++ = '\0';
-    char *id = line + strspn(line, " \t\r");
-    id[strcspn(id, " \t\r")] = '\0';
-    line = next;
-    if (!*id) continue;
-    if (bm_strmap_get(&seen, id) >= 0) {
-      bm_warn(log, "%s:%d: '%s' is listed again; loaded once", split_path, line_no, id);
-      continue;
-    }
-    if (bm_strmap_put(&seen, id, line_no) != 0) {
-      status = bm_fail(err, "out of memory");
-      break;
-    }
-    int xml = bm_strmap_get(xml_by_stem, id);
-    if (xml < 0 && !(include_unannotated && bm_strmap_get(&images->by_stem, id) >= 0)) {
-      status = bm_fail(err, "%s:%d: no annotation file %s.xml in %s", split_path, line_no, id,
-                       ann_dir);
-      break;
-    }
-    if (push_item(out, id, xml, line_no) != 0) status = bm_fail(err, "out of memory");
-  }
-  bm_strmap_free(&seen);
-  bm_free(text);
+  split_reader r = {split_path, xml_by_stem, images, include_unannotated, ann_dir, out, {0}, log, err};
+  int status = bm_voc_split_each(split_path, take_split_id, &r, err) ? -1 : 0;
+  bm_strmap_free(&r.seen);
   if (status == 0 && out->n == 0) status = bm_fail(err, "%s: the split list is empty", split_path);
   return status;
 }

@@ -68,7 +68,7 @@ static int write_lists(const bm_synth_opts *opts, const bm_synth_stats *stats, b
     bm_buf_init(&list);
     for (int i = 0; i < counts[s]; i++) bm_buf_printf(&list, "%s_%06d\n", split_names[s], i + 1);
     char rel[64];
-    snprintf(rel, sizeof rel, "ImageSets/Main/%s.txt", split_names[s]);
+    snprintf(rel, sizeof rel, BM_VOC_SETS_DIR "/%s.txt", split_names[s]);
     int rc = write_text(opts->out_dir, rel, &list, err);
     bm_buf_free(&list);
     if (rc) return -1;
@@ -146,7 +146,7 @@ int bm_synth_run(const bm_synth_opts *opts, bm_synth_stats *stats, bm_log *log, 
   if (dir_has_entries(opts->out_dir) && !opts->force)
     return bm_fail(err, "%s: folder is not empty; choose a new one or pass --force to write "
                    "over it", opts->out_dir);
-  const char *subdirs[] = {"Annotations", "JPEGImages", "ImageSets/Main"};
+  const char *subdirs[] = {"Annotations", "JPEGImages", BM_VOC_SETS_DIR};
   for (int i = 0; i < 3; i++) {
     char *path = bm_path_join(opts->out_dir, subdirs[i]);
     int rc = path ? bm_mkdir_p(path, err) : bm_fail(err, "out of memory");

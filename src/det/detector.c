@@ -7,7 +7,7 @@
 #include "boxmine/bm_augment.h"
 #include "boxmine/bm_nn.h"
 #include "det/det_internal.h"
-#include "train/loader.h"
+#include "det/loader.h"
 
 bm_detect_opts bm_detect_defaults(void) {
   bm_detect_opts opts = {0.005f, 0.45f, 100};

@@ -6,7 +6,7 @@
 
 #include "boxmine/bm_eval.h"
 #include "det/det_internal.h"
-#include "train/loader.h"
+#include "det/loader.h"
 
 /* Layout version of the trainer's sections (the container has its own version). */
 #define TRAINER_STATE_VERSION 3
@@ -17,7 +17,7 @@
  * BN_MOMENTUM instead: S = S_old + (BN_MOMENTUM / ENGINE_BN_MOMENTUM) (S_engine - S_old). */
 #define ENGINE_BN_MOMENTUM 0.01f
 #define BN_MOMENTUM 0.1f
-/* Decoded training images kept in memory across epochs (src/train/image_cache.h): enough for
+/* Decoded training images kept in memory across epochs (src/det/image_cache.h): enough for
  * 4000 160x160 images (300 MiB) or 550 VOC-sized 500x375 ones; images beyond it are decoded
  * every epoch as before. */
 #define IMAGE_CACHE_BYTES ((size_t)512 << 20)
@@ -56,13 +56,13 @@ bm_train_opts bm_train_defaults(void) {
   o.batch = 16;
   o.threads = 2;
   o.seed = 1;
-  o.optimizer = BM_OPTIMIZER_SGD;
+  o.optimizer = BM_OPTIM_SGD;
   o.nesterov = 0;
   o.lr = 0.01f;
   o.momentum = 0.9f;
   o.weight_decay = 5e-4f;
   o.clip_norm = 10.0f;
-  o.schedule = BM_SCHEDULE_COSINE;
+  o.schedule = BM_LR_COSINE;
   o.schedule_epochs = 60;
   o.min_lr_frac = 0.02f;
   o.warmup_iters = 200;
@@ -80,11 +80,11 @@ static int check_opts(const bm_train_opts *o, bm_error *err) {
   if (o->batch < 1 || o->batch > 4096) return bm_fail(err, "batch %d is outside [1, 4096]", o->batch);
   if (o->threads < 1 || o->threads > 256) return bm_fail(err, "threads %d is outside [1, 256]", o->threads);
   if (!(o->lr > 0) || !isfinite(o->lr)) return bm_fail(err, "learning rate %g must be > 0", o->lr);
-  if (o->optimizer < BM_OPTIMIZER_SGD || o->optimizer > BM_OPTIMIZER_ADAMW)
+  if (o->optimizer < BM_OPTIM_SGD || o->optimizer > BM_OPTIM_ADAMW)
     return bm_fail(err, "unknown optimizer %d", (int)o->optimizer);
-  if (o->schedule < BM_SCHEDULE_CONST || o->schedule > BM_SCHEDULE_COSINE)
+  if (o->schedule < BM_LR_CONST || o->schedule > BM_LR_COSINE)
     return bm_fail(err, "unknown schedule %d", (int)o->schedule);
-  if (o->schedule != BM_SCHEDULE_CONST && !(o->schedule_epochs > 0))
+  if (o->schedule != BM_LR_CONST && !(o->schedule_epochs > 0))
     return bm_fail(err, "schedule length %g epochs must be > 0", o->schedule_epochs);
   if (o->warmup_iters < 0) return bm_fail(err, "warm-up %ld must be >= 0", o->warmup_iters);
   if (!(o->iou_thresh >= 0 && o->iou_thresh <= 1)) return bm_fail(err, "iou_thresh %g is outside [0, 1]", o->iou_thresh);
@@ -95,9 +95,7 @@ static int check_opts(const bm_train_opts *o, bm_error *err) {
 /* Optimiser from the options, with decay on convolution weights only. */
 static int init_optim(bm_trainer *tr, bm_error *err) {
   const bm_train_opts *o = &tr->opts;
-  bm_optim_kind kind = o->optimizer == BM_OPTIMIZER_SGD    ? BM_OPTIM_SGD
-                       : o->optimizer == BM_OPTIMIZER_ADAM ? BM_OPTIM_ADAM
-                                                           : BM_OPTIM_ADAMW;
+  bm_optim_kind kind = o->optimizer;
   bm_optim_config cfg = bm_optim_defaults(kind);
   cfg.weight_decay = o->weight_decay;
   if (kind == BM_OPTIM_SGD) {
@@ -122,9 +120,9 @@ static int init_schedule(bm_trainer *tr, bm_error *err) {
   int64_t total = (int64_t)ceil(o->schedule_epochs * (double)tr->iters_per_epoch);
   if (total < 1) total = 1;
   bm_schedule_config cfg;
-  if (o->schedule == BM_SCHEDULE_CONST) {
+  if (o->schedule == BM_LR_CONST) {
     cfg = bm_schedule_const(o->lr);
-  } else if (o->schedule == BM_SCHEDULE_COSINE) {
+  } else if (o->schedule == BM_LR_COSINE) {
     cfg = bm_schedule_cosine(o->lr, o->lr * o->min_lr_frac, total);
   } else {
     int64_t milestones[2] = {(int64_t)(0.7 * (double)total), (int64_t)(0.9 * (double)total)};
@@ -541,13 +539,13 @@ static void opts_to_values(const bm_train_opts *o, double *v) {
 static void opts_from_values(bm_train_opts *o, const double *v) {
   o->batch = (int)v[0];
   o->threads = (int)v[1];
-  o->optimizer = (bm_optimizer)(int)v[2];
+  o->optimizer = (bm_optim_kind)(int)v[2];
   o->nesterov = (int)v[3];
   o->lr = (float)v[4];
   o->momentum = (float)v[5];
   o->weight_decay = (float)v[6];
   o->clip_norm = (float)v[7];
-  o->schedule = (bm_lr_schedule)(int)v[8];
+  o->schedule = (bm_lr_policy)(int)v[8];
   o->schedule_epochs = (float)v[9];
   o->min_lr_frac = (float)v[10];
   o->warmup_iters = (long)v[11];

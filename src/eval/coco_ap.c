@@ -86,18 +86,17 @@ static int by_id(const void *a, const void *b) {
 static int image_ranks(const bm_dataset *ds, const eval_split *split, int *rank, bm_error *err) {
   image_key *keys = bm_malloc((size_t)(split->n_images ? split->n_images : 1) * sizeof *keys);
   if (!keys) return bm_fail(err, "out of memory ordering %d images", split->n_images);
-  int all_numeric = 1;
+  int numeric = bm_coco_ids_are_numbers(ds, split->images, split->n_images);
+  if (numeric < 0) {
+    bm_free(keys);
+    return bm_fail(err, "out of memory ordering %d images", split->n_images);
+  }
   for (int s = 0; s < split->n_images; s++) {
     keys[s].id = ds->images[split->images[s]].id;
     keys[s].position = s;
-    if (!bm_coco_image_id(keys[s].id, &keys[s].number)) all_numeric = 0;
+    if (numeric) bm_coco_image_id(keys[s].id, &keys[s].number);
   }
-  if (all_numeric) {
-    qsort(keys, (size_t)split->n_images, sizeof *keys, by_number);
-    for (int s = 1; s < split->n_images; s++)
-      if (keys[s].number == keys[s - 1].number) all_numeric = 0;
-  }
-  if (!all_numeric) qsort(keys, (size_t)split->n_images, sizeof *keys, by_id);
+  qsort(keys, (size_t)split->n_images, sizeof *keys, numeric ? by_number : by_id);
   for (int s = 0; s < split->n_images; s++) rank[keys[s].position] = s;
   bm_free(keys);
   return 0;

@@ -60,9 +60,11 @@ static int id_index_build(id_index *index, const bm_dataset *ds, bm_error *err) 
   }
   qsort(index->by_id, (size_t)index->n, sizeof *index->by_id, compare_id);
   qsort(index->by_number, (size_t)index->n_numbers, sizeof *index->by_number, compare_number);
-  index->numbers_unique = index->n_numbers == index->n;
-  for (int i = 1; i < index->n_numbers; i++)
-    if (index->by_number[i].number == index->by_number[i - 1].number) index->numbers_unique = 0;
+  index->numbers_unique = bm_coco_ids_are_numbers(ds, NULL, ds->n_images);
+  if (index->numbers_unique < 0) {
+    id_index_free(index);
+    return bm_fail(err, "out of memory indexing %d image ids", ds->n_images);
+  }
   return 0;
 }
 
@@ -83,6 +85,25 @@ static int find_number(const id_index *index, long long number) {
       (hit + 1 < index->by_number + index->n_numbers && hit[1].number == number))
     return -2;
   return hit->image;
+}
+
+static int compare_numbers(const void *a, const void *b) {
+  long long x = *(const long long *)a, y = *(const long long *)b;
+  return (x > y) - (x < y);
+}
+
+int bm_coco_ids_are_numbers(const bm_dataset *ds, const int *images, int n_images) {
+  long long *numbers = bm_malloc((size_t)(n_images > 0 ? n_images : 1) * sizeof *numbers);
+  if (!numbers) return -1;
+  int numeric = 1;
+  for (int n = 0; n < n_images && numeric; n++)
+    numeric = bm_coco_image_id(ds->images[images ? images[n] : n].id, &numbers[n]);
+  if (numeric && n_images > 1) {
+    qsort(numbers, (size_t)n_images, sizeof *numbers, compare_numbers);
+    for (int n = 1; n < n_images && numeric; n++) numeric = numbers[n] != numbers[n - 1];
+  }
+  bm_free(numbers);
+  return numeric;
 }
 
 int bm_coco_image_id(const char *voc_id, long long *number) {

@@ -34,37 +34,32 @@ static uint64_t hash_datasets(const bm_dataset *pool, const bm_dataset *test) {
   return h;
 }
 
-static int init_paths(bm_loop *loop, const char *run_dir, const char *command_line) {
-  loop->run_dir = bm_strdup(run_dir);
-  loop->last_ckpt = bm_path_join(run_dir, "last.ckpt");
-  loop->best_ckpt = bm_path_join(run_dir, "best.ckpt");
-  loop->phase1_ckpt = bm_path_join(run_dir, "phase1.ckpt");
-  loop->rounds_path = bm_path_join(run_dir, "rounds.jsonl");
-  loop->summary_path = bm_path_join(run_dir, "summary.json");
-  loop->command_line = bm_strdup(command_line ? command_line : "");
-  return loop->run_dir && loop->last_ckpt && loop->best_ckpt && loop->phase1_ckpt &&
-                 loop->rounds_path && loop->summary_path && loop->command_line
-             ? 0
-             : -1;
-}
-
-bm_loop *loop_new(const char *run_dir, const bm_loop_opts *opts, const bm_dataset *pool,
+bm_loop *loop_new(bm_run *run, const bm_loop_opts *opts, const bm_dataset *pool,
                   const bm_dataset *test, const char *command_line, bm_ckpt_extra_fn extra,
                   void *extra_user, bm_error *err) {
-  if (bm_loop_opts_check(opts, pool->n_images, err)) return NULL;
+  if (bm_loop_opts_check(opts, pool->n_images, err)) {
+    bm_run_close(run);
+    return NULL;
+  }
   bm_loop *loop = bm_calloc(1, sizeof *loop);
   if (!loop) {
+    bm_run_close(run);
     bm_fail(err, "out of memory");
     return NULL;
   }
+  loop->run = run;
   loop->opts = *opts;
   loop->pool = pool;
   loop->test = test;
   loop->extra = extra;
   loop->extra_user = extra_user;
   loop->data_hash = hash_datasets(pool, test);
+  bm_run_best_init(&loop->best, -1);
   bm_round_record_init(&loop->cur);
-  if (init_paths(loop, run_dir, command_line)) {
+  bm_run_set_saver(run, loop_write_ckpt, loop, opts->checkpoint_minutes);
+  loop->phase1_ckpt = bm_run_path(run, "phase1.ckpt");
+  loop->command_line = bm_strdup(command_line ? command_line : "");
+  if (!loop->phase1_ckpt || !loop->command_line) {
     bm_loop_free(loop);
     bm_fail(err, "out of memory");
     return NULL;
@@ -83,26 +78,23 @@ int loop_init_earlystops(bm_loop *loop, bm_error *err) {
   return 0;
 }
 
-int bm_loop_create(bm_loop **out, const char *run_dir, const bm_loop_opts *opts,
-                   const bm_dataset *pool, const bm_dataset *test, bm_trainer *tr,
-                   const char *command_line, bm_ckpt_extra_fn extra, void *extra_user,
-                   bm_error *err) {
+int bm_loop_create(bm_loop **out, bm_run *run, const bm_loop_opts *opts, const bm_dataset *pool,
+                   const bm_dataset *test, bm_trainer *tr, const char *command_line,
+                   bm_ckpt_extra_fn extra, void *extra_user, bm_error *err) {
   *out = NULL;
-  bm_loop *loop = loop_new(run_dir, opts, pool, test, command_line, extra, extra_user, err);
+  if (!run || bm_run_expect(run, BM_RUN_NEW, err)) { /* a new run never overwrites one */
+    if (!run) bm_fail(err, "no run folder");
+    bm_run_close(run);
+    bm_trainer_free(tr);
+    return -1;
+  }
+  bm_loop *loop = loop_new(run, opts, pool, test, command_line, extra, extra_user, err);
   if (!loop) {
     bm_trainer_free(tr);
     return -1;
   }
   loop->tr = tr;
   loop->stage = STAGE_PHASE1;
-  loop->best_round = -1;
-  loop->best_ap = NAN;
-  if (bm_file_exists(loop->last_ckpt)) {
-    bm_fail(err, "%s already holds a run (%s); resume it or choose another folder", run_dir,
-            loop->last_ckpt);
-    bm_loop_free(loop);
-    return -1;
-  }
   int *all = bm_malloc((size_t)(pool->n_images > 0 ? pool->n_images : 1) * sizeof *all);
   if (!all) {
     bm_loop_free(loop);
@@ -112,7 +104,7 @@ int bm_loop_create(bm_loop **out, const char *run_dir, const bm_loop_opts *opts,
   int rc = bm_mine_state_init(&loop->st, pool->n_images, all, pool->n_images, opts->n_init,
                               opts->seed, &opts->costs, err);
   bm_free(all);
-  if (rc || loop_init_earlystops(loop, err) || bm_mkdir_p(run_dir, err)) {
+  if (rc || loop_init_earlystops(loop, err)) {
     bm_loop_free(loop);
     return -1;
   }
@@ -126,14 +118,9 @@ void bm_loop_free(bm_loop *loop) {
   bm_mine_state_free(&loop->st);
   bm_index_list_free(&loop->train);
   bm_free(loop->records);
-  bm_free(loop->run_dir);
-  bm_free(loop->last_ckpt);
-  bm_free(loop->best_ckpt);
   bm_free(loop->phase1_ckpt);
-  bm_free(loop->rounds_path);
-  bm_free(loop->summary_path);
   bm_free(loop->command_line);
-  if (loop->events) bm_tfevents_close(loop->events, NULL);
+  bm_run_close(loop->run);
   bm_free(loop);
 }
 
@@ -151,7 +138,7 @@ static int run_phase1(bm_loop *loop, bm_error *err) {
     bm_epoch_summary summary;
     int rc = loop_train_epoch(loop, loop->st.labeled.items, loop->st.labeled.n, &summary, err);
     if (rc < 0) return -1;
-    if (rc == 1) return loop_save_to(loop, loop->last_ckpt, err) ? -1 : 1;
+    if (rc == 1) return loop_save_to(loop, NULL, err) ? -1 : 1;
     bm_round_record rec;
     bm_round_record_init(&rec);
     rec.phase = 1;
@@ -273,7 +260,7 @@ static int continue_review(bm_loop *loop, char *why, size_t size, bm_error *err)
     snprintf(why, size,
              "awaiting review: none of the %d images of round %d is answered yet (%s/review/"
              "round-%d; boxmine serve, or boxmine review import)",
-             total, loop->st.round, loop->run_dir, loop->st.round);
+             total, loop->st.round, bm_run_dir(loop->run), loop->st.round);
     rc = 2;
   } else if (rc == 0) {
     message(loop, "round %d: people answered %d of %d images%s", loop->st.round, answered,
@@ -296,9 +283,9 @@ static int finish_round(bm_loop *loop, bm_error *err) {
   while (bm_trainer_epoch(loop->tr) - loop->round_start_epoch < loop->opts.epochs_per_round) {
     int rc = loop_train_epoch(loop, loop->train.items, loop->train.n, &summary, err);
     if (rc < 0) return -1;
-    if (rc == 1) return loop_save_to(loop, loop->last_ckpt, err) ? -1 : 1;
+    if (rc == 1) return loop_save_to(loop, NULL, err) ? -1 : 1;
     if (bm_trainer_epoch(loop->tr) - loop->round_start_epoch < loop->opts.epochs_per_round &&
-        loop_save_to(loop, loop->last_ckpt, err))
+        loop_save_to(loop, NULL, err))
       return -1;
   }
   bm_round_record rec = loop->cur;
@@ -324,14 +311,10 @@ static int finish_round(bm_loop *loop, bm_error *err) {
   loop->stage = STAGE_BETWEEN;
   bm_index_list_clear(&loop->train);
   bm_round_record_init(&loop->cur);
-  int is_best = isfinite(value) && (!isfinite(loop->best_ap) || value > loop->best_ap);
-  if (is_best) {
-    loop->best_ap = value;
-    loop->best_round = rec.round;
-  }
+  int is_best = bm_run_best_offer(&loop->best, value, rec.round);
   loop->seconds_before = 0;
   loop->record_start = bm_now();
-  if (is_best && loop_save_to(loop, loop->best_ckpt, err)) return -1;
+  if (is_best && loop_save_to(loop, bm_run_best_ckpt(loop->run), err)) return -1;
   if (loop_save_state(loop, err)) return -1;
   loop_finish_record(loop, &rec, ap50_new);
   return 0;
@@ -364,14 +347,13 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
   result->best_ap = NAN;
   loop->hooks = hooks;
   loop->stop_asked = 0;
-  loop->save_failed = 0;
   loop->record_start = bm_now();
-  loop->last_save = bm_now();
+  bm_run_set_saver(loop->run, loop_write_ckpt, loop, loop->opts.checkpoint_minutes);
   int rc = loop_write_run_files(loop, err);
-  if (rc == 0 && !(loop->events = bm_tfevents_open(loop->run_dir, bm_wall_time(), err))) rc = -1;
+  if (rc == 0) rc = bm_run_events_open(loop->run, err);
   /* a kill between last.ckpt and rounds.jsonl leaves a stale file: rewrite it */
   if (rc == 0) rc = loop_write_rounds(loop, err);
-  if (rc == 0 && loop->n_records == 0 && loop->stage == STAGE_PHASE1) rc = loop_save_to(loop, loop->last_ckpt, err);
+  if (rc == 0 && loop->n_records == 0 && loop->stage == STAGE_PHASE1) rc = loop_save_to(loop, NULL, err);
   int stopped = 0;
   if (rc == 0 && loop->stage == STAGE_PHASE1) {
     int r = run_phase1(loop, err);
@@ -389,7 +371,7 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
         awaiting = 1;
         break;
       }
-      if (r || loop_save_to(loop, loop->last_ckpt, err)) {
+      if (r || loop_save_to(loop, NULL, err)) {
         rc = -1;
         break;
       }
@@ -411,7 +393,7 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
         loop->told_exhausted = 1;
       }
       int r = start_round(loop, err);
-      if (r < 0 || loop_save_to(loop, loop->last_ckpt, err)) {
+      if (r < 0 || loop_save_to(loop, NULL, err)) {
         rc = -1;
         break;
       }
@@ -419,7 +401,7 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
         snprintf(buf, sizeof buf,
                  "awaiting review: round %d's %d images are in %s/review/round-%d/ (boxmine "
                  "serve, or boxmine review import; then boxmine mine --resume)",
-                 loop->st.round, batch_size(&loop->st), loop->run_dir, loop->st.round);
+                 loop->st.round, batch_size(&loop->st), bm_run_dir(loop->run), loop->st.round);
         reason = buf;
         awaiting = 1;
         break;
@@ -438,15 +420,14 @@ int bm_loop_run(bm_loop *loop, const bm_loop_hooks *hooks, bm_loop_result *resul
     snprintf(result->stop_reason, sizeof result->stop_reason, "%s", why ? why : "");
   }
   bm_error close_err;
-  if (loop->events && bm_tfevents_close(loop->events, &close_err) && rc == 0) {
+  if (bm_run_events_close(loop->run, &close_err) && rc == 0) {
     *err = close_err;
     rc = -1;
   }
-  loop->events = NULL;
   result->phase1_epochs = loop->phase1_epochs;
   result->rounds = loop->rounds_done;
-  result->best_round = loop->best_round;
-  result->best_ap = loop->best_ap;
+  result->best_round = (int)loop->best.at;
+  result->best_ap = loop->best.value;
   if (loop->n_records > 0)
     loop_record_from_values(loop->records + (size_t)(loop->n_records - 1) * LOOP_RECORD_VALUES,
                             loop->opts.ap_metric, &result->last, NULL);

@@ -26,7 +26,8 @@ enum {
 };
 
 struct bm_loop {
-  char *run_dir, *last_ckpt, *best_ckpt, *phase1_ckpt, *rounds_path, *summary_path;
+  bm_run *run;       /* the run folder (owned): paths, saves, scalars, text files */
+  char *phase1_ckpt; /* RUN/phase1.ckpt */
   char *command_line;
   bm_loop_opts opts;
   const bm_dataset *pool, *test;
@@ -43,8 +44,7 @@ struct bm_loop {
   double seconds_before;    /* seconds spent on the record in progress before this process */
   double record_start;      /* bm_now() when this process started on it */
   bm_earlystop es_pre, es_asm;
-  int best_round;
-  double best_ap;
+  bm_run_best best; /* by ap_metric over mining rounds; at = the round, -1 before any */
   char stop_reason[160]; /* a rule that ended the run for good (early stop, exhausted) */
 
   bm_index_list train;  /* the round in progress: its training list ... */
@@ -55,26 +55,26 @@ struct bm_loop {
 
   /* while running */
   const bm_loop_hooks *hooks;
-  bm_tfevents *events;
   int stop_asked;
   int told_exhausted; /* the "pool exhausted" message was given in this process */
-  double last_save;   /* bm_now() of the last save of last.ckpt */
-  bm_error save_error; /* a save inside an epoch failed (reported after the epoch) */
-  int save_failed;
   bm_object dummy_object; /* non-NULL target for samples with an empty annotation */
 };
 
 /* loop.c */
-/* A loop with its options, data and paths and nothing run yet: the start of bm_loop_create
- * and bm_loop_resume. NULL (err set) for bad options or no memory. */
-bm_loop *loop_new(const char *run_dir, const bm_loop_opts *opts, const bm_dataset *pool,
+/* A loop with its options, data and run folder and nothing run yet: the start of
+ * bm_loop_create and bm_loop_resume. NULL (err set, run closed) for bad options or no
+ * memory. */
+bm_loop *loop_new(bm_run *run, const bm_loop_opts *opts, const bm_dataset *pool,
                   const bm_dataset *test, const char *command_line, bm_ckpt_extra_fn extra,
                   void *extra_user, bm_error *err);
 int loop_init_earlystops(bm_loop *loop, bm_error *err);
 
 /* loop_state.c */
-/* The whole state into path (last.ckpt, best.ckpt or phase1.ckpt). */
+/* The whole state into path (NULL: last.ckpt; best.ckpt or phase1.ckpt), through the run
+ * folder's saver. */
 int loop_save_to(bm_loop *loop, const char *path, bm_error *err);
+/* The run folder's saver (bm_run_save_fn): trainer state + the loop's sections. */
+int loop_write_ckpt(void *user, const char *path, bm_error *err);
 /* rounds.jsonl from the records. */
 int loop_write_rounds(bm_loop *loop, bm_error *err);
 /* The state after a completed step: last.ckpt first, then rounds.jsonl. */

@@ -87,107 +87,62 @@ int bm_loop_opts_check(const bm_loop_opts *o, int n_pool, bm_error *err) {
 }
 
 /* ---- options as text ------------------------------------------------------------------- */
-typedef enum { OPT_INT, OPT_DOUBLE, OPT_FLOAT, OPT_U64 } opt_kind;
-typedef struct opt_field {
-  const char *key;
-  opt_kind kind;
-  size_t offset;
-} opt_field;
-
-#define F(key, kind, member) {key, kind, offsetof(bm_loop_opts, member)}
-static const opt_field fields[] = {
-    F("strategy", OPT_INT, mine.strategy),
-    F("oracle", OPT_INT, mine.oracle),
-    F("K", OPT_INT, mine.K),
-    F("train_from_labeled", OPT_INT, mine.train_from_labeled),
-    F("al_lo", OPT_FLOAT, mine.al_lo),
-    F("al_hi", OPT_FLOAT, mine.al_hi),
-    F("sl_lo", OPT_FLOAT, mine.sl_lo),
-    F("sl_hi", OPT_FLOAT, mine.sl_hi),
-    F("uncertainty", OPT_INT, mine.uncertainty),
-    F("candidates", OPT_INT, mine.candidates),
-    F("eval_update", OPT_INT, mine.eval_update),
-    F("certain_thre", OPT_FLOAT, fusion.certain_thre),
-    F("uncertain_thre", OPT_FLOAT, fusion.uncertain_thre),
-    F("judge_iou", OPT_FLOAT, fusion.judge_iou),
-    F("gt_iou", OPT_FLOAT, fusion.gt_iou),
-    F("cost_draw", OPT_DOUBLE, costs.draw),
-    F("cost_verify", OPT_DOUBLE, costs.verify),
-    F("cost_image", OPT_DOUBLE, costs.image),
-    F("cost_adjust", OPT_DOUBLE, costs.adjust),
-    F("seed", OPT_U64, seed),
-    F("n_init", OPT_INT, n_init),
-    F("epochs_per_round", OPT_INT, epochs_per_round),
-    F("max_rounds", OPT_INT, max_rounds),
-    F("budget_seconds", OPT_DOUBLE, budget_seconds),
-    F("pre_epochs", OPT_INT, pre_epochs),
-    F("ap_range_pre", OPT_INT, ap_range_pre),
-    F("ap_shift_pre", OPT_DOUBLE, ap_shift_pre),
-    F("ap_range_asm", OPT_INT, ap_range_asm),
-    F("ap_shift_asm", OPT_DOUBLE, ap_shift_asm),
-    F("ap_thre", OPT_DOUBLE, ap_thre),
-    F("ap_metric", OPT_INT, ap_metric),
-    F("stop_when_exhausted", OPT_INT, stop_when_exhausted),
-    F("eval_thresh", OPT_FLOAT, eval_detect.thresh),
-    F("eval_nms", OPT_FLOAT, eval_detect.nms),
-    F("eval_max_dets", OPT_INT, eval_detect.max_dets),
-    F("mine_thresh", OPT_FLOAT, mine_detect.thresh),
-    F("mine_nms", OPT_FLOAT, mine_detect.nms),
-    F("mine_max_dets", OPT_INT, mine_detect.max_dets),
-    F("log_every", OPT_INT, log_every),
-    F("checkpoint_minutes", OPT_DOUBLE, checkpoint_minutes),
+/* The checkpoint section "mine.opts", in this order. The limits may change on resume; the
+ * rest is the run's own (bm_loop_resume refuses a change once mining has started). */
+#define ROW(member, key, kind, rule) BM_SETTING_ROW(bm_loop_opts, member, key, kind, rule)
+static const bm_setting fields[] = {
+    ROW(mine.strategy, "strategy", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine.oracle, "oracle", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine.K, "K", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine.train_from_labeled, "train_from_labeled", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine.al_lo, "al_lo", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(mine.al_hi, "al_hi", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(mine.sl_lo, "sl_lo", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(mine.sl_hi, "sl_hi", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(mine.uncertainty, "uncertainty", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine.candidates, "candidates", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine.eval_update, "eval_update", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(fusion.certain_thre, "certain_thre", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(fusion.uncertain_thre, "uncertain_thre", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(fusion.judge_iou, "judge_iou", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(fusion.gt_iou, "gt_iou", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(costs.draw, "cost_draw", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(costs.verify, "cost_verify", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(costs.image, "cost_image", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(costs.adjust, "cost_adjust", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(seed, "seed", BM_SETTING_U64, BM_SETTING_FIXED),
+    ROW(n_init, "n_init", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(epochs_per_round, "epochs_per_round", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(max_rounds, "max_rounds", BM_SETTING_INT, BM_SETTING_MAY_CHANGE),
+    ROW(budget_seconds, "budget_seconds", BM_SETTING_DOUBLE, BM_SETTING_MAY_CHANGE),
+    ROW(pre_epochs, "pre_epochs", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(ap_range_pre, "ap_range_pre", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(ap_shift_pre, "ap_shift_pre", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(ap_range_asm, "ap_range_asm", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(ap_shift_asm, "ap_shift_asm", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(ap_thre, "ap_thre", BM_SETTING_DOUBLE, BM_SETTING_FIXED),
+    ROW(ap_metric, "ap_metric", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(stop_when_exhausted, "stop_when_exhausted", BM_SETTING_INT, BM_SETTING_MAY_CHANGE),
+    ROW(eval_detect.thresh, "eval_thresh", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(eval_detect.nms, "eval_nms", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(eval_detect.max_dets, "eval_max_dets", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(mine_detect.thresh, "mine_thresh", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(mine_detect.nms, "mine_nms", BM_SETTING_FLOAT, BM_SETTING_FIXED),
+    ROW(mine_detect.max_dets, "mine_max_dets", BM_SETTING_INT, BM_SETTING_FIXED),
+    ROW(log_every, "log_every", BM_SETTING_INT, BM_SETTING_MAY_CHANGE),
+    ROW(checkpoint_minutes, "checkpoint_minutes", BM_SETTING_DOUBLE, BM_SETTING_MAY_CHANGE),
 };
-#undef F
-#define N_FIELDS (sizeof fields / sizeof fields[0])
+#undef ROW
+
+const bm_settings bm_loop_settings = {"mine.opts", fields, sizeof fields / sizeof fields[0]};
 
 void bm_loop_opts_text(const bm_loop_opts *o, bm_buf *out) {
-  const char *base = (const char *)o;
-  for (size_t k = 0; k < N_FIELDS; k++) {
-    const void *p = base + fields[k].offset;
-    switch (fields[k].kind) {
-      case OPT_INT: bm_buf_printf(out, "%s=%d\n", fields[k].key, *(const int *)p); break;
-      case OPT_DOUBLE: bm_buf_printf(out, "%s=%.17g\n", fields[k].key, *(const double *)p); break;
-      case OPT_FLOAT: bm_buf_printf(out, "%s=%.9g\n", fields[k].key, (double)*(const float *)p); break;
-      case OPT_U64:
-        bm_buf_printf(out, "%s=%llu\n", fields[k].key, (unsigned long long)*(const uint64_t *)p);
-        break;
-    }
-  }
+  bm_settings_text(&bm_loop_settings, o, out);
 }
 
 int bm_loop_opts_parse(const char *text, bm_loop_opts *o, bm_error *err) {
   bm_loop_opts_default(o);
-  char *base = (char *)o;
-  int line_no = 0;
-  for (const char *line = text; *line;) {
-    const char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line) : strlen(line);
-    line_no++;
-    char buf[256];
-    if (len >= sizeof buf) return bm_fail(err, "loop options: line %d is too long", line_no);
-    memcpy(buf, line, len);
-    buf[len] = '\0';
-    line = end ? end + 1 : line + len;
-    if (!buf[0]) continue;
-    char *eq = strchr(buf, '=');
-    if (!eq) return bm_fail(err, "loop options: line %d has no '='", line_no);
-    *eq = '\0';
-    size_t k = 0;
-    while (k < N_FIELDS && strcmp(fields[k].key, buf)) k++;
-    if (k == N_FIELDS) return bm_fail(err, "loop options: unknown key '%s' (line %d)", buf, line_no);
-    char *value_end;
-    errno = 0;
-    void *p = base + fields[k].offset;
-    switch (fields[k].kind) {
-      case OPT_INT: *(int *)p = (int)strtol(eq + 1, &value_end, 10); break;
-      case OPT_DOUBLE: *(double *)p = strtod(eq + 1, &value_end); break;
-      case OPT_FLOAT: *(float *)p = (float)strtod(eq + 1, &value_end); break;
-      case OPT_U64: *(uint64_t *)p = strtoull(eq + 1, &value_end, 10); break;
-    }
-    if (errno || value_end == eq + 1 || *value_end)
-      return bm_fail(err, "loop options: bad value for '%s' (line %d)", buf, line_no);
-  }
-  return 0;
+  return bm_settings_parse(&bm_loop_settings, text, o, err);
 }
 
 /* ---- records as numbers ------------------------------------------------------------------ */

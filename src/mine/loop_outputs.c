@@ -23,7 +23,7 @@ static int write_annotations(const char *run_dir, const bm_mine_state *st, const
                            bm_error *err) {
   char *root = bm_path_join(run_dir, "annotations");
   char *ann_dir = root ? bm_path_join(root, "Annotations") : NULL;
-  char *sets_dir = root ? bm_path_join(root, "ImageSets/Main") : NULL;
+  char *sets_dir = root ? bm_path_join(root, BM_VOC_SETS_DIR) : NULL;
   bm_buf list, list_eval, classes, path, extra;
   bm_buf_init(&list);
   bm_buf_init(&list_eval);
@@ -150,8 +150,8 @@ static int write_summary(bm_loop *loop, const char *reason, bm_error *err) {
   s.command_line = loop->command_line;
   s.stop_reason = reason;
   s.rounds = loop->rounds_done;
-  s.best_round = loop->best_round;
-  s.best_ap = loop->best_ap;
+  s.best_round = (int)loop->best.at;
+  s.best_ap = loop->best.value;
   snprintf(s.ap_metric, sizeof s.ap_metric, "%s", bm_ap_metric_name(loop->opts.ap_metric));
   s.costs = loop->opts.costs;
   if (loop->n_records > 0)
@@ -164,31 +164,31 @@ static int write_summary(bm_loop *loop, const char *reason, bm_error *err) {
   bm_buf_init(&text);
   bm_run_summary_json(&s, &text);
   int rc = text.failed ? bm_fail(err, "out of memory")
-                       : bm_write_file_atomic(loop->summary_path, text.data, text.len, err);
+                       : bm_run_write(loop->run, "summary.json", text.data, text.len, err);
   bm_buf_free(&text);
   return rc;
 }
 
 int loop_write_run_files(bm_loop *loop, bm_error *err) {
-  return bm_detector_write_run_files(bm_trainer_detector(loop->tr), loop->run_dir, err);
+  return bm_detector_write_run_files(bm_trainer_detector(loop->tr), bm_run_dir(loop->run), err);
 }
 
 /* Files written when the run returns: weights, annotations, summary. */
 int loop_write_outputs(bm_loop *loop, const char *reason, bm_error *err) {
-  char *last_weights = bm_path_join(loop->run_dir, "last.weights");
+  char *last_weights = bm_path_join(bm_run_dir(loop->run), "last.weights");
   int rc = last_weights ? 0 : bm_fail(err, "out of memory");
   if (rc == 0) rc = bm_detector_export_darknet(bm_trainer_detector(loop->tr), last_weights, NULL, err);
   bm_free(last_weights);
-  if (rc == 0 && loop->best_round >= 0 && bm_file_exists(loop->best_ckpt)) {
+  if (rc == 0 && loop->best.at >= 0 && bm_file_exists(bm_run_best_ckpt(loop->run))) {
     bm_detector *best = NULL;
-    char *best_weights = bm_path_join(loop->run_dir, "best.weights");
-    rc = best_weights ? bm_detector_load(&best, loop->best_ckpt, 1, NULL, err)
+    char *best_weights = bm_path_join(bm_run_dir(loop->run), "best.weights");
+    rc = best_weights ? bm_detector_load(&best, bm_run_best_ckpt(loop->run), 1, NULL, err)
                       : bm_fail(err, "out of memory");
     if (rc == 0) rc = bm_detector_export_darknet(best, best_weights, NULL, err);
     bm_detector_free(best);
     bm_free(best_weights);
   }
-  if (rc == 0) rc = write_annotations(loop->run_dir, &loop->st, loop->pool, err);
+  if (rc == 0) rc = write_annotations(bm_run_dir(loop->run), &loop->st, loop->pool, err);
   if (rc == 0) rc = write_summary(loop, reason, err);
   return rc;
 }

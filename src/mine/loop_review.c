@@ -20,7 +20,7 @@ void loop_record_human(const bm_loop *loop, bm_round_record *rec) {
 char *loop_review_dir(const bm_loop *loop, int round) {
   char name[48];
   snprintf(name, sizeof name, "review/round-%d", round);
-  return bm_path_join(loop->run_dir, name);
+  return bm_run_path(loop->run, name);
 }
 
 int loop_review_export(bm_loop *loop, const bm_round_plan *plan, const bm_fusion_result *results,

@@ -21,10 +21,10 @@ static int save_sections(void *user, bm_ckpt_writer *w) {
   int rc = text.failed || state.failed ? -1 : 0;
   if (rc == 0) {
     int64_t ints[9] = {LOOP_STATE_VERSION, loop->stage,          loop->phase1_epochs,
-                       loop->rounds_done,  loop->round_start_epoch, loop->best_round,
+                       loop->rounds_done,  loop->round_start_epoch, loop->best.at,
                        loop->n_records,    (int64_t)loop->data_hash, loop->train.n};
     double seconds = loop->seconds_before + (bm_now() - loop->record_start);
-    double reals[2] = {loop->best_ap, seconds};
+    double reals[2] = {loop->best.value, seconds};
     double current[LOOP_RECORD_VALUES];
     loop_record_to_values(&loop->cur, NAN, current);
     int64_t *train = bm_malloc((size_t)(loop->train.n + 1) * sizeof *train);
@@ -50,10 +50,13 @@ static int save_sections(void *user, bm_ckpt_writer *w) {
   return rc ? -1 : 0;
 }
 
+int loop_write_ckpt(void *user, const char *path, bm_error *err) {
+  bm_loop *loop = user;
+  return bm_trainer_save(loop->tr, path, save_sections, loop, err);
+}
+
 int loop_save_to(bm_loop *loop, const char *path, bm_error *err) {
-  if (bm_trainer_save(loop->tr, path, save_sections, loop, err)) return -1;
-  if (path == loop->last_ckpt) loop->last_save = bm_now();
-  return 0;
+  return bm_run_save(loop->run, path, err);
 }
 
 /* rounds.jsonl from the records (the checkpoint holds them, so a kill between the two
@@ -70,15 +73,14 @@ int loop_write_rounds(bm_loop *loop, bm_error *err) {
     loop_record_line(&rec, ap50_new, loop->opts.mine.eval_update > 0, &text);
   }
   int rc = text.failed ? bm_fail(err, "out of memory")
-                       : bm_write_file_atomic(loop->rounds_path, text.data ? text.data : "",
-                                              text.len, err);
+                       : bm_run_write(loop->run, "rounds.jsonl", text.data, text.len, err);
   bm_buf_free(&text);
   return rc;
 }
 
 /* The state after a completed step: last.ckpt first, then rounds.jsonl. */
 int loop_save_state(bm_loop *loop, bm_error *err) {
-  if (loop_save_to(loop, loop->last_ckpt, err)) return -1;
+  if (loop_save_to(loop, NULL, err)) return -1;
   return loop_write_rounds(loop, err);
 }
 
@@ -98,37 +100,22 @@ int bm_loop_saved_opts(const char *ckpt_path, bm_loop_opts *opts, bm_error *err)
 
 /* Options that decide phase 1 and the split must match a run continued from a checkpoint;
  * the mining options may change only before the first round (a run started from another
- * run's phase1.ckpt). */
+ * run's phase1.ckpt). The message names the first setting that differs. */
 static int check_resume_opts(const bm_loop_opts *saved, const bm_loop_opts *now, int rounds_done,
                              int stage, bm_error *err) {
-  int same_phase1 = saved->seed == now->seed && saved->n_init == now->n_init &&
-                    saved->pre_epochs == now->pre_epochs &&
-                    saved->ap_range_pre == now->ap_range_pre &&
-                    saved->ap_shift_pre == now->ap_shift_pre && saved->ap_thre == now->ap_thre &&
-                    saved->ap_metric == now->ap_metric &&
-                    !memcmp(&saved->eval_detect, &now->eval_detect, sizeof now->eval_detect);
-  if (!same_phase1)
+  static const char *const phase1[] = {"seed",         "n_init",       "pre_epochs",
+                                       "ap_range_pre", "ap_shift_pre", "ap_thre",
+                                       "ap_metric",    "eval_thresh",  "eval_nms",
+                                       "eval_max_dets", NULL};
+  char what[200];
+  if (bm_settings_differ(&bm_loop_settings, saved, now, phase1, what, sizeof what))
     return bm_fail(err, "the checkpoint was made with another seed, initial set, phase-1 or "
-                        "evaluation setting");
-  bm_loop_opts a = *saved, b = *now;
-  /* limits may always change */
-  a.max_rounds = b.max_rounds;
-  a.budget_seconds = b.budget_seconds;
-  a.stop_when_exhausted = b.stop_when_exhausted;
-  a.log_every = b.log_every;
-  a.checkpoint_minutes = b.checkpoint_minutes;
-  bm_buf ta, tb;
-  bm_buf_init(&ta);
-  bm_buf_init(&tb);
-  bm_loop_opts_text(&a, &ta);
-  bm_loop_opts_text(&b, &tb);
-  int differ = ta.failed || tb.failed || ta.len != tb.len || memcmp(ta.data, tb.data, ta.len);
-  bm_buf_free(&ta);
-  bm_buf_free(&tb);
-  if (differ && (rounds_done > 0 || stage == STAGE_TRAINING || stage == STAGE_REVIEW))
-    return bm_fail(err, "mining options differ from the run's own after round %d; only "
+                        "evaluation setting (%s)", what);
+  if ((rounds_done > 0 || stage == STAGE_TRAINING || stage == STAGE_REVIEW) &&
+      bm_settings_differ(&bm_loop_settings, saved, now, NULL, what, sizeof what))
+    return bm_fail(err, "mining options differ from the run's own after round %d (%s); only "
                         "--max-rounds and --budget-seconds may change on resume",
-                   rounds_done);
+                   rounds_done, what);
   return 0;
 }
 
@@ -156,7 +143,7 @@ static int read_loop_sections(bm_loop *loop, const bm_ckpt_reader *r, const bm_l
   loop->phase1_epochs = (int)ints[2];
   loop->rounds_done = (int)ints[3];
   loop->round_start_epoch = ints[4];
-  loop->best_round = (int)ints[5];
+  loop->best.at = ints[5];
   loop->n_records = (int)ints[6];
   if ((uint64_t)ints[7] != loop->data_hash)
     return bm_fail(err, "the data set differs from the one the run was made with (image ids "
@@ -165,7 +152,7 @@ static int read_loop_sections(bm_loop *loop, const bm_ckpt_reader *r, const bm_l
       ints[8] < 0)
     return bm_fail(err, "mine.loop holds impossible values");
   if (check_resume_opts(&saved, opts, loop->rounds_done, loop->stage, err)) return -1;
-  loop->best_ap = reals[0];
+  loop->best.value = reals[0];
   loop->seconds_before = reals[1];
   loop_record_from_values(current, opts->ap_metric, &loop->cur, NULL);
   loop_record_human(loop, &loop->cur);
@@ -201,12 +188,13 @@ static int read_loop_sections(bm_loop *loop, const bm_ckpt_reader *r, const bm_l
   return rc;
 }
 
-int bm_loop_resume(bm_loop **out, const char *run_dir, const char *ckpt_path,
+int bm_loop_resume(bm_loop **out, bm_run *run, const char *ckpt_path,
                    const bm_loop_opts *opts, const bm_dataset *pool, const bm_dataset *test,
                    int threads, const char *command_line, bm_ckpt_extra_fn extra,
                    void *extra_user, bm_log *log, bm_error *err) {
   *out = NULL;
-  bm_loop *loop = loop_new(run_dir, opts, pool, test, command_line, extra, extra_user, err);
+  if (!run) return bm_fail(err, "no run folder");
+  bm_loop *loop = loop_new(run, opts, pool, test, command_line, extra, extra_user, err);
   if (!loop) return -1;
   bm_ckpt_reader r;
   if (bm_ckpt_open(&r, ckpt_path, err)) {

@@ -74,9 +74,7 @@ double loop_metric(const bm_loop *loop, const bm_round_record *rec) {
 /* ---- training -------------------------------------------------------------------------- */
 
 static void scalar(bm_loop *loop, const char *tag, int64_t step, double value) {
-  if (!loop->events || !isfinite(value)) return;
-  bm_error ignored;
-  bm_tfevents_scalar(loop->events, tag, step, (float)value, bm_wall_time(), &ignored);
+  bm_run_scalar(loop->run, tag, step, value, NULL); /* a failed scalar does not stop mining */
 }
 
 static int on_update(void *user, bm_trainer *tr, const bm_train_progress *p) {
@@ -93,10 +91,7 @@ static int on_update(void *user, bm_trainer *tr, const bm_train_progress *p) {
   /* a long epoch (e.g. `full` on the whole pool) is saved inside too; the trainer's state is
    * consistent after every update, and a resumed epoch continues at the saved batch */
   int epoch_done = p->batch == p->n_batches;
-  if (!stop && !epoch_done && loop->opts.checkpoint_minutes > 0 && !loop->save_failed &&
-      bm_now() - loop->last_save >= 60 * loop->opts.checkpoint_minutes &&
-      loop_save_to(loop, loop->last_ckpt, &loop->save_error))
-    loop->save_failed = 1;
+  if (!stop && !epoch_done) bm_run_tick(loop->run);
   return stop;
 }
 
@@ -139,10 +134,7 @@ int loop_train_epoch(bm_loop *loop, const int *images, int n, bm_epoch_summary *
   int rc = build_samples(loop, images, n, &samples, &owned, err);
   bm_train_hooks th = {on_update, loop};
   if (rc == 0) rc = bm_trainer_train_epochs(loop->tr, loop->pool, samples, n, 1, &th, summary, err);
-  if (rc >= 0 && loop->save_failed) {
-    *err = loop->save_error;
-    rc = -1;
-  }
+  if (rc >= 0 && bm_run_failed(loop->run, err)) rc = -1;
   free_samples(samples, owned, n);
   return rc;
 }

@@ -11,6 +11,21 @@
 /* Below this many parameters a thread team costs more than it saves. */
 #define PARALLEL_MIN 32768
 
+static const char *const kind_names[] = {NULL, "sgd", "adam", "adamw"};
+
+const char *bm_optim_kind_name(bm_optim_kind kind) {
+  return kind >= BM_OPTIM_SGD && kind <= BM_OPTIM_ADAMW ? kind_names[kind] : "?";
+}
+
+int bm_optim_kind_parse(const char *word, bm_optim_kind *out, bm_error *err) {
+  for (int k = BM_OPTIM_SGD; k <= BM_OPTIM_ADAMW; k++)
+    if (!strcmp(word, kind_names[k])) {
+      *out = (bm_optim_kind)k;
+      return 0;
+    }
+  return bm_fail(err, "'%s' is not sgd, adam or adamw", word);
+}
+
 bm_optim_config bm_optim_defaults(bm_optim_kind kind) {
   bm_optim_config cfg;
   memset(&cfg, 0, sizeof cfg);

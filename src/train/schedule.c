@@ -7,6 +7,21 @@
 
 #include "boxmine/bm_train.h"
 
+static const char *const policy_names[] = {NULL, "const", "step", "cosine"};
+
+const char *bm_lr_policy_name(bm_lr_policy policy) {
+  return policy >= BM_LR_CONST && policy <= BM_LR_COSINE ? policy_names[policy] : "?";
+}
+
+int bm_lr_policy_parse(const char *word, bm_lr_policy *out, bm_error *err) {
+  for (int k = BM_LR_CONST; k <= BM_LR_COSINE; k++)
+    if (!strcmp(word, policy_names[k])) {
+      *out = (bm_lr_policy)k;
+      return 0;
+    }
+  return bm_fail(err, "'%s' is not const, step or cosine", word);
+}
+
 static bm_schedule_config empty_config(bm_lr_policy policy, float base_lr) {
   bm_schedule_config cfg;
   memset(&cfg, 0, sizeof cfg);

@@ -1,5 +1,5 @@
 /* Background data loading, double-buffered against compute (see loader.h). */
-#include "train/loader.h"
+#include "det/loader.h"
 
 #include <pthread.h>
 #include <string.h>

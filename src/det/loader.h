@@ -8,12 +8,12 @@
  * content never depends on thread timing, and a run resumed at batch k of an epoch sees the
  * same batches as an uninterrupted one.
  */
-#ifndef BM_TRAIN_LOADER_H
-#define BM_TRAIN_LOADER_H
+#ifndef BM_DET_LOADER_H
+#define BM_DET_LOADER_H
 
 #include "boxmine/bm_augment.h"
 #include "boxmine/bm_det.h"
-#include "train/image_cache.h"
+#include "det/image_cache.h"
 
 typedef struct bm_loader_opts {
   int batch;               /* images per batch */

@@ -1,5 +1,5 @@
 /* Bounded cache of decoded images (see image_cache.h). */
-#include "train/image_cache.h"
+#include "det/image_cache.h"
 
 #include <string.h>
 

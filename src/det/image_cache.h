@@ -11,8 +11,8 @@
  *
  * Not thread-safe: one thread at a time (the loader looks up and inserts outside its
  * parallel part). */
-#ifndef BM_TRAIN_IMAGE_CACHE_H
-#define BM_TRAIN_IMAGE_CACHE_H
+#ifndef BM_DET_IMAGE_CACHE_H
+#define BM_DET_IMAGE_CACHE_H
 
 #include <stddef.h>
 
