@@ -305,6 +305,33 @@ static void test_resume_matches(const char *tmp) {
   CHECK(bm_trainer_create(&tr, tiny_cfg, "tiny.cfg", pool.n_classes, pool.class_names, &t, 10, NULL, &err) == 0);
   CHECK(bm_loop_create(&loop, open_run(broken), &o, &pool, &test, tr, "t", NULL, NULL, &err) == -1);
   CHECK_MSG(strstr(err.msg, "already holds a run") != NULL, "%s", err.msg);
+
+  /* crafted mining state behind a valid checksum is refused, naming the section (issue 16):
+   * a round start at epoch 2^62 used to end every round without training */
+  char good[700];
+  snprintf(good, sizeof good, "%s/good.ckpt", broken);
+  CHECK(rename(path, good) == 0);
+  const struct {
+    const char *section;
+    size_t index;
+    double value;
+  } cases[] = {{"mine.loop", 2, -1},  {"mine.loop", 3, -1},      {"mine.loop", 4, -5},
+               {"mine.loop", 4, 4611686018427387904.0},          {"mine.loop", 5, -2},
+               {"mine.loop", 5, 1e12}, {"mine.loop_reals", 1, NAN}, {"mine.loop_reals", 1, -1},
+               {"mine.loop_reals", 0, INFINITY}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    CHECK(bm_test_craft_ckpt(good, path, cases[c].section, cases[c].index, cases[c].value) == 0);
+    loop = NULL;
+    err.msg[0] = '\0';
+    CHECK_MSG(resume(broken, &o, &loop, &err) == -1, "%s[%zu] = %g accepted", cases[c].section,
+              cases[c].index, cases[c].value);
+    CHECK_MSG(strstr(err.msg, cases[c].section) != NULL, "%s", err.msg);
+    bm_loop_free(loop);
+  }
+  CHECK(rename(good, path) == 0);
+  loop = NULL;
+  CHECK(resume(broken, &o, &loop, &err) == 0);
+  bm_loop_free(loop);
 }
 
 /* random: people draw every non-difficult object of the images that joined L; the counts

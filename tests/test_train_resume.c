@@ -211,46 +211,6 @@ static int rewrite_with(const char *from, const char *to, const char *name, cons
   return rc;
 }
 
-/* A crafted checkpoint: every section of `from` copied byte for byte, except value `index`
- * of section `name`, set to `value` (converted to the section's type). The file has a valid
- * checksum, as any tool could write one: only the loaders' range checks stand in the way. */
-static int craft(const char *from, const char *to, const char *name, size_t index, double value) {
-  bm_ckpt_reader r;
-  bm_error err;
-  if (bm_ckpt_open(&r, from, &err)) return -1;
-  bm_ckpt_writer w;
-  bm_ckpt_writer_init(&w);
-  int found = 0;
-  for (int s = 0; s < r.n_sections; s++) {
-    const bm_ckpt_section *sec = &r.sections[s];
-    unsigned char *copy = malloc(sec->size + 8);
-    memcpy(copy, sec->data, sec->size);
-    if (!strcmp(sec->name, name)) {
-      found = 1;
-      if (sec->type == BM_CKPT_F32 && (index + 1) * 4 <= sec->size) {
-        float v = (float)value;
-        memcpy(copy + index * 4, &v, 4);
-      } else if (sec->type == BM_CKPT_F64 && (index + 1) * 8 <= sec->size) {
-        memcpy(copy + index * 8, &value, 8);
-      } else if (sec->type == BM_CKPT_I64 && (index + 1) * 8 <= sec->size) {
-        int64_t v = (int64_t)value;
-        memcpy(copy + index * 8, &v, 8);
-      } else {
-        found = 0;
-      }
-    }
-    if (sec->type == BM_CKPT_F32) bm_ckpt_add_f32(&w, sec->name, (float *)copy, sec->size / 4);
-    else if (sec->type == BM_CKPT_F64) bm_ckpt_add_f64(&w, sec->name, (double *)copy, sec->size / 8);
-    else if (sec->type == BM_CKPT_I64) bm_ckpt_add_i64(&w, sec->name, (int64_t *)copy, sec->size / 8);
-    else bm_ckpt_add_bytes(&w, sec->name, copy, sec->size);
-    free(copy);
-  }
-  int rc = found ? bm_ckpt_save(&w, to, &err) : -1;
-  bm_ckpt_writer_free(&w);
-  bm_ckpt_close(&r);
-  return rc;
-}
-
 /* Issue 16: out-of-range or non-finite fields behind a valid checksum are refused at load,
  * with the section named, by the trainer and (for the detector's sections) by the detector.
  * Before the checks, a negative position indexed slot_state[-1], position 1000 looped for
@@ -303,7 +263,7 @@ static void test_crafted(const char *dir, const bm_dataset *ds) {
       {"sched.ints", 2, -5, "sched"},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    CHECK_MSG(craft(good, bad, cases[c].section, cases[c].index, cases[c].value) == 0,
+    CHECK_MSG(bm_test_craft_ckpt(good, bad, cases[c].section, cases[c].index, cases[c].value) == 0,
               "cannot craft %s[%zu]", cases[c].section, cases[c].index);
     err.msg[0] = '\0';
     int rc = bm_trainer_load(&loaded, bad, 0, NULL, &err);
@@ -321,7 +281,7 @@ static void test_crafted(const char *dir, const bm_dataset *ds) {
   }
   /* A position inside the saved range but past the end of this epoch's batches (6 images,
    * batch 4: 2 batches) is refused when training resumes instead of looping. */
-  CHECK(craft(good, bad, "trainer.counters", 2, 1000) == 0);
+  CHECK(bm_test_craft_ckpt(good, bad, "trainer.counters", 2, 1000) == 0);
   CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == 0, "%s", err.msg);
   if (loaded) {
     CHECK(bm_trainer_train_epochs(loaded, ds, samples, 6, 1, NULL, NULL, &err) == -1);
@@ -338,7 +298,7 @@ static void test_crafted(const char *dir, const bm_dataset *ds) {
     loaded = NULL;
   }
   /* the untouched file still loads */
-  CHECK(craft(good, bad, "trainer.counters", 1, 1) == 0);
+  CHECK(bm_test_craft_ckpt(good, bad, "trainer.counters", 1, 1) == 0);
   CHECK_MSG(bm_trainer_load(&loaded, bad, 0, NULL, &err) == 0, "%s", err.msg);
   bm_trainer_free(loaded);
 }

@@ -53,4 +53,9 @@ const char *bm_test_source(const char *rel, char *out, size_t size);
 /* A fresh empty temporary directory (mkdtemp under $TMPDIR or /tmp). */
 const char *bm_test_tmpdir(char *out, size_t size);
 
+/* A crafted checkpoint: `from` copied section by section into `to` with value `index` of
+ * section `name` set to `value` (in the section's type), under a valid checksum. 0 or -1. */
+int bm_test_craft_ckpt(const char *from, const char *to, const char *name, size_t index,
+                       double value);
+
 #endif

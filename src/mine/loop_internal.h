@@ -117,4 +117,7 @@ int loop_write_run_files(bm_loop *loop, bm_error *err);
 /* Files written when the run returns: weights, annotations, summary. */
 int loop_write_outputs(bm_loop *loop, const char *reason, bm_error *err);
 
+/* state_check.c: range checks of mine.loop and mine.loop_reals (0, or -1 naming the section) */
+int loop_check_saved(const int64_t *ints, const double *reals, bm_error *err);
+
 #endif

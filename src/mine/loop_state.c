@@ -136,6 +136,7 @@ static int read_loop_sections(bm_loop *loop, const bm_ckpt_reader *r, const bm_l
       bm_ckpt_read_f64(r, "mine.current", current, LOOP_RECORD_VALUES, err) ||
       bm_ckpt_read_bytes(r, "mine.state", &state, &state_len, err))
     return -1;
+  if (loop_check_saved(ints, reals, err)) return -1;
   if (ints[0] != LOOP_STATE_VERSION)
     return bm_fail(err, "mining state version %lld; this boxmine reads version %d",
                    (long long)ints[0], LOOP_STATE_VERSION);
