@@ -10,43 +10,7 @@ export XDG_CACHE_HOME=$TMP/cache
 run() { timeout 60 "$@"; } # 124 = hung
 T=$TMP
 
-cat >"$T/tiny.cfg" <<'EOF'
-[net]
-width=64
-height=64
-channels=3
-batch=4
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-filters=45
-size=1
-stride=1
-pad=1
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=8,8, 14,14, 22,24
-classes=10
-num=3
-ignore_thresh=0.5
-EOF
+write_tiny_cfg "$T/tiny.cfg"
 expect_status 0 "$BIN" synth --out "$T/data" --trainval 12 --test 4 --size 64 --seed 3
 TRAIN=(train --data "$T/data" --cfg "$T/tiny.cfg" --batch 4 --threads 1 --seed 5 --checkpoint-minutes 0 --eval-every 0)
 

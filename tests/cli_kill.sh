@@ -10,43 +10,7 @@ export XDG_CACHE_HOME=$TMP/cache
 RANDOM=${BM_KILL_SEED:-16} # the kill moments are reproducible
 KILLS=${BM_KILLS:-8} # at least this many SIGKILLs landed, over up to 8 trials
 
-cat >"$TMP/tiny.cfg" <<'EOF'
-[net]
-width=48
-height=48
-channels=3
-batch=4
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-filters=45
-size=1
-stride=1
-pad=1
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=8,8, 14,14, 22,24
-classes=10
-num=3
-ignore_thresh=0.5
-EOF
+write_tiny_cfg "$TMP/tiny.cfg"
 expect_status 0 "$BIN" synth --out "$TMP/data" --trainval 24 --test 6 --size 48 --seed 3
 MINE=(mine --data "$TMP/data" --cfg "$TMP/tiny.cfg" --init 6 --K 6 --pre-epochs 2 --batch 4
   --warmup 2 --threads 1 --deterministic --seed 4 --max-rounds 3 --checkpoint-minutes 0.001)

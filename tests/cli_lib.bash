@@ -21,6 +21,47 @@ need_shared() {
     exit 77
   fi
 }
+# write_tiny_cfg FILE: a 3-layer detector for 48x48 synth images (10 classes), small enough
+# for tests that train and mine many times (cli_kill.sh, cli_hostile.sh).
+write_tiny_cfg() {
+  cat >"$1" <<'CFG'
+[net]
+width=48
+height=48
+channels=3
+batch=4
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+filters=45
+size=1
+stride=1
+pad=1
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=8,8, 14,14, 22,24
+classes=10
+num=3
+ignore_thresh=0.5
+CFG
+}
 # finish NAME: the exit status of the test.
 finish() {
   if [ "$failures" != 0 ]; then

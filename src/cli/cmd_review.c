@@ -64,6 +64,42 @@ static void split_name(const char *split, char *out, size_t size) {
   if (len > 4 && !strcmp(out + len - 4, ".txt")) out[len - 4] = '\0';
 }
 
+/* Fuses each image's detections (no ground truth: certain and uncertain machine boxes) and
+ * adds the image with its boxes to the queue; *n_boxes counts them. dets are sorted by image. */
+static int fill_queue(bm_review_queue *q, const bm_fusion_opts *fopts, int round,
+                      const bm_dataset *ds, const bm_detections *dets, long *n_boxes,
+                      bm_error *err) {
+  long at = 0;
+  for (int img = 0; img < ds->n_images; img++) {
+    long first = at;
+    while (at < dets->n && dets->items[at].image == img) at++;
+    bm_fusion_result res;
+    memset(&res, 0, sizeof res);
+    if (bm_fusion_run(fopts, img, round, dets->items + first, (int)(at - first), NULL, 0, &res,
+                      err) != 0) {
+      bm_fusion_result_free(&res);
+      return bm_fail_prefix(err, "image '%s'", ds->images[img].id);
+    }
+    bm_review_box *boxes = res.n_boxes ? bm_calloc((size_t)res.n_boxes, sizeof *boxes) : NULL;
+    if (res.n_boxes && !boxes) {
+      bm_fusion_result_free(&res);
+      return bm_fail(err, "out of memory");
+    }
+    for (int b = 0; b < res.n_boxes; b++) {
+      const bm_fused_box *f = &res.boxes[b];
+      boxes[b] = (bm_review_box){f->class_id, f->score, f->x1, f->y1, f->x2, f->y2, f->role};
+    }
+    const bm_image_info *info = &ds->images[img];
+    int ok = bm_review_queue_add(q, info->id, img, info->image_path, info->width, info->height,
+                                 boxes, res.n_boxes, err);
+    *n_boxes += res.n_boxes;
+    bm_free(boxes);
+    bm_fusion_result_free(&res);
+    if (ok != 0) return -1;
+  }
+  return 0;
+}
+
 static int review_export(int argc, char **argv) {
   cli_dataset_args args;
   cli_dataset_args_init(&args, 0);
@@ -161,38 +197,10 @@ static int review_export(int argc, char **argv) {
     cli_error("%s", err.msg);
     goto done;
   }
-  long at = 0, n_boxes = 0;
-  for (int img = 0; img < ds.n_images; img++) {
-    long first = at;
-    while (at < dets.n && dets.items[at].image == img) at++;
-    bm_fusion_result res;
-    memset(&res, 0, sizeof res);
-    if (bm_fusion_run(&fopts, img, round, dets.items + first, (int)(at - first), NULL, 0, &res,
-                      &err) != 0) {
-      cli_error("image '%s': %s", ds.images[img].id, err.msg);
-      bm_fusion_result_free(&res);
-      goto done;
-    }
-    bm_review_box *boxes = res.n_boxes ? bm_calloc((size_t)res.n_boxes, sizeof *boxes) : NULL;
-    if (res.n_boxes && !boxes) {
-      bm_fusion_result_free(&res);
-      cli_error("out of memory");
-      goto done;
-    }
-    for (int b = 0; b < res.n_boxes; b++) {
-      const bm_fused_box *f = &res.boxes[b];
-      boxes[b] = (bm_review_box){f->class_id, f->score, f->x1, f->y1, f->x2, f->y2, f->role};
-    }
-    const bm_image_info *info = &ds.images[img];
-    int ok = bm_review_queue_add(&q, info->id, img, info->image_path, info->width, info->height,
-                                 boxes, res.n_boxes, &err);
-    n_boxes += res.n_boxes;
-    bm_free(boxes);
-    bm_fusion_result_free(&res);
-    if (ok != 0) {
-      cli_error("%s", err.msg);
-      goto done;
-    }
+  long n_boxes = 0;
+  if (fill_queue(&q, &fopts, round, &ds, &dets, &n_boxes, &err) != 0) {
+    cli_error("%s", err.msg);
+    goto done;
   }
   if (bm_review_export_dir(&q, &eopts, out_dir, &err) != 0) {
     cli_error("%s", err.msg);
