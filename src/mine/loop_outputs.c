@@ -96,14 +96,26 @@ static int write_annotations(const char *run_dir, const bm_mine_state *st, const
   }
   path.len = 0;
   bm_buf_printf(&path, "%s/labeled.txt", sets_dir);
+  if (path.failed) {
+    bm_fail(err, "out of memory");
+    goto done;
+  }
   if (bm_write_file_atomic(path.data, list.data ? list.data : "", list.len, err)) goto done;
   if (st->eval_new.n > 0) {
     path.len = 0;
     bm_buf_printf(&path, "%s/eval_new.txt", sets_dir);
+    if (path.failed) {
+      bm_fail(err, "out of memory");
+      goto done;
+    }
     if (bm_write_file_atomic(path.data, list_eval.data, list_eval.len, err)) goto done;
   }
   path.len = 0;
   bm_buf_printf(&path, "%s/classes.txt", root);
+  if (path.failed) {
+    bm_fail(err, "out of memory");
+    goto done;
+  }
   if (bm_write_file_atomic(path.data, classes.data ? classes.data : "", classes.len, err)) goto done;
   /* the images stay where they are: a link makes the folder a complete VOC root */
   if (ds->n_images > 0) {
